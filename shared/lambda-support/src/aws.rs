@@ -1,0 +1,77 @@
+//! The AWS SDK configuration and the Secrets Manager reads every function shares.
+
+use altinn::Secret;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+/// Loads the SDK configuration from the environment (region, credentials, and the
+/// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` overrides used for local servers).
+/// Call once at start-up; the clients built from it are reused across invocations.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::load_defaults(BehaviorVersion::latest()).await
+}
+
+/// True when S3 requests go to an endpoint override (moto, MinIO) rather than AWS.
+fn s3_endpoint_overridden(config: &SdkConfig) -> bool {
+    config.endpoint_url().is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL").is_some()
+}
+
+/// An S3 client. With an endpoint override it uses path-style addressing, because a local
+/// server has no wildcard DNS for `bucket.host` names.
+pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
+    let s3_config = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(s3_endpoint_overridden(config))
+        .build();
+    aws_sdk_s3::Client::from_conf(s3_config)
+}
+
+/// Why a secret could not be read. Never contains the secret's value.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("could not read secret {arn}: {reason}")]
+    Read { arn: String, reason: String },
+    #[error("secret {arn} has no string value")]
+    NotAString { arn: String },
+}
+
+/// Reads the `AWSCURRENT` string value of a Secrets Manager secret.
+pub async fn read_secret(config: &SdkConfig, arn: &str) -> Result<Secret, SecretError> {
+    let client = aws_sdk_secretsmanager::Client::new(config);
+    read_secret_stage(&client, arn, "AWSCURRENT")
+        .await?
+        .ok_or_else(|| SecretError::NotAString { arn: arn.to_owned() })
+}
+
+/// Reads one version stage (`AWSCURRENT`, `AWSPREVIOUS`, …) of a secret; `Ok(None)` when that
+/// stage does not exist (a secret that was never rotated has no `AWSPREVIOUS`).
+pub async fn read_secret_stage(
+    client: &aws_sdk_secretsmanager::Client,
+    arn: &str,
+    stage: &str,
+) -> Result<Option<Secret>, SecretError> {
+    let response = client
+        .get_secret_value()
+        .secret_id(arn)
+        .version_stage(stage)
+        .send()
+        .await;
+    match response {
+        Ok(output) => match output.secret_string {
+            Some(value) => Ok(Some(Secret::new(value))),
+            None => Err(SecretError::NotAString { arn: arn.to_owned() }),
+        },
+        Err(error) => {
+            let service_error = error.as_service_error();
+            if service_error.is_some_and(|e| e.is_resource_not_found_exception()) && stage != "AWSCURRENT" {
+                return Ok(None);
+            }
+            // The SDK's error text names the operation and the AWS error code, never the value.
+            let reason = match service_error {
+                Some(e) => e.meta().code().unwrap_or("service error").to_owned(),
+                None => error.to_string(),
+            };
+            Err(SecretError::Read { arn: arn.to_owned(), reason })
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! What every function of the archive needs on AWS, written once:
+//!
+//! - [`logging`]: structured logs (JSON when Lambda asks for it), never secrets.
+//! - [`metrics`]: CloudWatch Embedded Metric Format lines, metrics with no extra API calls.
+//! - [`settings`]: environment variables read through a lookup, errors that name the variable.
+//! - [`aws`]: the SDK configuration (honouring `AWS_ENDPOINT_URL*` for local servers) and
+//!   Secrets Manager reads.
+
+pub mod aws;
+pub mod logging;
+pub mod metrics;
+pub mod settings;
