@@ -1,0 +1,274 @@
+//! Fault injection: which route a request is for, the faults tests can inject, and how a fault
+//! turns into (or replaces) a response.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::response::Response;
+
+use crate::reply::problem;
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use http::{HeaderValue, StatusCode, header};
+use uuid::Uuid;
+
+/// The simulated endpoints, for fault rules and the request log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Route {
+    /// `POST /maskinporten/token`
+    MaskinportenToken,
+    /// `GET /authentication/api/v1/exchange/{provider}`
+    TokenExchange,
+    /// `GET /storage/api/v1/instances/{partyId}/{guid}`
+    StorageGetInstance,
+    /// `GET /storage/api/v1/instances/{partyId}/{guid}/data/{dataGuid}`
+    StorageGetData,
+    /// `POST /storage/api/v1/instances/{partyId}/{guid}/complete`
+    StorageComplete,
+    /// `GET /storage/api/v1/instances?…`
+    StorageQuery,
+    /// `GET /{org}/{app}/instances/{partyId}/{guid}`
+    AppGetInstance,
+    /// `GET /{org}/{app}/instances/{partyId}/{guid}/data/{dataGuid}`
+    AppGetData,
+    /// `POST /{org}/{app}/instances/{partyId}/{guid}/complete`
+    AppComplete,
+    /// Everything under `/events/api/v1/subscriptions`.
+    Subscriptions,
+    /// In a [`FaultRule`]: every request, whatever its route. Never recorded as a request's route.
+    Any,
+}
+
+/// What goes wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// Answer this status with a short problem JSON body instead of calling the handler.
+    Status(u16),
+    /// Answer 429 with `Retry-After: {retry_after_secs}`.
+    TooManyRequests {
+        /// The `Retry-After` value in seconds.
+        retry_after_secs: u64,
+    },
+    /// Wait this long, then answer normally.
+    Latency(Duration),
+    /// Close the TCP connection without writing any response.
+    DropConnection,
+    /// Answer normally with the full `Content-Length`, but send only the first `after_bytes`
+    /// bytes of the body, then close the connection.
+    TruncateBody {
+        /// Body bytes sent before the connection is closed.
+        after_bytes: u64,
+    },
+}
+
+/// A fault to inject into matching requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultRule {
+    /// The route it applies to ([`Route::Any`] = all).
+    pub route: Route,
+    /// The fault.
+    pub fault: Fault,
+    /// `None` = forever; `Some(n)` = the next `n` requests it fires on.
+    pub times: Option<u32>,
+    /// Chance that a matching request gets the fault (1.0 = always).
+    pub probability: f64,
+    /// Only requests for this instance guid (`None` = any).
+    pub instance: Option<Uuid>,
+}
+
+impl FaultRule {
+    /// The fault on every matching request, until cleared.
+    pub fn always(route: Route, fault: Fault) -> Self {
+        FaultRule {
+            route,
+            fault,
+            times: None,
+            probability: 1.0,
+            instance: None,
+        }
+    }
+
+    /// The fault on the next `n` matching requests.
+    pub fn times(route: Route, fault: Fault, n: u32) -> Self {
+        FaultRule {
+            times: Some(n),
+            ..FaultRule::always(route, fault)
+        }
+    }
+
+    /// Restricts the rule to requests for one instance.
+    pub fn for_instance(mut self, guid: Uuid) -> Self {
+        self.instance = Some(guid);
+        self
+    }
+
+    /// Fires on a matching request with probability `p` (0.0..=1.0).
+    pub fn with_probability(mut self, p: f64) -> Self {
+        self.probability = p;
+        self
+    }
+
+    pub(crate) fn matches(&self, route: Option<Route>, instance: Option<Uuid>) -> bool {
+        let route_matches = self.route == Route::Any || Some(self.route) == route;
+        let instance_matches = self.instance.is_none() || self.instance == instance;
+        route_matches && instance_matches && self.times != Some(0)
+    }
+}
+
+/// The route and instance guid of a request path (`None` for paths the simulator does not serve).
+/// Classification is by path shape only, so a fault also hits requests with a wrong method.
+pub(crate) fn classify(path: &str) -> (Option<Route>, Option<Uuid>) {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let guid = |s: &str| Uuid::parse_str(s).ok();
+    match segments.as_slice() {
+        ["maskinporten", "token"] => (Some(Route::MaskinportenToken), None),
+        ["authentication", "api", "v1", "exchange", _] => (Some(Route::TokenExchange), None),
+        ["storage", "api", "v1", "instances"] => (Some(Route::StorageQuery), None),
+        ["storage", "api", "v1", "instances", _, g] => (Some(Route::StorageGetInstance), guid(g)),
+        ["storage", "api", "v1", "instances", _, g, "data", _] => {
+            (Some(Route::StorageGetData), guid(g))
+        }
+        ["storage", "api", "v1", "instances", _, g, "complete"] => {
+            (Some(Route::StorageComplete), guid(g))
+        }
+        ["events", "api", "v1", "subscriptions", ..] => (Some(Route::Subscriptions), None),
+        [_, _, "instances", _, g] => (Some(Route::AppGetInstance), guid(g)),
+        [_, _, "instances", _, g, "data", _] => (Some(Route::AppGetData), guid(g)),
+        [_, _, "instances", _, g, "complete"] => (Some(Route::AppComplete), guid(g)),
+        _ => (None, None),
+    }
+}
+
+/// The answer for [`Fault::Status`]: a ProblemDetails body like ASP.NET writes.
+pub(crate) fn status_response(code: u16) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    problem(status, "Injected fault")
+}
+
+/// The answer for [`Fault::TooManyRequests`].
+pub(crate) fn too_many_requests(retry_after_secs: u64) -> Response {
+    let mut response = problem(StatusCode::TOO_MANY_REQUESTS, "Injected rate limit");
+    if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// Error a truncated body ends with; makes hyper abort the connection.
+#[derive(Debug)]
+struct TruncatedByFault;
+
+impl std::fmt::Display for TruncatedByFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("body truncated by an injected fault")
+    }
+}
+
+impl std::error::Error for TruncatedByFault {}
+
+/// Keeps the response's status and headers (with the full `Content-Length`), sends only the
+/// first `after_bytes` body bytes, then fails the body so the connection is closed mid-body.
+pub(crate) fn truncate(response: Response, after_bytes: u64) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let full_length = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .or_else(|| {
+            use axum::body::HttpBody as _;
+            body.size_hint().exact()
+        });
+    if let Some(length) = full_length {
+        parts
+            .headers
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
+    let head = body
+        .into_data_stream()
+        .scan(after_bytes, |remaining, chunk| {
+            let item = (*remaining > 0).then(|| {
+                chunk.map(|mut bytes| {
+                    let keep = usize::try_from(*remaining)
+                        .unwrap_or(usize::MAX)
+                        .min(bytes.len());
+                    *remaining -= keep as u64;
+                    bytes.truncate(keep);
+                    bytes
+                })
+            });
+            futures_util::future::ready(item)
+        });
+    // Pause before failing: hyper flushes what it has buffered while the body is pending, so the
+    // headers and the allowed bytes really reach the client before the connection is cut.
+    let tail = futures_util::stream::once(async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Err::<Bytes, axum::Error>(axum::Error::new(TruncatedByFault))
+    });
+    Response::from_parts(parts, Body::from_stream(head.chain(tail)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_classified() {
+        let g = Uuid::new_v4();
+        assert_eq!(
+            classify("/maskinporten/token").0,
+            Some(Route::MaskinportenToken)
+        );
+        assert_eq!(
+            classify("/authentication/api/v1/exchange/maskinporten").0,
+            Some(Route::TokenExchange)
+        );
+        assert_eq!(
+            classify("/storage/api/v1/instances").0,
+            Some(Route::StorageQuery)
+        );
+        assert_eq!(
+            classify(&format!("/storage/api/v1/instances/1/{g}")),
+            (Some(Route::StorageGetInstance), Some(g))
+        );
+        assert_eq!(
+            classify(&format!(
+                "/storage/api/v1/instances/1/{g}/data/{}",
+                Uuid::new_v4()
+            )),
+            (Some(Route::StorageGetData), Some(g))
+        );
+        assert_eq!(
+            classify(&format!("/storage/api/v1/instances/1/{g}/complete")),
+            (Some(Route::StorageComplete), Some(g))
+        );
+        assert_eq!(
+            classify(&format!("/ttd/app/instances/1/{g}")),
+            (Some(Route::AppGetInstance), Some(g))
+        );
+        assert_eq!(
+            classify(&format!("/ttd/app/instances/1/{g}/data/{g}")),
+            (Some(Route::AppGetData), Some(g))
+        );
+        assert_eq!(
+            classify(&format!("/ttd/app/instances/1/{g}/complete")),
+            (Some(Route::AppComplete), Some(g))
+        );
+        assert_eq!(
+            classify("/events/api/v1/subscriptions/4").0,
+            Some(Route::Subscriptions)
+        );
+        assert_eq!(classify("/nothing/here").0, None);
+    }
+
+    #[test]
+    fn rules_count_down_and_filter_by_instance() {
+        let g = Uuid::new_v4();
+        let rule = FaultRule::times(Route::StorageGetData, Fault::Status(500), 0);
+        assert!(!rule.matches(Some(Route::StorageGetData), None));
+        let rule = FaultRule::always(Route::Any, Fault::Status(503)).for_instance(g);
+        assert!(rule.matches(Some(Route::AppGetInstance), Some(g)));
+        assert!(!rule.matches(Some(Route::AppGetInstance), Some(Uuid::new_v4())));
+        assert!(!rule.matches(None, None));
+    }
+}

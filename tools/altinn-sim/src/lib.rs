@@ -1,0 +1,413 @@
+//! # altinn-sim: a local Altinn 3 for tests and the demo
+//!
+//! An independent implementation of the Altinn behaviour described in
+//! `shared/reference/altinn-api.md` (the §-numbers below refer to it). It does not use the
+//! project's `altinn` client crate, so it catches the client's mistakes instead of sharing them.
+//! Start it in-process on port 0 from a test ([`Simulator::start`]) or run the `altinn-sim`
+//! binary for the demo.
+//!
+//! ## What is simulated
+//!
+//! | Endpoint | Behaviour |
+//! |---|---|
+//! | `POST /maskinporten/token` (§1) | Verifies the JWT-bearer grant: `alg` RS256/384/512; exactly one of `kid` (must be [`SimConfig::client_kid`]) or `x5c` (a JSON array; a string gives MP-123); signature (MP-124); `iss` = client id (MP-100); `aud` = the issuer `{base}maskinporten/` (MP-110); `exp − iat ≤ 120`, `exp` in the future, `iat` within ±10 s (MP-130); `jti` present and never used before (MP-012); `scope` non-empty and registered (`invalid_scope`, MP-200); unknown claims refused. Errors are HTTP 400 `{"error","error_description"}`. Issues an RS256 access token with Maskinporten's claims (`consumer` = `0192:{org_number}`). |
+//! | `GET /authentication/api/v1/exchange/maskinporten` (§2) | Checks the Maskinporten token (signature, issuer, `exp` with 10 s skew, `consumer`); any problem is a bare 401; the enterprise-user header gives 410. Answers the raw JWT as `text/plain` (no `Accept`, `text/plain`, `*/*`) or a JSON string literal (`Accept: application/json`). The Altinn token lives [`SimConfig::altinn_token_lifetime`] (30 min) and carries `urn:altinn:org` only when the scope contains `altinn:serviceowner`. |
+//! | Storage `GET instance`, `GET data`, `POST complete`, query (§5.3) | Newtonsoft dialect (§4.0): nulls omitted, `readStatus: "Read"`, `selfLinks.platform`. 404 text `Unable to find instance {guid}`. |
+//! | App `GET instance`, `GET data`, `POST complete` (§5.2) | System.Text.Json dialect: nulls written, `readStatus: 1`, `instanceOwner.party` on GET, `selfLinks.apps`. 404 as ProblemDetails. |
+//! | Events subscriptions (§6) | Create (validation of endpoint and filters, dedupe of identical requests, `Location: /events/api/v1/subscription/{id}`), get, list (unvalidated included), delete. |
+//! | Events push (§3.3–3.5) | The validation event right after create (retried per `ValidationQueuePolicy`), then one event per POST with `application/json; charset=utf-8`, retried after 10 s, 30 s, 1 min, 5 min, 10 min, 30 min, 1 h, 3 h, 6 h, 12 h, 12 h (× [`SimConfig::retry_time_scale`]) and dead-lettered after 12 failed attempts. |
+//!
+//! Platform and app routes require a valid, unexpired, unrevoked Altinn token from this simulator
+//! (401 otherwise) whose `urn:altinn:org` is the instance's org and whose scope has
+//! `altinn:serviceowner/instances.read` (GET, query) or `…instances.write` (complete), else 403.
+//!
+//! Around the endpoints: seeded instances with generated attachments of any size (streamed from a
+//! deterministic generator, O(1) memory), hard-deleted elements, fault injection per route
+//! ([`FaultRule`]), a request log with every `Authorization` header ([`Simulator::requests`]),
+//! and a log of every push attempt ([`Simulator::deliveries`]).
+//!
+//! ## Where the simulator deliberately differs from Altinn
+//!
+//! - **One host.** Platform (Storage, Events, Authentication), apps and Maskinporten all live on
+//!   `http://127.0.0.1:{port}/`: use `ALTINN_ENV=local` with `ALTINN_PLATFORM_URL` =
+//!   `ALTINN_APPS_URL` = [`Simulator::base_url`]. Event `source`s therefore point at that host,
+//!   not at `{org}.apps.{domain}`.
+//! - **Plain HTTP, and loopback webhooks.** Subscription endpoints (and source filters) must be
+//!   `https`, as in Altinn, *or* `http` to a loopback host (`127.0.0.1`, `::1`, `localhost`) so
+//!   tests can receive pushes locally.
+//! - **`x5c` trust.** Maskinporten trusts business certificates through their CA chain and org
+//!   number. The simulator reads the first certificate's RSA key (a small DER walker), verifies the
+//!   signature with it and requires that key to be the client's registered key; it checks no chain,
+//!   dates or revocation (so MP-121 "expired key" is not simulated).
+//! - **Stricter than Altinn** where that catches client bugs: `jti` is required; an Altinn token
+//!   is refused the moment it expires (no clock skew) or after [`Simulator::revoke_tokens`].
+//!   A grant's `jti` is burned as soon as its signature and times check out, even if its scope
+//!   is then refused.
+//! - **Form data is served as stored.** A real app re-serializes form data on its data endpoint;
+//!   both routes here return the stored bytes (the Storage behaviour).
+//! - **`complete` does not check the process**, like Storage, which does not either; it is
+//!   idempotent per org and records `completeConfirmations`.
+//! - **Query paging**: results are in seeding order; the `continuationToken` is opaque; only the
+//!   `org`, `appId`, `process.isComplete`, `excludeConfirmedBy`, `size` and `continuationToken`
+//!   parameters are honoured.
+//! - **Event matching** is §3.6's (resource, subject and type filters, validated only); the XACML
+//!   step is reduced to "the subscription's consumer is the app owner org". Only the owner of the
+//!   seeded instances (`/person/{number}`) can be used as `alternativeSubjectFilter`.
+//! - **Synthetic people**: instance owners get a made-up 11-digit person number (no valid check
+//!   digits) and the name "Simulert Person {partyId}".
+//! - Error texts not documented by Altinn (e.g. some subscription 400 messages) are the
+//!   simulator's own wording.
+
+mod authentication;
+mod config;
+mod content;
+mod der;
+mod dialect;
+mod events;
+mod faults;
+mod jwt;
+mod maskinporten;
+mod platform;
+mod reply;
+mod seed;
+mod server;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use url::Url;
+use uuid::Uuid;
+
+pub use crate::config::{
+    ISSUER_PUBLIC_KEY_PEM, SimConfig, TEST_CLIENT_CERT_PEM, TEST_CLIENT_PRIVATE_KEY_PEM,
+    TEST_CLIENT_PUBLIC_KEY_PEM,
+};
+pub use crate::content::DataContent;
+pub use crate::faults::{Fault, FaultRule, Route};
+pub use crate::seed::{DataSpec, InstanceSpec, SeededData, SeededInstance};
+pub use crate::state::{DeadLetter, DeliveryRecord, RequestRecord};
+
+use crate::dialect::{Dialect, render_instance};
+use crate::jwt::Keys;
+use crate::state::Shared;
+
+/// A running simulator. Dropping it stops the server and all background pushes.
+pub struct Simulator {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    server: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator")
+            .field("base_url", &self.shared.base_url.as_str())
+            .finish()
+    }
+}
+
+impl Simulator {
+    /// Binds [`SimConfig::bind`] and starts serving on the current Tokio runtime.
+    pub async fn start(config: SimConfig) -> std::io::Result<Simulator> {
+        let keys = Keys::load(&config)?;
+        let listener = TcpListener::bind(config.bind).await?;
+        let addr = listener.local_addr()?;
+        let host = match addr.ip() {
+            ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
+            ip if ip.is_unspecified() => "[::1]".to_owned(),
+            std::net::IpAddr::V4(ip) => ip.to_string(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        };
+        let base_url = Url::parse(&format!("http://{host}:{}/", addr.port()))
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let push_client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(config.push_timeout)
+            .build()
+            .map_err(std::io::Error::other)?;
+        let shared = Shared::new(
+            config,
+            base_url,
+            keys,
+            push_client,
+            tokio::runtime::Handle::current(),
+        );
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let server = tokio::spawn(server::serve(listener, Arc::clone(&shared), shutdown_rx));
+        tracing::info!(base_url = %shared.base_url, "altinn-sim listening");
+        Ok(Simulator {
+            shared,
+            addr,
+            shutdown,
+            server: Some(server),
+        })
+    }
+
+    /// `http://127.0.0.1:{port}/`: serves platform AND apps routes. Use with `ALTINN_ENV=local`
+    /// and `ALTINN_PLATFORM_URL` = `ALTINN_APPS_URL` = this.
+    pub fn base_url(&self) -> Url {
+        self.shared.base_url.clone()
+    }
+
+    /// The platform base URL (= [`Simulator::base_url`]).
+    pub fn platform_url(&self) -> Url {
+        self.base_url()
+    }
+
+    /// The apps base URL (= [`Simulator::base_url`]).
+    pub fn apps_url(&self) -> Url {
+        self.base_url()
+    }
+
+    /// `{base}maskinporten/`: the grant's `aud`; the token endpoint is `{issuer}token`.
+    pub fn maskinporten_issuer(&self) -> Url {
+        self.base_url()
+            .join("maskinporten/")
+            .expect("a relative path joins onto an http URL")
+    }
+
+    /// `{base}maskinporten/token`
+    pub fn maskinporten_token_url(&self) -> Url {
+        self.base_url()
+            .join("maskinporten/token")
+            .expect("a relative path joins onto an http URL")
+    }
+
+    /// `{base}authentication/api/v1/exchange/maskinporten`
+    pub fn token_exchange_url(&self) -> Url {
+        self.base_url()
+            .join("authentication/api/v1/exchange/maskinporten")
+            .expect("a relative path joins onto an http URL")
+    }
+
+    /// `{base}authentication/api/v1/openid/`: the `iss` of the Altinn tokens.
+    pub fn altinn_token_issuer(&self) -> String {
+        self.shared.altinn_issuer()
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &SimConfig {
+        &self.shared.config
+    }
+
+    // ----- seeding -----
+
+    /// Seeds an instance. Digests of the data are computed here by streaming each element once,
+    /// which takes a few seconds for GiB-sized generated attachments.
+    pub fn add_instance(&self, spec: InstanceSpec) -> SeededInstance {
+        let seq = {
+            let mut inner = self.shared.lock();
+            let seq = inner.next_seq;
+            inner.next_seq += 1;
+            seq
+        };
+        let (stored, seeded) = seed::build_instance(
+            spec,
+            &self.shared.config.org,
+            seq,
+            time::OffsetDateTime::now_utc(),
+        );
+        self.shared.lock().instances.insert(stored.guid, stored);
+        seeded
+    }
+
+    /// The demo set (all of app `demo-app`, our org): two completed instances with an XML form,
+    /// a PDF receipt and attachments, one of them with a hard-deleted attachment; one completed
+    /// instance with a generated attachment of `large_attachment_size` bytes; and one instance
+    /// still in its first task (not to be archived yet).
+    pub fn seed_demo(&self, large_attachment_size: u64) -> Vec<SeededInstance> {
+        let base = || {
+            InstanceSpec::new("demo-app", 0)
+                .with_data(DataSpec::xml_form())
+                .with_data(DataSpec::pdf())
+        };
+        vec![
+            self.add_instance(InstanceSpec {
+                party_id: 50_001_001,
+                ..base()
+                    .with_data(DataSpec::attachment("vedlegg.pdf", 200 * 1024, 1))
+                    .with_data(
+                        DataSpec::attachment("bilde.png", 1024 * 1024 + 17, 2).with_content_hash(),
+                    )
+            }),
+            self.add_instance(InstanceSpec {
+                party_id: 50_001_002,
+                ..base()
+                    .with_data(DataSpec::attachment("notat.txt", 4096, 3))
+                    .with_data(DataSpec::attachment("slettet.pdf", 64 * 1024, 4).hard_deleted())
+            }),
+            self.add_instance(InstanceSpec {
+                party_id: 50_001_003,
+                ..base().with_data(DataSpec::attachment(
+                    "stor-fil.bin",
+                    large_attachment_size,
+                    5,
+                ))
+            }),
+            self.add_instance(InstanceSpec {
+                party_id: 50_001_004,
+                completed: false,
+                data: vec![DataSpec::xml_form()],
+                ..InstanceSpec::new("demo-app", 0)
+            }),
+        ]
+    }
+
+    /// The event `source` for the instance: `{apps_url}{org}/{app}/instances/{partyId}/{guid}`.
+    pub fn instance_source(&self, instance: &SeededInstance) -> String {
+        events::instance_source(&self.shared, instance)
+    }
+
+    /// A full CloudEvent as Altinn Events would push it (id, source, specversion, type, subject,
+    /// alternativesubject, time, resource, resourceinstance). Each call makes a new `id`.
+    pub fn cloud_event(&self, instance: &SeededInstance, event_type: &str) -> Value {
+        events::cloud_event(&self.shared, instance, event_type)
+    }
+
+    // ----- inspection -----
+
+    /// Every request so far, in arrival order.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.shared.lock().requests.clone()
+    }
+
+    /// Forgets the logged requests.
+    pub fn clear_requests(&self) {
+        self.shared.lock().requests.clear();
+    }
+
+    /// The instance's current Storage-dialect JSON.
+    pub fn instance_json(&self, party_id: u64, guid: Uuid) -> Option<Value> {
+        let inner = self.shared.lock();
+        let instance = inner
+            .instances
+            .get(&guid)
+            .filter(|i| i.party_id == party_id)?;
+        Some(render_instance(
+            instance,
+            &self.shared.base_url,
+            Dialect::Storage,
+        ))
+    }
+
+    /// `(stakeholderId, confirmedOn)` of each of the instance's `completeConfirmations`.
+    pub fn complete_confirmations(&self, party_id: u64, guid: Uuid) -> Vec<(String, String)> {
+        let inner = self.shared.lock();
+        inner
+            .instances
+            .get(&guid)
+            .filter(|i| i.party_id == party_id)
+            .map(|i| {
+                i.complete_confirmations
+                    .iter()
+                    .map(|c| (c.stakeholder_id.clone(), dialect::timestamp(c.confirmed_on)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The exact bytes of a data element, in memory: for small elements (use
+    /// [`SeededData`]'s digests for large ones).
+    pub fn data_bytes(&self, guid: Uuid, data_id: Uuid) -> Option<Vec<u8>> {
+        let content = {
+            let inner = self.shared.lock();
+            inner
+                .instances
+                .get(&guid)?
+                .find_data(data_id)?
+                .content
+                .clone()
+        };
+        Some(content.to_vec())
+    }
+
+    /// Makes every Altinn token issued so far invalid: their next use answers 401.
+    pub fn revoke_tokens(&self) {
+        let mut inner = self.shared.lock();
+        let issued: Vec<String> = inner.issued_altinn_jtis.drain().collect();
+        inner.revoked_altinn_jtis.extend(issued);
+    }
+
+    // ----- faults -----
+
+    /// Adds a fault rule. Rules are tried in the order they were added; the first that fires
+    /// decides the request's fate.
+    pub fn inject(&self, rule: FaultRule) {
+        self.shared.lock().faults.push(rule);
+    }
+
+    /// Removes every fault rule.
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults.clear();
+    }
+
+    // ----- events -----
+
+    /// Publishes an event for the instance to every matching validated subscription; each push
+    /// runs in the background with Altinn's retry schedule (§3.5, delays × retry_time_scale).
+    /// Returns the event id.
+    pub fn publish(&self, instance: &SeededInstance, event_type: &str) -> String {
+        let event = self.cloud_event(instance, event_type);
+        self.publish_event(event, &instance.org)
+    }
+
+    /// Publishes a ready-made CloudEvent of an app owned by `app_owner` (for events a test has
+    /// tweaked). Returns its `id`.
+    pub fn publish_event(&self, event: Value, app_owner: &str) -> String {
+        let id = event
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let targets = events::publish_event(&self.shared, event, app_owner);
+        tracing::debug!(event_id = %id, targets, "event published");
+        id
+    }
+
+    /// All subscriptions as the subscription API returns them.
+    pub fn subscriptions(&self) -> Vec<Value> {
+        self.shared
+            .lock()
+            .subscriptions
+            .values()
+            .map(events::Subscription::to_json)
+            .collect()
+    }
+
+    /// Every push attempt so far (validation events included, flagged), in order.
+    pub fn deliveries(&self) -> Vec<DeliveryRecord> {
+        self.shared.lock().deliveries.clone()
+    }
+
+    /// Events (and validation events) that failed all their attempts.
+    pub fn dead_letters(&self) -> Vec<DeadLetter> {
+        self.shared.lock().dead_letters.clone()
+    }
+
+    /// Stops the server, its connections and all background pushes.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        self.shared.abort_background();
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        self.shared.abort_background();
+    }
+}

@@ -1,0 +1,232 @@
+//! `altinn-sim [--port N] [--org ttd] [--seed-demo] [--large-attachment-mib 50] [--retry-time-scale 0.01]`
+//!
+//! Runs the Altinn simulator until Ctrl-C and prints how to point the archive at it.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::process::ExitCode;
+
+use altinn_sim::{SimConfig, Simulator};
+
+const USAGE: &str = "usage: altinn-sim [--port N] [--org ORG] [--seed-demo] \
+[--large-attachment-mib MIB] [--retry-time-scale FACTOR]";
+
+/// Parsed command line.
+#[derive(Debug, PartialEq)]
+struct Args {
+    port: u16,
+    org: String,
+    seed_demo: bool,
+    large_attachment_mib: u64,
+    retry_time_scale: f64,
+}
+
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String> {
+    let mut parsed = Args {
+        port: 0,
+        org: "ttd".to_owned(),
+        seed_demo: false,
+        large_attachment_mib: 50,
+        retry_time_scale: 1.0,
+    };
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        // Accept both `--flag value` and `--flag=value`.
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => {
+                (flag.to_owned(), Some(value.to_owned()))
+            }
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match flag.as_str() {
+            "--port" => {
+                parsed.port = value("--port")?
+                    .parse()
+                    .map_err(|_| "--port must be 0..65535".to_owned())?
+            }
+            "--org" => parsed.org = value("--org")?,
+            "--seed-demo" => parsed.seed_demo = true,
+            "--large-attachment-mib" => {
+                parsed.large_attachment_mib = value("--large-attachment-mib")?
+                    .parse()
+                    .map_err(|_| "--large-attachment-mib must be a whole number".to_owned())?
+            }
+            "--retry-time-scale" => {
+                parsed.retry_time_scale = value("--retry-time-scale")?
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|f| f.is_finite() && *f >= 0.0)
+                    .ok_or_else(|| "--retry-time-scale must be a non-negative number".to_owned())?
+            }
+            "-h" | "--help" => return Ok(None),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if parsed.org.is_empty() {
+        return Err("--org must not be empty".to_owned());
+    }
+    Ok(Some(parsed))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("altinn-sim: {message}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = SimConfig {
+        org: args.org.clone(),
+        retry_time_scale: args.retry_time_scale,
+        bind: SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)),
+        ..SimConfig::default()
+    };
+    let simulator = match Simulator::start(config).await {
+        Ok(simulator) => simulator,
+        Err(error) => {
+            eprintln!("altinn-sim: cannot start: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let seeded = if args.seed_demo {
+        simulator.seed_demo(args.large_attachment_mib * 1024 * 1024)
+    } else {
+        Vec::new()
+    };
+    print_banner(&simulator, &seeded);
+    if let Err(error) = tokio::signal::ctrl_c().await {
+        eprintln!("altinn-sim: cannot wait for Ctrl-C: {error}");
+    }
+    simulator.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+fn print_banner(simulator: &Simulator, seeded: &[altinn_sim::SeededInstance]) {
+    let config = simulator.config();
+    let key_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/client-key.pkcs8.pem");
+    println!("altinn-sim listening on {}", simulator.base_url());
+    println!(
+        "  Maskinporten issuer (grant aud): {}",
+        simulator.maskinporten_issuer()
+    );
+    println!(
+        "  Maskinporten token endpoint:     {}",
+        simulator.maskinporten_token_url()
+    );
+    println!(
+        "  Altinn token issuer:             {}",
+        simulator.altinn_token_issuer()
+    );
+    println!(
+        "  service owner org: {} ({})",
+        config.org, config.org_number
+    );
+    println!("  client scopes: {}", config.client_scopes.join(" "));
+    println!("  client private key (TEST ONLY): {}", key_path.display());
+    println!();
+    println!("Environment for the archive:");
+    println!("  export ALTINN_ENV=local");
+    println!("  export ALTINN_PLATFORM_URL={}", simulator.platform_url());
+    println!("  export ALTINN_APPS_URL={}", simulator.apps_url());
+    println!(
+        "  export MASKINPORTEN_URL={}",
+        simulator.maskinporten_issuer()
+    );
+    println!("  export MASKINPORTEN_CLIENT_ID={}", config.client_id);
+    println!("  export MASKINPORTEN_KID={}", config.client_kid);
+    if !seeded.is_empty() {
+        println!();
+        println!("Seeded instances:");
+        for instance in seeded {
+            println!(
+                "  {} {}  source {}",
+                instance.app_id(),
+                instance.instance_id(),
+                simulator.instance_source(instance)
+            );
+            for data in &instance.data {
+                println!(
+                    "    {} {:<16} {:>12} bytes {}{}",
+                    data.id,
+                    data.data_type,
+                    data.size,
+                    data.filename.as_deref().unwrap_or("-"),
+                    if data.hard_deleted {
+                        "  (hard-deleted)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+    }
+    println!();
+    println!("Ctrl-C to stop.");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Option<Args>, String> {
+        parse_args(args.iter().map(|s| (*s).to_owned()))
+    }
+
+    #[test]
+    fn defaults_and_flags() {
+        let args = parse(&[]).expect("ok").expect("args");
+        assert_eq!(args.port, 0);
+        assert_eq!(args.org, "ttd");
+        assert!(!args.seed_demo);
+        assert_eq!(args.large_attachment_mib, 50);
+        let args = parse(&[
+            "--port",
+            "8080",
+            "--org=skd",
+            "--seed-demo",
+            "--large-attachment-mib",
+            "3",
+            "--retry-time-scale",
+            "0.01",
+        ])
+        .expect("ok")
+        .expect("args");
+        assert_eq!(
+            args,
+            Args {
+                port: 8080,
+                org: "skd".to_owned(),
+                seed_demo: true,
+                large_attachment_mib: 3,
+                retry_time_scale: 0.01
+            }
+        );
+    }
+
+    #[test]
+    fn bad_arguments_are_refused() {
+        assert!(parse(&["--port"]).is_err());
+        assert!(parse(&["--port", "99999"]).is_err());
+        assert!(parse(&["--retry-time-scale", "-1"]).is_err());
+        assert!(parse(&["--bogus"]).is_err());
+        assert!(parse(&["--help"]).expect("ok").is_none());
+    }
+}
