@@ -1,0 +1,635 @@
+//! The webhook's decision for one request, as a plain async function on an
+//! `http::Request<lambda_http::Body>`: Lambda (`main.rs`), the tests and the local demo server
+//! all call [`Webhook::handle`].
+//!
+//! The steps, in order, each ending the request when it fails:
+//!
+//! 1. **Method**: only `POST` (else 405 with `Allow: POST`).
+//! 2. **Secret**: exactly one `code` query parameter equal to the secret (else 401). Nothing
+//!    about the body is looked at before this, so an unauthenticated caller learns nothing
+//!    and costs us almost nothing.
+//! 3. **Size**: `Content-Length` and the actual body at most [`MAX_BODY_BYTES`] (else 413).
+//! 4. **Content type**: `application/json` or `application/cloudevents+json`, charset utf-8 if
+//!    given (else 400, as the issue asks; Altinn treats every non-2xx the same way).
+//! 5. **Parse**: a CloudEvent 1.0 ([`CloudEvent::parse`]; else 400 with the exact reason).
+//! 6. **Validation event**: `platform.events.validatesubscription` gets 200, never enqueued.
+//! 7. **Type filter**: types outside `EVENT_TYPES` get 200 and are dropped.
+//! 8. **Source**: app events must have an allowlisted `source` for our org, Correspondence
+//!    events a `source` on the environment's platform host (else 403).
+//! 9. **Enqueue**: 200 only after SQS accepted the message; 503 when it failed or timed out.
+//!
+//! Why the type filter (7) comes before the source check (8), as in the issue: the source check
+//! protects what we *enqueue* (the archiver acts on it with our Altinn token), and a dropped
+//! event is never enqueued, so checking its source protects nothing. Checking it anyway would
+//! turn events we merely don't handle, e.g. a Correspondence event or an app event whose source
+//! we cannot parse, into 403s that Altinn retries for 35 hours, while the caller has already
+//! proved it holds the secret. Events we *do* handle get the full source check.
+//!
+//! No step can panic on input: there is no `unwrap`/`expect`/indexing on request data, and
+//! every response is built infallibly, so malformed input ends in a 4xx, never a 5xx.
+//! Neither the query string nor headers are ever logged.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use altinn::event::VALIDATE_SUBSCRIPTION;
+use altinn::{Allowlist, AltinnEnvironment, CloudEvent, EventKind, Secret};
+use aws_config::SdkConfig;
+use lambda_http::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_support::aws::{SecretError, read_secret};
+use lambda_support::metrics::{Metric, MetricsLogger};
+use serde_json::json;
+use tracing::Instrument;
+use tracing::field::Empty;
+use url::Url;
+
+use crate::config::{WebhookConfig, WebhookSecretSource, check_secret_strength};
+use crate::event_filter::EventTypeFilter;
+use crate::problem::{Problem, json_response};
+use crate::queue::{EnqueueError, EventQueue, QueueMessage, SqsEventQueue};
+use crate::secret_check::{CODE_PARAMETER, CodeCheck, SecretCheck};
+
+/// The largest body accepted (64 KiB, the same bound [`CloudEvent::parse`] applies). Altinn's
+/// events are well under 4 KiB; 64 KiB leaves room for generic events with `data` while keeping
+/// every request cheap to handle and every message far below SQS's size limit.
+pub const MAX_BODY_BYTES: usize = altinn::event::MAX_BODY_BYTES;
+
+/// The function name used as the metrics' `Function` dimension.
+pub const FUNCTION_NAME: &str = "webhook";
+
+/// The webhook: the secrets it accepts, the environment's allowlist, the event types it passes
+/// on, and the queue. Build it once per process and share it by reference across invocations.
+#[derive(Debug)]
+pub struct Webhook<Q = SqsEventQueue> {
+    secrets: SecretCheck,
+    allowlist: Allowlist,
+    event_types: EventTypeFilter,
+    queue: Q,
+    metrics: MetricsLogger,
+    metric_lines: Option<MetricLines>,
+}
+
+/// A buffer that receives the EMF lines instead of stdout (see [`Webhook::with_metric_lines`]).
+pub type MetricLines = Arc<Mutex<Vec<String>>>;
+
+/// Why the webhook could not start. Names the variable; never shows a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// A missing or malformed environment variable.
+    #[error(transparent)]
+    Config(#[from] altinn::ConfigError),
+    /// `WEBHOOK_SECRET_ARN` could not be read.
+    #[error("WEBHOOK_SECRET_ARN: {0}")]
+    Secret(#[from] SecretError),
+    /// The secret read from `WEBHOOK_SECRET_ARN` is unusable.
+    #[error("WEBHOOK_SECRET_ARN is invalid: the secret value {0}")]
+    WeakSecret(String),
+}
+
+impl Webhook<SqsEventQueue> {
+    /// The production wiring: loads the secret (from Secrets Manager when the configuration
+    /// names an ARN) and builds the SQS client from `sdk_config`, once.
+    pub async fn from_config(
+        config: WebhookConfig,
+        sdk_config: &SdkConfig,
+    ) -> Result<Self, StartupError> {
+        let secret = load_secret(&config.secret, sdk_config).await?;
+        let queue =
+            SqsEventQueue::new(sdk_config, config.queue_url.clone(), config.enqueue_timeout);
+        Ok(Webhook::new(&config, SecretCheck::new([&secret]), queue))
+    }
+}
+
+/// The webhook secret: the inline value, or the `AWSCURRENT` string of the Secrets Manager
+/// secret (trimmed, since a value pasted with a trailing newline would otherwise never match).
+pub async fn load_secret(
+    source: &WebhookSecretSource,
+    sdk_config: &SdkConfig,
+) -> Result<Secret, StartupError> {
+    match source {
+        WebhookSecretSource::Inline(secret) => Ok(secret.clone()),
+        WebhookSecretSource::SecretsManager { arn } => {
+            let stored = read_secret(sdk_config, arn).await?;
+            let secret = Secret::new(stored.expose().trim());
+            check_secret_strength(secret.expose()).map_err(StartupError::WeakSecret)?;
+            Ok(secret)
+        }
+    }
+}
+
+/// What one request came to; decides the answer, the log line and the metric.
+enum Outcome {
+    /// Enqueued.
+    Accepted,
+    /// A subscription validation event, answered 200.
+    Validated { subscription_id: Option<String> },
+    /// A type outside `EVENT_TYPES`, answered 200 and dropped.
+    Ignored,
+    /// A 4xx.
+    Rejected(Problem),
+    /// The queue failed; answered 503 so Altinn retries.
+    EnqueueFailed(EnqueueError),
+}
+
+impl<Q: EventQueue> Webhook<Q> {
+    /// A webhook for `config` that accepts `secrets` and enqueues to `queue` (tests pass an
+    /// in-memory queue; `config.secret` is not read here, the caller resolved it into `secrets`).
+    pub fn new(config: &WebhookConfig, secrets: SecretCheck, queue: Q) -> Self {
+        Webhook {
+            secrets,
+            allowlist: config.allowlist.clone(),
+            event_types: config.event_types.clone(),
+            queue,
+            metrics: MetricsLogger::new(FUNCTION_NAME),
+            metric_lines: None,
+        }
+    }
+
+    /// Sends the EMF lines to `lines` instead of stdout: tests assert on them, and a local
+    /// server can keep its console readable. In Lambda they must go to stdout, where
+    /// CloudWatch picks them up.
+    pub fn with_metric_lines(mut self, lines: MetricLines) -> Self {
+        self.metric_lines = Some(lines);
+        self
+    }
+
+    /// The queue events go to.
+    pub fn queue(&self) -> &Q {
+        &self.queue
+    }
+
+    /// Answers one webhook request. Never panics and never fails: every outcome is a response
+    /// (200, 401, 403, 405, 400, 413 or 503), logged in a span carrying the event id, and
+    /// counted with one EMF metric line.
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        let span = tracing::info_span!(
+            "webhook",
+            event_id = Empty,
+            event_type = Empty,
+            instance = Empty,
+            source_ip = Empty,
+        );
+        if let Some(ip) = source_ip(&request) {
+            span.record("source_ip", ip);
+        }
+        async {
+            let outcome = self.decide(&request).await;
+            self.respond(outcome)
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn decide(&self, request: &Request) -> Outcome {
+        if request.method() != Method::POST {
+            tracing::debug!(method = %request.method(), "method not allowed");
+            return Outcome::Rejected(
+                Problem::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    "only POST is served",
+                )
+                .with_header(lambda_http::http::header::ALLOW, "POST"),
+            );
+        }
+
+        match self.check_code(request) {
+            CodeCheck::Accepted => {}
+            refused => {
+                // Which way it failed is logged (missing/repeated/wrong), never what was sent.
+                tracing::debug!(code = refused.as_str(), "code refused");
+                return Outcome::Rejected(Problem::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "the `code` query parameter is missing or wrong",
+                ));
+            }
+        }
+
+        let body: &[u8] = request.body().as_ref();
+        if let Err(problem) = check_size(request.headers(), body.len()) {
+            return Outcome::Rejected(problem);
+        }
+        if let Err(problem) = check_content_type(request.headers()) {
+            return Outcome::Rejected(problem);
+        }
+
+        let event = match CloudEvent::parse(body) {
+            Ok(event) => event,
+            Err(error) => {
+                return Outcome::Rejected(Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_event",
+                    error.to_string(),
+                ));
+            }
+        };
+        let span = tracing::Span::current();
+        span.record("event_id", event.id.as_str());
+        span.record("event_type", event.event_type.as_str());
+        let event_json = match queueable_text(body, &event) {
+            Ok(text) => text,
+            Err(problem) => return Outcome::Rejected(problem),
+        };
+
+        if event.event_type == VALIDATE_SUBSCRIPTION {
+            let subscription_id = match event.classify(&self.allowlist) {
+                Ok(EventKind::SubscriptionValidation { subscription_id }) => subscription_id,
+                _ => None,
+            };
+            return Outcome::Validated { subscription_id };
+        }
+
+        if !self.event_types.matches(&event.event_type) {
+            return Outcome::Ignored;
+        }
+
+        let instance = match self.verified_instance(&event) {
+            Ok(instance) => instance,
+            Err(outcome) => return outcome,
+        };
+        span.record("instance", instance.as_str());
+
+        let message = QueueMessage {
+            body: event_json.to_owned(),
+            event_type: event.event_type,
+            event_id: event.id,
+            instance,
+        };
+        match self.queue.send(&message).await {
+            Ok(()) => Outcome::Accepted,
+            Err(error) => Outcome::EnqueueFailed(error),
+        }
+    }
+
+    /// Step 2. The request URI carries the query exactly as received for every trigger
+    /// (lambda_http puts HTTP API's `rawQueryString` there and rebuilds REST API's from its
+    /// parameters); only a hand-written Lambda event without `rawQueryString` needs the
+    /// decoded `queryStringParameters` instead.
+    fn check_code(&self, request: &Request) -> CodeCheck {
+        match request.uri().query() {
+            Some(query) => self.secrets.check_query(Some(query)),
+            None => {
+                let values = request
+                    .query_string_parameters_ref()
+                    .and_then(|parameters| parameters.all(CODE_PARAMETER))
+                    .unwrap_or_default();
+                self.secrets.check_values(&values)
+            }
+        }
+    }
+
+    /// The instance an event we handle is about, after its source passed the checks.
+    fn verified_instance(&self, event: &CloudEvent) -> Result<String, Outcome> {
+        let forbidden = |reason: &'static str, detail: String| {
+            Outcome::Rejected(Problem::new(StatusCode::FORBIDDEN, reason, detail))
+        };
+        match event.classify(&self.allowlist) {
+            Err(error) => Err(forbidden("forbidden_source", error.to_string())),
+            Ok(EventKind::AppInstance { instance, .. }) => Ok(format!(
+                "{}/{}/{}/{}",
+                instance.org, instance.app, instance.party_id, instance.instance_guid
+            )),
+            Ok(EventKind::Correspondence(reference)) => {
+                if !correspondence_source_allowed(&event.source, self.allowlist.environment()) {
+                    return Err(forbidden(
+                        "forbidden_source",
+                        "a Correspondence event's source must be on this environment's platform host"
+                            .into(),
+                    ));
+                }
+                let id = reference.resourceinstance;
+                if id.len() != 36 || uuid::Uuid::try_parse(&id).is_err() {
+                    return Err(Outcome::Rejected(Problem::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_event",
+                        "attribute `resourceinstance` must be a GUID for a Correspondence event",
+                    )));
+                }
+                Ok(id)
+            }
+            Ok(EventKind::SubscriptionValidation { subscription_id }) => {
+                Err(Outcome::Validated { subscription_id })
+            }
+            Ok(EventKind::Other) => Err(forbidden(
+                "unverifiable_source",
+                "only Altinn app and Correspondence events have a source this webhook can verify"
+                    .into(),
+            )),
+        }
+    }
+
+    /// Writes one EMF line: `Events = 1` with the outcome's dimensions.
+    fn count_event(&self, dimensions: &[(&'static str, &str)]) {
+        let events = [Metric::count("Events", 1)];
+        match &self.metric_lines {
+            None => self.metrics.emit(dimensions, &events),
+            Some(lines) => {
+                let now_ms = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |elapsed| {
+                        u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+                    });
+                let line = self.metrics.line(dimensions, &events, now_ms);
+                lines
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(line);
+            }
+        }
+    }
+
+    /// Logs the outcome, writes its metric and builds the answer.
+    fn respond(&self, outcome: Outcome) -> Response<Body> {
+        match outcome {
+            Outcome::Accepted => {
+                tracing::info!("event enqueued");
+                self.count_event(&[("Outcome", "accepted")]);
+                json_response(StatusCode::OK, &json!({"outcome": "accepted"}))
+            }
+            Outcome::Validated { subscription_id } => {
+                tracing::info!(
+                    subscription_id = subscription_id.as_deref().unwrap_or("unknown"),
+                    "subscription validation event answered"
+                );
+                self.count_event(&[("Outcome", "validation")]);
+                json_response(StatusCode::OK, &json!({"outcome": "validation"}))
+            }
+            Outcome::Ignored => {
+                tracing::info!("event type not in EVENT_TYPES; dropped");
+                self.count_event(&[("Outcome", "ignored")]);
+                json_response(StatusCode::OK, &json!({"outcome": "ignored"}))
+            }
+            Outcome::Rejected(problem) => {
+                tracing::warn!(
+                    status = problem.status().as_u16(),
+                    reason = problem.reason(),
+                    detail = problem.detail(),
+                    "request rejected"
+                );
+                self.count_event(&[("Outcome", "rejected"), ("Reason", problem.reason())]);
+                problem.into_response()
+            }
+            Outcome::EnqueueFailed(error) => {
+                tracing::error!(error = %error, "event could not be enqueued; answering 503 so Altinn retries");
+                self.count_event(&[("Outcome", "enqueue_failed"), ("Reason", error.reason())]);
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "enqueue_failed",
+                    "the event could not be queued; please retry",
+                )
+                .with_header(RETRY_AFTER, "10")
+                .into_response()
+            }
+        }
+    }
+}
+
+/// Step 3: `Content-Length` (when sent) and the actual body within [`MAX_BODY_BYTES`].
+/// Both are checked: behind API Gateway the header is the client's claim, the body is the fact.
+fn check_size(headers: &HeaderMap, body_len: usize) -> Result<(), Problem> {
+    let too_large = || {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body must not exceed {MAX_BODY_BYTES} bytes"),
+        )
+    };
+    let mut declared = headers.get_all(CONTENT_LENGTH).iter();
+    if let Some(first) = declared.next() {
+        let bad =
+            |detail: &str| Problem::new(StatusCode::BAD_REQUEST, "bad_content_length", detail);
+        if declared.next().is_some() {
+            return Err(bad("Content-Length is given more than once"));
+        }
+        let length = first
+            .to_str()
+            .ok()
+            .and_then(|text| text.trim().parse::<u64>().ok())
+            .ok_or_else(|| bad("Content-Length is not a number"))?;
+        if length > MAX_BODY_BYTES as u64 {
+            return Err(too_large());
+        }
+    }
+    if body_len > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    Ok(())
+}
+
+/// Step 4: the media type is JSON. Parameters other than `charset` are ignored; `charset`,
+/// when given, must be UTF-8 (the only encoding a JSON body may have on the wire).
+fn check_content_type(headers: &HeaderMap) -> Result<(), Problem> {
+    let bad =
+        |detail: &str| Problem::new(StatusCode::BAD_REQUEST, "unsupported_content_type", detail);
+    const EXPECTED: &str = "Content-Type must be application/json or application/cloudevents+json";
+    let mut values = headers.get_all(CONTENT_TYPE).iter();
+    let Some(value) = values.next() else {
+        return Err(bad(&format!("Content-Type is missing; {EXPECTED}")));
+    };
+    if values.next().is_some() {
+        return Err(bad("Content-Type is given more than once"));
+    }
+    let text = value.to_str().map_err(|_| bad(EXPECTED))?;
+    let mut parts = text.split(';');
+    let essence = parts.next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case("application/json")
+        && !essence.eq_ignore_ascii_case("application/cloudevents+json")
+    {
+        return Err(bad(EXPECTED));
+    }
+    for parameter in parts.map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((name, value)) = parameter.split_once('=') else {
+            return Err(bad("Content-Type has a malformed parameter"));
+        };
+        if name.trim().eq_ignore_ascii_case("charset") {
+            let charset = value.trim().trim_matches('"');
+            if !charset.eq_ignore_ascii_case("utf-8") && !charset.eq_ignore_ascii_case("utf8") {
+                return Err(bad("Content-Type charset must be utf-8"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The body as the text we enqueue, after checking that SQS can carry it and the attributes
+/// taken from it. SQS refuses characters outside XML's range (control characters, U+FFFE,
+/// U+FFFF) in bodies and attributes; such an event would fail at `SendMessage`, answer 503 and
+/// be retried by Altinn for 35 hours, so it is refused up front as the bad input it is.
+fn queueable_text<'b>(body: &'b [u8], event: &CloudEvent) -> Result<&'b str, Problem> {
+    let invalid = |detail: String| Problem::new(StatusCode::BAD_REQUEST, "invalid_event", detail);
+    let text = std::str::from_utf8(body).map_err(|_| invalid("body is not valid UTF-8".into()))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if !sqs_can_carry(text) {
+        return Err(invalid(
+            "body contains characters that cannot be queued".into(),
+        ));
+    }
+    for (name, value) in [("id", &event.id), ("type", &event.event_type)] {
+        if !sqs_can_carry(value) || value.chars().any(char::is_control) {
+            return Err(invalid(format!(
+                "attribute `{name}` contains control characters"
+            )));
+        }
+    }
+    Ok(text)
+}
+
+/// True when every character is one SQS accepts in a message body or attribute:
+/// `#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF`.
+fn sqs_can_carry(text: &str) -> bool {
+    text.chars().all(|c| {
+        matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+    })
+}
+
+/// A Correspondence event's `source` must be `{platform}/correspondence/api/v1/…` on this
+/// environment's platform base (reference §7.1), spelled exactly: the base as a literal prefix
+/// (so no user information, no port, not even `:443`, no other letter case), no query or
+/// fragment, and nothing the URL parser would normalise (dot segments and the like). No other
+/// origin can legitimately send one.
+fn correspondence_source_allowed(source: &str, environment: &AltinnEnvironment) -> bool {
+    let prefix = format!("{}correspondence/api/v1/", environment.platform_url());
+    let Ok(url) = Url::parse(source) else {
+        return false;
+    };
+    source.starts_with(&prefix)
+        && url.as_str() == source
+        && url.query().is_none()
+        && url.fragment().is_none()
+}
+
+/// The caller's IP as API Gateway or the function URL saw it (for logs; Altinn calls from
+/// fixed addresses, reference §3.4).
+fn source_ip(request: &Request) -> Option<String> {
+    match request.request_context_ref()? {
+        RequestContext::ApiGatewayV2(context) => context.http.source_ip.clone(),
+        RequestContext::ApiGatewayV1(context) => context.identity.source_ip.clone(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lambda_http::http::HeaderValue;
+
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn content_types_with_and_without_charset() {
+        for ok in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON;charset=UTF-8",
+            "application/json; charset=\"utf-8\"",
+            "application/cloudevents+json; charset=utf-8",
+            "application/json;",
+            "application/json; foo=bar",
+        ] {
+            assert!(
+                check_content_type(&headers(&[("content-type", ok)])).is_ok(),
+                "{ok}"
+            );
+        }
+        for bad in [
+            "text/plain",
+            "application/xml",
+            "application/cloudevents-batch+json",
+            "application/json; charset=iso-8859-1",
+            "application/json; charset",
+            "multipart/form-data; boundary=x",
+            "application/jsonx",
+            "",
+        ] {
+            let problem = check_content_type(&headers(&[("content-type", bad)])).unwrap_err();
+            assert_eq!(problem.status(), StatusCode::BAD_REQUEST, "{bad}");
+        }
+        assert!(check_content_type(&HeaderMap::new()).is_err());
+        let twice = headers(&[
+            ("content-type", "application/json"),
+            ("content-type", "application/json"),
+        ]);
+        assert_eq!(
+            check_content_type(&twice).unwrap_err().detail(),
+            "Content-Type is given more than once"
+        );
+    }
+
+    #[test]
+    fn size_checks_header_and_body() {
+        assert!(check_size(&HeaderMap::new(), MAX_BODY_BYTES).is_ok());
+        assert_eq!(
+            check_size(&HeaderMap::new(), MAX_BODY_BYTES + 1)
+                .unwrap_err()
+                .status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        assert_eq!(
+            check_size(&headers(&[("content-length", "65537")]), 10)
+                .unwrap_err()
+                .status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        assert_eq!(
+            check_size(
+                &headers(&[("content-length", "99999999999999999999999")]),
+                10
+            )
+            .unwrap_err()
+            .status(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            check_size(&headers(&[("content-length", "-1")]), 10)
+                .unwrap_err()
+                .reason(),
+            "bad_content_length"
+        );
+        assert!(check_size(&headers(&[("content-length", "65536")]), 10).is_ok());
+    }
+
+    #[test]
+    fn sqs_character_range() {
+        assert!(sqs_can_carry("plain {\"json\": \"æøå 🦀\"}\t\r\n"));
+        assert!(!sqs_can_carry("nul \u{0}"));
+        assert!(!sqs_can_carry("bell \u{7}"));
+        assert!(!sqs_can_carry("noncharacter \u{FFFF}"));
+        assert!(!sqs_can_carry("noncharacter \u{FFFE}"));
+    }
+
+    #[test]
+    fn correspondence_sources() {
+        let tt02 = AltinnEnvironment::Tt02;
+        assert!(correspondence_source_allowed(
+            "https://platform.tt02.altinn.no/correspondence/api/v1/correspondence",
+            &tt02
+        ));
+        for bad in [
+            "https://platform.altinn.no/correspondence/api/v1/correspondence",
+            "http://platform.tt02.altinn.no/correspondence/api/v1/correspondence",
+            "https://platform.tt02.altinn.no:8443/correspondence/api/v1/correspondence",
+            "https://user@platform.tt02.altinn.no/correspondence/api/v1/correspondence",
+            "https://platform.tt02.altinn.no.evil.example/correspondence/api/v1/correspondence",
+            "https://platform.tt02.altinn.no/storage/api/v1/instances",
+            "https://platform.tt02.altinn.no/correspondence/api/v1/correspondence?x=1",
+            "https://platform.tt02.altinn.no/correspondence/api/v1/correspondence#x",
+            "https://platform.tt02.altinn.no:443/correspondence/api/v1/correspondence",
+            "https://PLATFORM.tt02.altinn.no/correspondence/api/v1/correspondence",
+            "https://platform.tt02.altinn.no/correspondence/api/v1/../../../storage/api/v1/x",
+            "not a url",
+        ] {
+            assert!(!correspondence_source_allowed(bad, &tt02), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! # webhook
+//!
+//! The Lambda function that receives Altinn Events' webhook calls (one CloudEvent per `POST`,
+//! reference §3.4) behind an API Gateway HTTP API (payload v2), a REST API (v1) or a Lambda
+//! function URL, checks them, and puts the ones we handle on SQS for the archiver.
+//!
+//! - [`config`] reads the environment variables and checks them at start-up.
+//! - [`secret_check`] compares the `code` query parameter in constant time.
+//! - [`event_filter`] is `EVENT_TYPES`.
+//! - [`problem`] builds the `application/problem+json` answers.
+//! - [`queue`] holds the [`EventQueue`] port and its SQS adapter.
+//! - [`handler`] holds [`Webhook::handle`], the whole decision for one request.
+//!
+//! `main.rs` only wires these together; the local demo serves [`Webhook::handle`] over HTTP.
+//!
+//! ## Running it locally with cargo-lambda
+//!
+//! `[package.metadata.lambda.env]` in this crate's `Cargo.toml` points the function at a
+//! `moto_server` on `127.0.0.1:5000` with a queue named `altinn-events`, for org `ttd` on tt02
+//! with the secret `local-demo-secret`; the samples in `events/` are written for those values.
+//!
+//! ```text
+//! .tools/venv/bin/moto_server -H 127.0.0.1 -p 5000 &
+//! aws --endpoint-url http://127.0.0.1:5000 --region eu-north-1 sqs create-queue --queue-name altinn-events
+//! cargo lambda watch                      # serves the Runtime API on :9000, builds on first call
+//! cargo lambda invoke webhook --data-file events/webhook-completed.json      # 200, enqueued
+//! cargo lambda invoke webhook --data-file events/webhook-wrong-secret.json   # 401
+//! curl -X POST 'http://127.0.0.1:9000/lambda-url/webhook/events?code=local-demo-secret' \
+//!      -H 'content-type: application/json' -d @my-event.json                # function-URL style
+//! ```
+
+pub mod config;
+pub mod event_filter;
+pub mod handler;
+pub mod problem;
+pub mod queue;
+pub mod secret_check;
+
+pub use config::{WebhookConfig, WebhookSecretSource};
+pub use event_filter::EventTypeFilter;
+pub use handler::{MAX_BODY_BYTES, MetricLines, StartupError, Webhook, load_secret};
+pub use problem::Problem;
+pub use queue::{EnqueueError, EventQueue, QueueMessage, SqsEventQueue};
+pub use secret_check::{CodeCheck, SecretCheck};
