@@ -1,0 +1,303 @@
+//! Getting an Altinn token: the Maskinporten JWT-bearer grant (reference §1), the Altinn token
+//! exchange (§2), and a cache that refreshes a minute before expiry with one refresh at a time.
+//!
+//! ```text
+//! TokenProvider::token()
+//!   └─ cache fresh? ── yes ─▶ cached AltinnToken
+//!         └─ no: one caller refreshes, the others wait for it
+//!              ├─ POST {issuer}token            (signed assertion → Maskinporten access token)
+//!              └─ GET  {platform}authentication/api/v1/exchange/maskinporten → Altinn JWT (exp)
+//! ```
+//!
+//! Token values and assertions are [`Secret`]s and are never logged; errors carry status codes
+//! and Maskinporten's error codes, never credentials.
+
+mod cache;
+mod exchange;
+mod key;
+mod maskinporten;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use url::Url;
+
+pub use key::{KeyIdentity, MaskinportenKey};
+
+use crate::secret::Secret;
+
+/// How long one Maskinporten or token-exchange request may take, body included.
+pub const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// An Altinn (exchanged) token and when it expires (read from its own `exp`).
+/// `Debug`/`Display` never show the token.
+#[derive(Clone)]
+pub struct AltinnToken {
+    /// The JWT to send as `Authorization: Bearer …`.
+    pub value: Secret,
+    /// The token's own `exp`.
+    pub expires_at: SystemTime,
+}
+
+impl std::fmt::Debug for AltinnToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AltinnToken")
+            .field("value", &self.value)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+impl AltinnToken {
+    /// Reads a token-exchange answer: the raw JWT (`text/plain`) or the same as a JSON string
+    /// literal (`application/json`), both as Altinn sends them (§2.3). `expires_at` is the JWT's
+    /// own `exp`, read without verifying the signature (the token came over TLS from the
+    /// allowlisted platform host and is opaque to us).
+    pub fn from_exchange_response(body: &[u8]) -> Result<AltinnToken, AuthError> {
+        exchange::parse_exchange_body(body)
+    }
+}
+
+impl std::fmt::Display for AltinnToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AltinnToken([redacted])")
+    }
+}
+
+/// Who we are towards Maskinporten.
+#[derive(Debug, Clone)]
+pub struct MaskinportenSettings {
+    /// The issuer with trailing slash (`aud` of the assertion); the token endpoint is `{issuer}token`.
+    /// A missing trailing slash is added.
+    pub issuer: Url,
+    /// Our Maskinporten `client_id` (the assertion's `iss`).
+    pub client_id: String,
+    /// Space-separated scopes, each registered on the client (§2.8).
+    pub scopes: String,
+    /// The key that signs the assertion, and how the header names it.
+    pub key: MaskinportenKey,
+}
+
+/// Why a token could not be had.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AuthError {
+    /// Maskinporten answered `{error, error_description}` (or another non-2xx status, then
+    /// `error` is `http_{status}`). 400 is permanent (bad client, key, scope or clock);
+    /// 408, 429 and 5xx are transient.
+    #[error("Maskinporten refused the grant: {error}: {description}")]
+    Maskinporten {
+        /// The HTTP status.
+        status: u16,
+        /// The OAuth error code, e.g. `invalid_grant`, `invalid_scope`.
+        error: String,
+        /// Maskinporten's description, usually with an `MP-…` code.
+        description: String,
+    },
+    /// The token exchange answered with a non-2xx status (401: Altinn did not accept the
+    /// Maskinporten token; 408, 429 and 5xx are transient).
+    #[error("Altinn token exchange failed with HTTP {status}")]
+    Exchange {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// Network failure or timeout (transient).
+    #[error("could not reach {service}: {reason}")]
+    Transport {
+        /// `Maskinporten` or `Altinn token exchange`.
+        service: &'static str,
+        /// What went wrong, without URLs or credentials.
+        reason: String,
+    },
+    /// A key or a token we could not use (permanent: a configuration or protocol problem).
+    #[error("invalid key or token: {0}")]
+    Invalid(String),
+}
+
+impl AuthError {
+    /// True when trying again later may succeed (network, timeouts, 408, 429, 5xx).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            AuthError::Maskinporten { status, .. } | AuthError::Exchange { status } => {
+                is_transient_status(*status)
+            }
+            AuthError::Transport { .. } => true,
+            AuthError::Invalid(_) => false,
+        }
+    }
+}
+
+/// 408, 429 and 5xx: the server may answer differently later.
+pub(crate) fn is_transient_status(status: u16) -> bool {
+    status == 408 || status == 429 || (500..=599).contains(&status)
+}
+
+/// A reqwest error as text: its kind and causes, without the URL (which may carry a query we
+/// must not log).
+pub(crate) fn describe_transport_error(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "connection failed"
+    } else if error.is_body() {
+        "response body failed"
+    } else if error.is_request() {
+        "request failed"
+    } else {
+        "HTTP error"
+    };
+    let mut reason = kind.to_owned();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        reason.push_str(": ");
+        reason.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    reason
+}
+
+/// Runs one Maskinporten JWT-bearer grant and returns the Maskinporten access token, uncached.
+/// [`TokenProvider`] does this and the exchange for you; this is for the few APIs that take a
+/// Maskinporten token directly (e.g. Correspondence as sender, §7.2).
+pub async fn maskinporten_token(
+    http: &reqwest::Client,
+    settings: &MaskinportenSettings,
+) -> Result<Secret, AuthError> {
+    let endpoint = maskinporten::token_endpoint(&settings.issuer)?;
+    maskinporten::grant(http, settings, &endpoint, TOKEN_REQUEST_TIMEOUT).await
+}
+
+/// Hands out a valid Altinn token: Maskinporten grant, then exchange; cached until a minute
+/// before the Altinn token's own `exp`, with one refresh at a time shared by concurrent callers.
+/// Cheap to clone (shared state).
+///
+/// Tokens living less than two minutes (only test set-ups issue those) are refreshed at
+/// half-life instead of a minute early.
+#[derive(Clone)]
+pub struct TokenProvider {
+    inner: Arc<ProviderState>,
+}
+
+struct ProviderState {
+    http: reqwest::Client,
+    settings: MaskinportenSettings,
+    /// `{issuer}token` and the exchange URL, or why they could not be built.
+    endpoints: Result<(Url, Url), AuthError>,
+    cache: cache::TokenCache,
+}
+
+impl std::fmt::Debug for TokenProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenProvider")
+            .field("issuer", &self.inner.settings.issuer.as_str())
+            .field("client_id", &self.inner.settings.client_id)
+            .field("key", &self.inner.settings.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenProvider {
+    /// `http` is the process's one reqwest client; `platform_url` is the environment's platform base.
+    pub fn new(http: reqwest::Client, settings: MaskinportenSettings, platform_url: Url) -> Self {
+        let endpoints = maskinporten::token_endpoint(&settings.issuer)
+            .and_then(|token| Ok((token, exchange::exchange_url(&platform_url)?)));
+        TokenProvider {
+            inner: Arc::new(ProviderState {
+                http,
+                settings,
+                endpoints,
+                cache: cache::TokenCache::default(),
+            }),
+        }
+    }
+
+    /// A valid token, from the cache or freshly fetched.
+    pub async fn token(&self) -> Result<AltinnToken, AuthError> {
+        self.inner.cache.get_or_refresh(|| self.fetch()).await
+    }
+
+    /// Drops the cached token (after a 401 from Altinn) so the next call fetches a new one.
+    pub async fn invalidate(&self) {
+        self.inner.cache.clear().await;
+    }
+
+    /// Drops the cached token only if it is `rejected`, the token Altinn just answered 401 to.
+    /// Prefer this over [`TokenProvider::invalidate`] when many requests run at once: a refresh
+    /// another request already made is kept.
+    pub async fn invalidate_token(&self, rejected: &AltinnToken) {
+        self.inner.cache.clear_if(rejected).await;
+    }
+
+    /// A grant and an exchange, uncached.
+    async fn fetch(&self) -> Result<AltinnToken, AuthError> {
+        let state = &self.inner;
+        let (token_endpoint, exchange_url) = state.endpoints.clone()?;
+        let maskinporten_token = maskinporten::grant(
+            &state.http,
+            &state.settings,
+            &token_endpoint,
+            TOKEN_REQUEST_TIMEOUT,
+        )
+        .await?;
+        let token = exchange::exchange(
+            &state.http,
+            &exchange_url,
+            &maskinporten_token,
+            TOKEN_REQUEST_TIMEOUT,
+        )
+        .await?;
+        tracing::debug!(
+            expires_in_s = token
+                .expires_at
+                .duration_since(SystemTime::now())
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            "fetched a new Altinn token"
+        );
+        Ok(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_errors_are_network_and_server_side() {
+        assert!(
+            AuthError::Transport {
+                service: "Maskinporten",
+                reason: "x".into()
+            }
+            .is_transient()
+        );
+        for status in [408, 429, 500, 502, 503, 504] {
+            assert!(AuthError::Exchange { status }.is_transient(), "{status}");
+            let mp = AuthError::Maskinporten {
+                status,
+                error: "e".into(),
+                description: String::new(),
+            };
+            assert!(mp.is_transient(), "{status}");
+        }
+        for status in [400, 401, 403, 404, 410] {
+            assert!(!AuthError::Exchange { status }.is_transient(), "{status}");
+            let mp = AuthError::Maskinporten {
+                status,
+                error: "e".into(),
+                description: String::new(),
+            };
+            assert!(!mp.is_transient(), "{status}");
+        }
+        assert!(!AuthError::Invalid("bad key".into()).is_transient());
+    }
+
+    #[test]
+    fn tokens_redact_themselves() {
+        let token = AltinnToken {
+            value: Secret::new("eyJhbGciOiJSUzI1NiJ9.secret-payload.sig"),
+            expires_at: SystemTime::now(),
+        };
+        assert!(!format!("{token:?}").contains("secret-payload"));
+        assert!(!format!("{token}").contains("secret-payload"));
+    }
+}
