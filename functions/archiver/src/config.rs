@@ -1,0 +1,318 @@
+//! The archiver's settings, read once at start-up from the environment (or a map in tests).
+//!
+//! | variable | default | meaning |
+//! | --- | --- | --- |
+//! | `ARCHIVE_BUCKET` | required | the archive bucket |
+//! | `ARCHIVE_PREFIX` | `""` | key prefix; a trailing `/` is added when missing |
+//! | `QUEUE_URL` | unset | the source queue; needed to push a failed message's visibility out |
+//! | `DEAD_LETTER_QUEUE_URL` | required | where permanent failures go, with the reason attached |
+//! | `ARCHIVE_EVENT_TYPES` | `app.instance.process.completed` | event types that archive the instance |
+//! | `MESSAGE_CONCURRENCY` | 4 | messages of one batch handled at once |
+//! | `ELEMENT_CONCURRENCY` | 4 | data element transfers in flight at once (whole process) |
+//! | `PART_SIZE_MIB` | 8 | multipart part size and single-put threshold, 5..=512 |
+//! | `DEADLINE_MARGIN_SECS` | 15 | no new work starts when less than this is left of the invocation |
+//! | `MAX_RECEIVE_COUNT` | 5 | a transient failure on this receive goes to the DLQ with its reason |
+//! | `VISIBILITY_BACKOFF_SECS` | 30 | first visibility extension after a transient failure (doubles) |
+//! | `DOWNLOAD_ATTEMPTS` | 3 | attempts per element when a body is cut short or does not match |
+//! | `ALTINN_MAX_ATTEMPTS` | 4 | attempts per Altinn request (the client's own retries) |
+//! | `ALTINN_REQUEST_TIMEOUT_SECS` | 30 | per Altinn request; between body chunks for downloads |
+//! | `ALTINN_*`, `MASKINPORTEN_*` | | see [`altinn::AltinnConfig`] |
+//!
+//! Memory: at most `ELEMENT_CONCURRENCY × PART_SIZE_MIB` of element bytes are held at once.
+
+use std::time::Duration;
+
+use altinn::{AltinnConfig, ConfigError, RetryPolicy};
+use lambda_support::settings::{Lookup, optional, parsed_or, required};
+
+use crate::layout::ArchiveLayout;
+
+/// The event type archived when `ARCHIVE_EVENT_TYPES` is not set.
+pub const DEFAULT_ARCHIVE_EVENT_TYPES: &str = altinn::event::PROCESS_COMPLETED;
+
+/// Everything the archiver needs, validated.
+#[derive(Debug, Clone)]
+pub struct ArchiverConfig {
+    /// `ARCHIVE_BUCKET`.
+    pub bucket: String,
+    /// `ARCHIVE_PREFIX`, normalised: empty or ending in `/`.
+    pub prefix: String,
+    /// `QUEUE_URL`: the queue the messages come from. Without it a transient failure is only
+    /// reported; the message then returns after the queue's own visibility timeout.
+    pub queue_url: Option<String>,
+    /// `DEAD_LETTER_QUEUE_URL`.
+    pub dead_letter_queue_url: String,
+    /// `ARCHIVE_EVENT_TYPES`.
+    pub archive_event_types: EventTypeFilter,
+    /// `MESSAGE_CONCURRENCY`.
+    pub message_concurrency: usize,
+    /// `ELEMENT_CONCURRENCY`.
+    pub element_concurrency: usize,
+    /// `PART_SIZE_MIB` in bytes.
+    pub part_size: usize,
+    /// `DEADLINE_MARGIN_SECS`.
+    pub deadline_margin: Duration,
+    /// `MAX_RECEIVE_COUNT`: on this receive (or later) a transient failure is dead-lettered by us,
+    /// with its reason, instead of coming back once more. Set it below the queue's redrive
+    /// `maxReceiveCount`, so SQS's own redrive (which cannot say why) is only the last line.
+    pub max_receive_count: u32,
+    /// `VISIBILITY_BACKOFF_SECS`: the visibility timeout after the first failed receive; it
+    /// doubles with every receive, capped at 12 h (SQS's limit). `Retry-After` wins when larger.
+    pub visibility_backoff: Duration,
+    /// `DOWNLOAD_ATTEMPTS`.
+    pub download_attempts: u32,
+    /// `ALTINN_MAX_ATTEMPTS`, `ALTINN_REQUEST_TIMEOUT_SECS` (delays: the client's defaults).
+    pub retry: RetryPolicy,
+    /// The Altinn and Maskinporten settings.
+    pub altinn: AltinnConfig,
+}
+
+/// Smallest multipart part S3 accepts (all but the last part).
+const MIN_PART_SIZE_MIB: usize = 5;
+/// Largest part size we allow: the part buffer is held in memory per transfer.
+const MAX_PART_SIZE_MIB: usize = 512;
+
+impl ArchiverConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(lambda_support::settings::process_env)
+    }
+
+    /// Reads settings through `lookup`; empty values count as unset.
+    pub fn from_lookup(lookup: impl Lookup) -> Result<Self, ConfigError> {
+        let bucket = required(&lookup, "ARCHIVE_BUCKET")?;
+        let prefix =
+            ArchiveLayout::normalise_prefix(optional(&lookup, "ARCHIVE_PREFIX").as_deref())
+                .map_err(|reason| ConfigError::Invalid {
+                    variable: "ARCHIVE_PREFIX",
+                    reason,
+                })?;
+        let queue_url = optional(&lookup, "QUEUE_URL");
+        let dead_letter_queue_url = required(&lookup, "DEAD_LETTER_QUEUE_URL")?;
+        let archive_event_types = EventTypeFilter::parse(
+            optional(&lookup, "ARCHIVE_EVENT_TYPES")
+                .as_deref()
+                .unwrap_or(DEFAULT_ARCHIVE_EVENT_TYPES),
+        )
+        .map_err(|reason| ConfigError::Invalid {
+            variable: "ARCHIVE_EVENT_TYPES",
+            reason,
+        })?;
+        let message_concurrency = in_range(&lookup, "MESSAGE_CONCURRENCY", 4, 1, 100)?;
+        let element_concurrency = in_range(&lookup, "ELEMENT_CONCURRENCY", 4, 1, 64)?;
+        let part_size_mib = in_range(
+            &lookup,
+            "PART_SIZE_MIB",
+            8,
+            MIN_PART_SIZE_MIB,
+            MAX_PART_SIZE_MIB,
+        )?;
+        let deadline_margin_secs = in_range(&lookup, "DEADLINE_MARGIN_SECS", 15, 0, 600)?;
+        let max_receive_count = in_range(&lookup, "MAX_RECEIVE_COUNT", 5, 1, 1000)?;
+        let visibility_backoff_secs = in_range(&lookup, "VISIBILITY_BACKOFF_SECS", 30, 0, 43_200)?;
+        let download_attempts = in_range(&lookup, "DOWNLOAD_ATTEMPTS", 3, 1, 10)?;
+        let defaults = RetryPolicy::default();
+        let max_attempts = in_range(
+            &lookup,
+            "ALTINN_MAX_ATTEMPTS",
+            defaults.max_attempts as usize,
+            1,
+            10,
+        )?;
+        let request_timeout_secs = in_range(
+            &lookup,
+            "ALTINN_REQUEST_TIMEOUT_SECS",
+            defaults.request_timeout.as_secs() as usize,
+            1,
+            900,
+        )?;
+        let retry = RetryPolicy {
+            max_attempts: max_attempts as u32,
+            request_timeout: Duration::from_secs(request_timeout_secs as u64),
+            ..defaults
+        };
+        let altinn = AltinnConfig::from_lookup(&lookup)?;
+        Ok(ArchiverConfig {
+            bucket,
+            prefix,
+            queue_url,
+            dead_letter_queue_url,
+            archive_event_types,
+            message_concurrency,
+            element_concurrency,
+            part_size: part_size_mib * 1024 * 1024,
+            deadline_margin: Duration::from_secs(deadline_margin_secs as u64),
+            max_receive_count: max_receive_count as u32,
+            visibility_backoff: Duration::from_secs(visibility_backoff_secs as u64),
+            download_attempts: download_attempts as u32,
+            retry,
+            altinn,
+        })
+    }
+}
+
+/// A whole number setting within `min..=max`.
+fn in_range(
+    lookup: &impl Lookup,
+    name: &'static str,
+    default: usize,
+    min: usize,
+    max: usize,
+) -> Result<usize, ConfigError> {
+    let value = parsed_or(lookup, name, default)?;
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::Invalid {
+            variable: name,
+            reason: format!("must be between {min} and {max}"),
+        })
+    }
+}
+
+/// Which event types archive the instance. The syntax is the webhook's `EVENT_TYPES`: a list
+/// separated by commas or white space; an entry ending in `*` matches every type starting with
+/// what comes before it (`app.instance.process.*`), any other entry matches exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventTypeFilter {
+    exact: Vec<String>,
+    prefixes: Vec<String>,
+}
+
+impl EventTypeFilter {
+    /// Parses the list; it must name at least one type, and `*` may only end an entry.
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let mut exact = Vec::new();
+        let mut prefixes = Vec::new();
+        for entry in list.split(|c: char| c == ',' || c.is_whitespace()) {
+            if entry.is_empty() {
+                continue;
+            }
+            let (body, wildcard) = match entry.strip_suffix('*') {
+                Some(body) => (body, true),
+                None => (entry, false),
+            };
+            if body.contains('*') {
+                return Err("`*` may only end an entry".into());
+            }
+            if !body.chars().all(|c| c.is_ascii_graphic()) {
+                return Err("event types are printable ASCII".into());
+            }
+            if wildcard {
+                prefixes.push(body.to_owned());
+            } else {
+                exact.push(body.to_owned());
+            }
+        }
+        if exact.is_empty() && prefixes.is_empty() {
+            return Err("names no event type".into());
+        }
+        Ok(EventTypeFilter { exact, prefixes })
+    }
+
+    /// True when `event_type` is one of the listed types or starts with a listed prefix.
+    pub fn matches(&self, event_type: &str) -> bool {
+        self.exact.iter().any(|t| t == event_type)
+            || self
+                .prefixes
+                .iter()
+                .any(|p| event_type.starts_with(p.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn base() -> HashMap<&'static str, String> {
+        HashMap::from([
+            ("ARCHIVE_BUCKET", "archive".to_owned()),
+            (
+                "DEAD_LETTER_QUEUE_URL",
+                "http://127.0.0.1:1/q/dlq".to_owned(),
+            ),
+            ("ALTINN_ENV", "tt02".to_owned()),
+            ("ALTINN_ORG", "ttd".to_owned()),
+            ("MASKINPORTEN_CLIENT_ID", "client".to_owned()),
+            ("MASKINPORTEN_KID", "kid".to_owned()),
+            ("MASKINPORTEN_KEY", "-----BEGIN PRIVATE KEY-----".to_owned()),
+        ])
+    }
+
+    fn read(map: &HashMap<&'static str, String>) -> Result<ArchiverConfig, ConfigError> {
+        ArchiverConfig::from_lookup(|name: &str| map.get(name).cloned())
+    }
+
+    #[test]
+    fn event_type_filter_matches_exact_types_and_star_prefixes() {
+        let filter =
+            EventTypeFilter::parse("app.instance.process.completed, app.instance.substatus.*")
+                .unwrap();
+        assert!(filter.matches("app.instance.process.completed"));
+        assert!(filter.matches("app.instance.substatus.changed"));
+        assert!(!filter.matches("app.instance.process.completedX"));
+        assert!(!filter.matches("app.instance.created"));
+        assert!(EventTypeFilter::parse(" ,, ").is_err());
+        assert!(EventTypeFilter::parse("app.*.completed").is_err());
+        assert!(EventTypeFilter::parse("*").unwrap().matches("anything"));
+    }
+
+    #[test]
+    fn archive_settings_have_documented_defaults() {
+        let map = base();
+        let config = read(&map).expect("a minimal configuration is valid");
+        assert_eq!(config.bucket, "archive");
+        assert_eq!(config.prefix, "");
+        assert_eq!(config.queue_url, None);
+        assert_eq!(config.message_concurrency, 4);
+        assert_eq!(config.element_concurrency, 4);
+        assert_eq!(config.part_size, 8 * 1024 * 1024);
+        assert_eq!(config.max_receive_count, 5);
+        assert!(
+            config
+                .archive_event_types
+                .matches("app.instance.process.completed")
+        );
+        assert!(!config.archive_event_types.matches("app.instance.created"));
+    }
+
+    #[test]
+    fn archive_settings_are_validated_and_errors_name_the_variable() {
+        let mut map = base();
+        map.remove("ARCHIVE_BUCKET");
+        assert_eq!(
+            read(&map).unwrap_err(),
+            ConfigError::Missing {
+                variable: "ARCHIVE_BUCKET"
+            }
+        );
+
+        let mut map = base();
+        map.insert("PART_SIZE_MIB", "4".into());
+        let error = read(&map).unwrap_err();
+        assert!(
+            error.to_string().starts_with("PART_SIZE_MIB is invalid"),
+            "{error}"
+        );
+
+        let mut map = base();
+        map.insert("ARCHIVE_PREFIX", "../x".into());
+        let error = read(&map).unwrap_err();
+        assert!(
+            error.to_string().starts_with("ARCHIVE_PREFIX is invalid"),
+            "{error}"
+        );
+
+        let mut map = base();
+        map.insert("MESSAGE_CONCURRENCY", "0".into());
+        let error = read(&map).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("MESSAGE_CONCURRENCY is invalid"),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,20 @@
+//! The archiver Lambda: reads its configuration, builds every client once, then serves SQS
+//! batches with partial batch failures. The logic is in the library (`archiver::Archiver`).
+
+use archiver::{Archiver, ArchiverConfig};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_support::logging::init();
+    let config = ArchiverConfig::from_env()?;
+    let sdk = lambda_support::aws::sdk_config().await;
+    let archiver = Archiver::from_config(&config, &sdk).await?;
+    let archiver = &archiver;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let deadline = event.context.deadline();
+        Ok::<SqsBatchResponse, Error>(archiver.handle_batch(&event.payload, deadline).await)
+    }))
+    .await
+}

@@ -1,0 +1,144 @@
+//! The archiver's CloudWatch metrics (Embedded Metric Format, one line per message):
+//!
+//! | metric | unit | when |
+//! | --- | --- | --- |
+//! | `Messages` | Count | every message |
+//! | `InstancesArchived` | Count | archived and completed by this run |
+//! | `ArchivedBytes` | Bytes | element bytes downloaded and stored |
+//! | `ElementsArchived` | Count | elements downloaded and stored |
+//! | `ElementsReused` | Count | elements found already archived |
+//! | `ElementsSkipped` | Count | hard-deleted elements not archived |
+//! | `DuplicatesSkipped` | Count | the archive or event existed already |
+//! | `EventsStored` | Count | non-archive events kept |
+//! | `Retries` | Count | message retries plus in-process download retries |
+//! | `DeadLettered` | Count | sent to the DLQ (dimension `Reason`) |
+//! | `DeadLetterFailures` | Count | DLQ send failed |
+//! | `Duration` | Milliseconds | handling time |
+//!
+//! Dimensions: `Function`, `Outcome` (see [`MessageOutcome::label`]) and, for failures,
+//! `Reason` (a fixed code, so the dimension stays small).
+
+use std::time::Duration;
+
+use lambda_support::metrics::Metric;
+
+use crate::handler::MessageOutcome;
+use crate::pipeline::ArchiveSummary;
+
+/// The dimensions and metrics for one message's outcome.
+pub fn message_metrics(
+    outcome: &MessageOutcome,
+    download_retries: u64,
+    duration: Duration,
+) -> (Vec<(&'static str, String)>, Vec<Metric>) {
+    let mut dimensions = vec![("Outcome", outcome.label().to_owned())];
+    let mut metrics = vec![Metric::count("Messages", 1)];
+    let mut retries = download_retries;
+    let transfer = |summary: &ArchiveSummary, metrics: &mut Vec<Metric>| {
+        metrics.push(Metric::bytes("ArchivedBytes", summary.bytes_downloaded));
+        metrics.push(Metric::count(
+            "ElementsArchived",
+            summary.elements_downloaded as u64,
+        ));
+        metrics.push(Metric::count(
+            "ElementsReused",
+            summary.elements_reused as u64,
+        ));
+        metrics.push(Metric::count(
+            "ElementsSkipped",
+            summary.elements_skipped as u64,
+        ));
+    };
+    match outcome {
+        MessageOutcome::Archived(summary) => {
+            metrics.push(Metric::count("InstancesArchived", 1));
+            transfer(summary, &mut metrics);
+        }
+        MessageOutcome::ClaimedByAnotherRun(summary) => {
+            metrics.push(Metric::count("DuplicatesSkipped", 1));
+            transfer(summary, &mut metrics);
+        }
+        MessageOutcome::AlreadyArchived { .. } | MessageOutcome::EventAlreadyStored { .. } => {
+            metrics.push(Metric::count("DuplicatesSkipped", 1));
+        }
+        MessageOutcome::EventStored { .. } => metrics.push(Metric::count("EventsStored", 1)),
+        MessageOutcome::Retry { error, .. } => {
+            retries += 1;
+            dimensions.push(("Reason", error.reason.as_str().to_owned()));
+        }
+        MessageOutcome::DeadLettered { error, .. } => {
+            metrics.push(Metric::count("DeadLettered", 1));
+            dimensions.push(("Reason", error.reason.as_str().to_owned()));
+        }
+        MessageOutcome::DeadLetterFailed { error, .. } => {
+            retries += 1;
+            metrics.push(Metric::count("DeadLetterFailures", 1));
+            dimensions.push(("Reason", error.reason.as_str().to_owned()));
+        }
+    }
+    metrics.push(Metric::count("Retries", retries));
+    metrics.push(Metric::millis("Duration", duration.as_secs_f64() * 1000.0));
+    (dimensions, metrics)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{ArchiveError, FailureReason};
+
+    fn value(metrics: &[Metric], name: &str) -> Option<f64> {
+        metrics.iter().find(|m| m.name == name).map(|m| m.value)
+    }
+
+    #[test]
+    fn archived_instances_report_bytes_and_elements() {
+        let summary = ArchiveSummary {
+            manifest_key: "m".into(),
+            elements: 3,
+            elements_downloaded: 2,
+            elements_reused: 1,
+            elements_skipped: 1,
+            bytes_downloaded: 2048,
+        };
+        let (dimensions, metrics) = message_metrics(
+            &MessageOutcome::Archived(summary),
+            1,
+            Duration::from_millis(250),
+        );
+        assert_eq!(dimensions, vec![("Outcome", "archived".to_owned())]);
+        assert_eq!(value(&metrics, "InstancesArchived"), Some(1.0));
+        assert_eq!(value(&metrics, "ArchivedBytes"), Some(2048.0));
+        assert_eq!(value(&metrics, "ElementsArchived"), Some(2.0));
+        assert_eq!(value(&metrics, "ElementsReused"), Some(1.0));
+        assert_eq!(value(&metrics, "Retries"), Some(1.0));
+        assert_eq!(value(&metrics, "Duration"), Some(250.0));
+    }
+
+    #[test]
+    fn dead_letters_carry_their_reason_as_a_dimension() {
+        let outcome = MessageOutcome::DeadLettered {
+            error: ArchiveError::permanent(FailureReason::AltinnNotFound, "404"),
+            retries_exhausted: false,
+        };
+        let (dimensions, metrics) = message_metrics(&outcome, 0, Duration::ZERO);
+        assert_eq!(
+            dimensions,
+            vec![
+                ("Outcome", "dead_lettered".to_owned()),
+                ("Reason", "altinn_not_found".to_owned())
+            ]
+        );
+        assert_eq!(value(&metrics, "DeadLettered"), Some(1.0));
+        let duplicate = MessageOutcome::AlreadyArchived {
+            manifest_key: "m".into(),
+            completed_now: false,
+        };
+        assert_eq!(
+            value(
+                &message_metrics(&duplicate, 0, Duration::ZERO).1,
+                "DuplicatesSkipped"
+            ),
+            Some(1.0)
+        );
+    }
+}
