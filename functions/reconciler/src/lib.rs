@@ -1,0 +1,25 @@
+//! # reconciler
+//!
+//! The scheduled Lambda function that closes the gap events leave: Altinn apps drop an event
+//! when publishing fails (reference §3.2) and Altinn Events dead-letters one after 12 failed
+//! deliveries (§3.5), so an archive fed by events alone silently misses instances. Every run
+//! asks Storage, per configured app, for the instances that are complete and not confirmed by
+//! us (§5.3), and enqueues a synthetic `app.instance.process.completed` event for each one
+//! that has no `manifest.json` yet. The archiver then treats it like any other event.
+//!
+//! - [`config::ReconcilerConfig`]: the environment variables.
+//! - [`reconcile::Reconciler`]: the query, the archive check and the enqueue, as plain async
+//!   functions (the operator CLI's `reconcile` command uses them too).
+//! - [`event`]: the synthetic event and its SQS message.
+//! - [`handler::ReconcilerFunction`]: the scheduled entry point and its metrics.
+
+pub mod config;
+pub mod event;
+pub mod handler;
+pub mod reconcile;
+
+pub use config::{AppId, ReconcilerConfig};
+pub use handler::{ReconcilerFunction, RunError, RunSummary, StartupError};
+pub use reconcile::{
+    AppReport, Finding, InstanceFinding, ReconcileError, Reconciler, RunOptions, StopReason,
+};

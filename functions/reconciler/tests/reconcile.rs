@@ -1,0 +1,379 @@
+//! The reconciler against the Altinn simulator and moto_server, with instances whose events
+//! were never delivered (seeded, never published).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use altinn::event::PROCESS_COMPLETED;
+use altinn::{CloudEvent, EventKind, InstanceRef};
+use altinn_sim::{InstanceSpec, SeededInstance, SimConfig, Simulator};
+use lambda_runtime::{Context, LambdaEvent};
+use reconciler::event::{ORIGIN_EXTENSION, ORIGIN_RECONCILER};
+use reconciler::{Finding, ReconcilerConfig, ReconcilerFunction, StopReason};
+use testkit::MotoServer;
+
+const BUCKET: &str = "archive-bucket";
+const PREFIX: &str = "archive/";
+const APP: &str = "lost-events";
+
+struct Harness {
+    moto: MotoServer,
+    sim: Simulator,
+    queue_url: String,
+    config: ReconcilerConfig,
+}
+
+impl Harness {
+    async fn start(extra: &[(&'static str, &str)]) -> Harness {
+        let moto = MotoServer::start().await;
+        let sim = Simulator::start(SimConfig::default())
+            .await
+            .expect("simulator");
+        moto.create_bucket(BUCKET).await;
+        let queue_url = moto.create_queue("events").await;
+        let base = sim.base_url().to_string();
+        let mut env: HashMap<&'static str, String> = HashMap::from([
+            ("ALTINN_ENV", "local".to_owned()),
+            ("ALTINN_ORG", "ttd".to_owned()),
+            ("ALTINN_PLATFORM_URL", base.clone()),
+            ("ALTINN_APPS_URL", base),
+            ("MASKINPORTEN_URL", sim.maskinporten_issuer().to_string()),
+            ("MASKINPORTEN_CLIENT_ID", "sim-client".to_owned()),
+            ("MASKINPORTEN_KID", "sim-kid".to_owned()),
+            (
+                "MASKINPORTEN_KEY",
+                altinn_sim::TEST_CLIENT_PRIVATE_KEY_PEM.to_owned(),
+            ),
+            ("RECONCILE_APPS", format!("ttd/{APP}")),
+            ("QUEUE_URL", queue_url.clone()),
+            ("ARCHIVE_BUCKET", BUCKET.to_owned()),
+            ("ARCHIVE_PREFIX", PREFIX.to_owned()),
+            ("ALTINN_MAX_ATTEMPTS", "2".to_owned()),
+        ]);
+        for (name, value) in extra {
+            env.insert(name, (*value).to_owned());
+        }
+        let config =
+            ReconcilerConfig::from_lookup(|name: &str| env.get(name).cloned()).expect("config");
+        Harness {
+            moto,
+            sim,
+            queue_url,
+            config,
+        }
+    }
+
+    async fn function(&self) -> ReconcilerFunction {
+        ReconcilerFunction::from_config(&self.config, &self.moto.sdk_config().await)
+            .await
+            .expect("reconciler")
+    }
+
+    fn seed(&self, party_id: u64, completed: bool) -> SeededInstance {
+        let mut spec = InstanceSpec::new(APP, party_id);
+        spec.completed = completed;
+        self.sim.add_instance(spec)
+    }
+
+    fn key(&self, instance: &SeededInstance, name: &str) -> String {
+        format!(
+            "{PREFIX}ttd/{APP}/{}/{}/{name}",
+            instance.party_id, instance.instance_guid
+        )
+    }
+
+    async fn put(&self, key: &str) {
+        self.moto
+            .s3()
+            .await
+            .put_object()
+            .bucket(BUCKET)
+            .key(key)
+            .body(b"{}".to_vec().into())
+            .send()
+            .await
+            .expect("put");
+    }
+
+    async fn exists(&self, key: &str) -> bool {
+        self.moto
+            .s3()
+            .await
+            .head_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .is_ok()
+    }
+
+    /// Every message on the queue (received and deleted).
+    async fn drain(&self) -> Vec<aws_sdk_sqs::types::Message> {
+        let sqs = self.moto.sqs().await;
+        let mut all = Vec::new();
+        loop {
+            let batch = self.moto.receive_all(&self.queue_url).await;
+            if batch.is_empty() {
+                return all;
+            }
+            for message in &batch {
+                sqs.delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(message.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            all.extend(batch);
+        }
+    }
+}
+
+fn attribute(message: &aws_sdk_sqs::types::Message, name: &str) -> String {
+    message
+        .message_attributes()
+        .and_then(|a| a.get(name))
+        .and_then(|v| v.string_value())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn schedule_event() -> LambdaEvent<serde_json::Value> {
+    let text = include_str!("../../../events/reconciler-schedule.json");
+    LambdaEvent::new(serde_json::from_str(text).unwrap(), Context::default())
+}
+
+#[tokio::test]
+async fn enqueues_exactly_the_unarchived_completed_instances_from_the_sample_schedule_event() {
+    let harness = Harness::start(&[]).await;
+    let lost_a = harness.seed(50_000_001, true);
+    let lost_b = harness.seed(50_000_002, true);
+    let archived = harness.seed(50_000_003, true);
+    let _running = harness.seed(50_000_004, false);
+    harness.put(&harness.key(&archived, "manifest.json")).await;
+
+    let function = harness.function().await;
+    let summary = function.handle(schedule_event()).await.expect("run");
+    let report = &summary.apps[0];
+    assert_eq!(
+        (
+            report.found,
+            report.already_archived,
+            report.enqueued,
+            report.pending
+        ),
+        (3, 1, 2, 0)
+    );
+    assert_eq!(report.stopped, None);
+    assert_eq!(summary.enqueued, 2);
+
+    let messages = harness.drain().await;
+    assert_eq!(messages.len(), 2);
+    let allowlist = harness.config.altinn.allowlist();
+    let mut instances = Vec::new();
+    for message in &messages {
+        let event =
+            CloudEvent::parse(message.body().unwrap().as_bytes()).expect("a valid CloudEvent");
+        assert_eq!(event.event_type, PROCESS_COMPLETED);
+        assert_eq!(event.extensions[ORIGIN_EXTENSION], ORIGIN_RECONCILER);
+        let EventKind::AppInstance { instance, .. } =
+            event.classify(&allowlist).expect("allowlisted")
+        else {
+            panic!("not an app event");
+        };
+        assert_eq!(attribute(message, "Origin"), "reconciler");
+        assert_eq!(attribute(message, "EventType"), PROCESS_COMPLETED);
+        assert_eq!(attribute(message, "EventId"), event.id);
+        assert_eq!(
+            attribute(message, "Instance"),
+            format!("ttd/{APP}/{}", instance.instance_id())
+        );
+        instances.push(instance);
+    }
+    instances.sort_by_key(|i| i.party_id);
+    let expected: Vec<InstanceRef> = [&lost_a, &lost_b]
+        .iter()
+        .map(|s| InstanceRef {
+            org: "ttd".into(),
+            app: APP.into(),
+            party_id: s.party_id,
+            instance_guid: s.instance_guid,
+        })
+        .collect();
+    assert_eq!(instances, expected);
+    assert!(
+        harness
+            .exists(&harness.key(&lost_a, "reconcile-enqueued.json"))
+            .await
+    );
+    assert!(
+        !harness
+            .exists(&harness.key(&archived, "reconcile-enqueued.json"))
+            .await
+    );
+
+    // The next run finds them pending (enqueued, not archived yet) and sends nothing again.
+    let again = function.run(None).await.expect("second run");
+    assert_eq!((again.apps[0].pending, again.apps[0].enqueued), (2, 0));
+    assert!(harness.drain().await.is_empty());
+}
+
+#[tokio::test]
+async fn the_bound_stops_a_run_and_the_next_run_resumes_across_pages() {
+    let harness =
+        Harness::start(&[("RECONCILE_PAGE_SIZE", "2"), ("RECONCILE_MAX_ENQUEUE", "3")]).await;
+    for party in 0..5 {
+        harness.seed(51_000_000 + party, true);
+    }
+    let function = harness.function().await;
+
+    let first = function.run(None).await.expect("first run");
+    assert_eq!(first.apps[0].enqueued, 3);
+    assert_eq!(first.apps[0].stopped, Some(StopReason::EnqueueBound));
+    assert_eq!(harness.drain().await.len(), 3);
+
+    let second = function.run(None).await.expect("second run");
+    assert_eq!((second.apps[0].pending, second.apps[0].enqueued), (3, 2));
+    assert_eq!(second.apps[0].stopped, None);
+    assert_eq!(second.apps[0].pages, 3, "five instances in pages of two");
+    assert_eq!(harness.drain().await.len(), 2);
+
+    let third = function.run(None).await.expect("third run");
+    assert_eq!((third.apps[0].pending, third.apps[0].enqueued), (5, 0));
+}
+
+#[tokio::test]
+async fn a_dry_run_reports_without_sending_or_marking() {
+    let harness = Harness::start(&[]).await;
+    let lost = harness.seed(52_000_001, true);
+    let function = harness.function().await;
+    let app = harness.config.apps[0].clone();
+    let report = function
+        .reconciler()
+        .reconcile_app(
+            &app,
+            &reconciler::RunOptions {
+                dry_run: true,
+                max_enqueue: 0,
+                deadline: None,
+                progress: None,
+            },
+        )
+        .await
+        .expect("dry run");
+    assert_eq!(report.missing, 1);
+    assert_eq!(report.findings[0].finding, Finding::Missing);
+    assert_eq!(
+        report.findings[0].instance,
+        format!("ttd/{APP}/{}/{}", lost.party_id, lost.instance_guid)
+    );
+    assert!(harness.drain().await.is_empty());
+    assert!(
+        !harness
+            .exists(&harness.key(&lost, "reconcile-enqueued.json"))
+            .await
+    );
+}
+
+#[tokio::test]
+async fn an_old_marker_is_enqueued_again_and_a_failing_query_fails_the_run() {
+    let harness = Harness::start(&[("RECONCILE_REENQUEUE_AFTER_MINUTES", "0")]).await;
+    let lost = harness.seed(53_000_001, true);
+    harness
+        .put(&harness.key(&lost, "reconcile-enqueued.json"))
+        .await;
+    let function = harness.function().await;
+    let summary = function.run(None).await.expect("run");
+    assert_eq!(
+        summary.apps[0].enqueued, 1,
+        "a marker older than the period does not hold it back"
+    );
+    assert_eq!(harness.drain().await.len(), 1);
+
+    harness.sim.inject(altinn_sim::FaultRule::always(
+        altinn_sim::Route::StorageQuery,
+        altinn_sim::Fault::Status(500),
+    ));
+    let error = tokio::time::timeout(Duration::from_secs(60), function.run(None))
+        .await
+        .expect("bounded by the retry policy")
+        .expect_err("the query fails");
+    assert_eq!((error.failed, error.total), (1, 1));
+}
+
+/// The whole loop: lost events → reconciler → queue → the real archiver → archived and
+/// confirmed in Altinn → the next reconciliation finds nothing.
+#[tokio::test]
+async fn the_archiver_archives_what_the_reconciler_enqueued() {
+    let harness = Harness::start(&[]).await;
+    let lost = harness.seed(54_000_001, true);
+    let function = harness.function().await;
+    assert_eq!(function.run(None).await.expect("run").enqueued, 1);
+
+    let dlq_url = harness.moto.create_queue("dead-letters").await;
+    let base = harness.sim.base_url().to_string();
+    let env: HashMap<&str, String> = HashMap::from([
+        ("ARCHIVE_BUCKET", BUCKET.to_owned()),
+        ("ARCHIVE_PREFIX", PREFIX.to_owned()),
+        ("QUEUE_URL", harness.queue_url.clone()),
+        ("DEAD_LETTER_QUEUE_URL", dlq_url),
+        ("ALTINN_ENV", "local".to_owned()),
+        ("ALTINN_ORG", "ttd".to_owned()),
+        ("ALTINN_PLATFORM_URL", base.clone()),
+        ("ALTINN_APPS_URL", base),
+        (
+            "MASKINPORTEN_URL",
+            harness.sim.maskinporten_issuer().to_string(),
+        ),
+        ("MASKINPORTEN_CLIENT_ID", "sim-client".to_owned()),
+        ("MASKINPORTEN_KID", "sim-kid".to_owned()),
+        (
+            "MASKINPORTEN_KEY",
+            altinn_sim::TEST_CLIENT_PRIVATE_KEY_PEM.to_owned(),
+        ),
+    ]);
+    let archiver_config =
+        archiver::ArchiverConfig::from_lookup(|name: &str| env.get(name).cloned())
+            .expect("archiver config");
+    let archiver =
+        archiver::Archiver::from_config(&archiver_config, &harness.moto.sdk_config().await)
+            .await
+            .expect("archiver");
+
+    let records = harness
+        .drain()
+        .await
+        .into_iter()
+        .map(|message| {
+            let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
+            record.message_id = message.message_id().map(str::to_owned);
+            record.body = message.body().map(str::to_owned);
+            record.attributes =
+                HashMap::from([("ApproximateReceiveCount".to_owned(), "1".to_owned())]);
+            record
+        })
+        .collect();
+    let mut batch = aws_lambda_events::event::sqs::SqsEvent::default();
+    batch.records = records;
+    let response = archiver
+        .handle_batch(
+            &batch,
+            std::time::SystemTime::now() + Duration::from_secs(120),
+        )
+        .await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "archived without failures"
+    );
+    assert!(harness.exists(&harness.key(&lost, "manifest.json")).await);
+    let confirmations = harness
+        .sim
+        .complete_confirmations(lost.party_id, lost.instance_guid);
+    assert_eq!(confirmations.len(), 1, "confirmed once");
+
+    let after = function.run(None).await.expect("run after archiving");
+    assert_eq!(
+        after.apps[0].found, 0,
+        "a confirmed instance leaves the query"
+    );
+}

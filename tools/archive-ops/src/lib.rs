@@ -1,0 +1,167 @@
+//! # archive-ops
+//!
+//! The operator CLI of the Altinn archive, for the tasks people would otherwise script by hand:
+//!
+//! - `reconcile --app org/app [--dry-run]`: the reconciler's Storage query on demand, printing
+//!   every completed instance that is not archived (and enqueueing it unless `--dry-run`).
+//! - `dlq list | show ID | redrive (--all | --id ID…)`: the dead-letter queue with each
+//!   message's failure reason, and moving messages back to the event queue.
+//!
+//! Output is a table by default and JSON with `--json`. Progress goes to stderr.
+//!
+//! Exit codes: [`EXIT_OK`] 0 success and nothing missing; [`EXIT_FAILURE`] 1 a failure, or
+//! something found that needs attention (missing instances); [`EXIT_USAGE`] 2 a usage error.
+//!
+//! Settings come from the same environment variables as the functions (`ALTINN_*`,
+//! `MASKINPORTEN_*`, `ARCHIVE_BUCKET`, `ARCHIVE_PREFIX`, `QUEUE_URL`, `DEAD_LETTER_QUEUE_URL`)
+//! and the usual AWS ones (`AWS_PROFILE`, `AWS_REGION`, …); the flags override the queue and
+//! bucket settings. Secrets (the Maskinporten key, tokens) are never printed.
+
+pub mod args;
+pub mod dlq;
+pub mod reconcile;
+pub mod table;
+
+use std::io::Write;
+
+use aws_config::SdkConfig;
+
+pub use args::{Args, UsageError};
+
+/// Success, nothing needs attention.
+pub const EXIT_OK: i32 = 0;
+/// A command failed, or it found something that needs attention.
+pub const EXIT_FAILURE: i32 = 1;
+/// The command line is wrong.
+pub const EXIT_USAGE: i32 = 2;
+
+/// Looks up a setting by variable name (the process environment, or a map in tests).
+pub type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// What a command needs from its surroundings; tests build one around moto and the simulator.
+pub struct Context {
+    /// The AWS SDK configuration (credentials, region, endpoint overrides).
+    pub sdk: SdkConfig,
+    /// Environment lookup for the settings.
+    pub env: EnvLookup,
+    /// Print progress lines to stderr (on when stderr is a terminal).
+    pub progress: bool,
+}
+
+impl Context {
+    /// A setting: the flag's value if given, else the environment variable.
+    pub fn setting(
+        &self,
+        args: &Args,
+        flag: &str,
+        variable: &str,
+    ) -> Result<Option<String>, UsageError> {
+        Ok(match args.value(flag)? {
+            Some(value) => Some(value.to_owned()),
+            None => (self.env)(variable)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty()),
+        })
+    }
+
+    /// A required setting, or a usage error naming the flag and the variable.
+    pub fn required(&self, args: &Args, flag: &str, variable: &str) -> Result<String, UsageError> {
+        self.setting(args, flag, variable)?
+            .ok_or_else(|| UsageError(format!("set --{flag} or {variable}")))
+    }
+}
+
+/// A command's failure: usage (exit 2) or anything else (exit 1). Never carries secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The command line is wrong.
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    /// The command could not do its work.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CommandError {
+    /// Any displayable failure.
+    pub fn failed(error: impl std::fmt::Display) -> Self {
+        CommandError::Failed(error.to_string())
+    }
+}
+
+/// The top-level help.
+pub const HELP: &str = "\
+archive-ops: operate the Altinn archive (reconcile missing instances, the dead-letter queue)
+
+USAGE:
+    archive-ops [--json] <COMMAND> [OPTIONS]
+
+COMMANDS:
+    reconcile --app ORG/APP [--dry-run]   find completed instances that are not archived
+    dlq list [--max N]                    list dead-lettered messages with their failure reason
+    dlq show MESSAGE_ID                   one dead-lettered message, body and attributes
+    dlq redrive (--all | --id ID...)      move messages back to the event queue
+
+OPTIONS:
+    --json        machine-readable output on stdout
+    -h, --help    help (also after a command: archive-ops dlq --help)
+
+EXIT CODES:
+    0  success, nothing needs attention
+    1  failure, or something needs attention (e.g. instances missing from the archive)
+    2  usage error
+
+SETTINGS (environment, as for the functions):
+    ALTINN_ENV, ALTINN_ORG, MASKINPORTEN_CLIENT_ID, MASKINPORTEN_KID,
+    MASKINPORTEN_KEY or MASKINPORTEN_KEY_SECRET_ARN, ARCHIVE_BUCKET, ARCHIVE_PREFIX,
+    QUEUE_URL, DEAD_LETTER_QUEUE_URL; AWS credentials and region as for the AWS CLI.
+";
+
+/// Runs one command line (without the program name); returns the exit code. Results go to
+/// `out`, errors and progress to `err`.
+pub async fn run(
+    raw: &[String],
+    context: &Context,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    let args = match Args::parse(raw) {
+        Ok(args) => args,
+        Err(error) => return usage(err, &error),
+    };
+    let command: Vec<&str> = args.positionals.iter().map(String::as_str).collect();
+    let result = match command.as_slice() {
+        [] => {
+            let _ = out.write_all(HELP.as_bytes());
+            return if args.has("help") {
+                EXIT_OK
+            } else {
+                EXIT_USAGE
+            };
+        }
+        ["reconcile", rest @ ..] => reconcile::command(rest, &args, context, out, err).await,
+        ["dlq", rest @ ..] => dlq::command(rest, &args, context, out, err).await,
+        [other, ..] => Err(CommandError::Usage(UsageError(format!(
+            "unknown command {other}"
+        )))),
+    };
+    match result {
+        Ok(code) => code,
+        Err(CommandError::Usage(error)) => usage(err, &error),
+        Err(CommandError::Failed(message)) => {
+            let _ = writeln!(err, "error: {message}");
+            EXIT_FAILURE
+        }
+    }
+}
+
+fn usage(err: &mut dyn Write, error: &UsageError) -> i32 {
+    let _ = writeln!(err, "error: {error}\n(see archive-ops --help)");
+    EXIT_USAGE
+}
+
+/// Writes `value` as pretty JSON followed by a newline.
+pub fn write_json(out: &mut dyn Write, value: &impl serde::Serialize) -> Result<(), CommandError> {
+    let text = serde_json::to_string_pretty(value).map_err(CommandError::failed)?;
+    writeln!(out, "{text}").map_err(CommandError::failed)
+}
