@@ -12,9 +12,16 @@ const VALUE_FLAGS: &[&str] = &[
     "dlq-url",
     "bucket",
     "prefix",
+    "endpoint",
+    "secret-arn",
+    "type-filter",
+    "source-filter",
+    "resource-filter",
+    "alternative-subject-filter",
+    "timeout",
 ];
 /// Flags without a value.
-const SWITCHES: &[&str] = &["json", "dry-run", "all", "help"];
+const SWITCHES: &[&str] = &["json", "dry-run", "all", "wait", "help"];
 
 /// Parsed command line: positionals in order, flags with every value given.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -6,21 +6,30 @@
 //!   every completed instance that is not archived (and enqueueing it unless `--dry-run`).
 //! - `dlq list | show ID | redrive (--all | --id ID…)`: the dead-letter queue with each
 //!   message's failure reason, and moving messages back to the event queue.
+//! - `subscription create | list | get ID | delete ID | wait-validated ID`: the Altinn Events
+//!   subscriptions that feed the webhook, with the webhook secret taken from the environment
+//!   or Secrets Manager and redacted from everything printed.
+//! - `archive verify ORG/APP/PARTY_ID/GUID`: re-reads every object an instance's
+//!   `manifest.json` lists and compares its size and SHA-256 with the manifest.
 //!
 //! Output is a table by default and JSON with `--json`. Progress goes to stderr.
 //!
 //! Exit codes: [`EXIT_OK`] 0 success and nothing missing; [`EXIT_FAILURE`] 1 a failure, or
-//! something found that needs attention (missing instances); [`EXIT_USAGE`] 2 a usage error.
+//! something found that needs attention (missing instances, archived objects that differ);
+//! [`EXIT_USAGE`] 2 a usage error.
 //!
 //! Settings come from the same environment variables as the functions (`ALTINN_*`,
 //! `MASKINPORTEN_*`, `ARCHIVE_BUCKET`, `ARCHIVE_PREFIX`, `QUEUE_URL`, `DEAD_LETTER_QUEUE_URL`)
 //! and the usual AWS ones (`AWS_PROFILE`, `AWS_REGION`, …); the flags override the queue and
-//! bucket settings. Secrets (the Maskinporten key, tokens) are never printed.
+//! bucket settings. Secrets (the Maskinporten key, tokens, the webhook secret) are never
+//! printed.
 
 pub mod args;
 pub mod dlq;
 pub mod reconcile;
+pub mod subscription;
 pub mod table;
+pub mod verify;
 
 use std::io::Write;
 
@@ -91,7 +100,7 @@ impl CommandError {
 
 /// The top-level help.
 pub const HELP: &str = "\
-archive-ops: operate the Altinn archive (reconcile missing instances, the dead-letter queue)
+archive-ops: operate the Altinn archive (reconcile, dead letters, subscriptions, verify)
 
 USAGE:
     archive-ops [--json] <COMMAND> [OPTIONS]
@@ -101,6 +110,13 @@ COMMANDS:
     dlq list [--max N]                    list dead-lettered messages with their failure reason
     dlq show MESSAGE_ID                   one dead-lettered message, body and attributes
     dlq redrive (--all | --id ID...)      move messages back to the event queue
+    subscription create --endpoint URL --app ORG/APP [--wait]
+                                          subscribe the webhook to Altinn Events
+    subscription list | get ID | delete ID
+                                          the subscriptions (secret redacted)
+    subscription wait-validated ID [--timeout 120s]
+                                          wait until Altinn has validated one
+    archive verify ORG/APP/PARTY_ID/GUID  check an archived instance against its manifest
 
 OPTIONS:
     --json        machine-readable output on stdout
@@ -108,13 +124,15 @@ OPTIONS:
 
 EXIT CODES:
     0  success, nothing needs attention
-    1  failure, or something needs attention (e.g. instances missing from the archive)
+    1  failure, or something needs attention (e.g. instances missing from the archive,
+       archived objects that differ from their manifest)
     2  usage error
 
 SETTINGS (environment, as for the functions):
     ALTINN_ENV, ALTINN_ORG, MASKINPORTEN_CLIENT_ID, MASKINPORTEN_KID,
     MASKINPORTEN_KEY or MASKINPORTEN_KEY_SECRET_ARN, ARCHIVE_BUCKET, ARCHIVE_PREFIX,
-    QUEUE_URL, DEAD_LETTER_QUEUE_URL; AWS credentials and region as for the AWS CLI.
+    QUEUE_URL, DEAD_LETTER_QUEUE_URL, WEBHOOK_SECRET or WEBHOOK_SECRET_ARN;
+    AWS credentials and region as for the AWS CLI.
 ";
 
 /// Runs one command line (without the program name); returns the exit code. Results go to
@@ -141,6 +159,8 @@ pub async fn run(
         }
         ["reconcile", rest @ ..] => reconcile::command(rest, &args, context, out, err).await,
         ["dlq", rest @ ..] => dlq::command(rest, &args, context, out, err).await,
+        ["subscription", rest @ ..] => subscription::command(rest, &args, context, out, err).await,
+        ["archive", rest @ ..] => verify::command(rest, &args, context, out, err).await,
         [other, ..] => Err(CommandError::Usage(UsageError(format!(
             "unknown command {other}"
         )))),

@@ -1,0 +1,401 @@
+//! `archive-ops archive verify ORG/APP/PARTY_ID/GUID`: checks one archived instance against its
+//! `manifest.json`.
+//!
+//! The manifest lists every object the archiver wrote (`instance.json`, the events, the data
+//! elements) with its size and SHA-256. Each object is read back from S3 as a stream and
+//! hashed on the way (memory stays at one chunk, however large the object), then compared:
+//! `OK`, `DIFFERENT` (size or SHA-256 differ) or `MISSING`. This catches what S3's own
+//! checksums cannot: an object overwritten or deleted after archiving.
+
+use std::io::Write;
+
+use altinn::InstanceRef;
+use altinn::environment::{is_valid_app_name, is_valid_org_code};
+use archiver::manifest::{ManifestObject, ObjectRole};
+use archiver::{ArchiveLayout, ArchiveStore};
+use aws_sdk_s3::error::DisplayErrorContext;
+use futures_util::StreamExt;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::{Args, CommandError, Context, EXIT_FAILURE, EXIT_OK, UsageError, table, write_json};
+
+/// Help for `archive`.
+pub const HELP: &str = "\
+archive-ops archive: check archived instances
+
+USAGE:
+    archive-ops archive verify ORG/APP/PARTY_ID/INSTANCE_GUID [--json]
+
+verify reads the instance's manifest.json, then reads back every object it lists
+(instance.json, events, data elements), recomputing each one's size and SHA-256 while
+streaming it, and reports each as OK, DIFFERENT or MISSING.
+
+OPTIONS:
+    --bucket NAME      archive bucket (default ARCHIVE_BUCKET)
+    --prefix PREFIX    archive prefix (default ARCHIVE_PREFIX)
+    --json             JSON report on stdout
+
+EXIT CODES: 0 every object matches, 1 an object differs or is missing, there is no
+manifest, or an error; 2 usage error.
+";
+
+/// Objects read at the same time.
+const CONCURRENT_READS: usize = 4;
+/// `ArchiveStore` wants a part size; verification only reads, so it is never used for writes.
+const PART_SIZE: usize = 8 * 1024 * 1024;
+
+/// How one object compares with its manifest entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ObjectStatus {
+    /// Same size and SHA-256.
+    Ok,
+    /// The object exists but its size or SHA-256 differs.
+    Different,
+    /// No object at the key.
+    Missing,
+}
+
+impl ObjectStatus {
+    fn label(self) -> &'static str {
+        match self {
+            ObjectStatus::Ok => "OK",
+            ObjectStatus::Different => "DIFFERENT",
+            ObjectStatus::Missing => "MISSING",
+        }
+    }
+}
+
+/// One object's check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectCheck {
+    /// The full S3 key.
+    pub key: String,
+    /// `instance`, `event` or `dataElement`.
+    pub role: ObjectRole,
+    /// The verdict.
+    pub status: ObjectStatus,
+    /// The size in the manifest.
+    pub expected_size: u64,
+    /// The SHA-256 (lower-case hex) in the manifest.
+    pub expected_sha256: String,
+    /// The size read back; absent when missing.
+    pub actual_size: Option<u64>,
+    /// The SHA-256 of the bytes read back; absent when missing.
+    pub actual_sha256: Option<String>,
+}
+
+/// The whole verification of one instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyReport {
+    /// `{org}/{app}/{partyId}/{instanceGuid}`.
+    pub instance: String,
+    /// The bucket.
+    pub bucket: String,
+    /// The manifest's key.
+    pub manifest_key: String,
+    /// When the manifest was written.
+    pub archived_at: String,
+    /// Every object listed in the manifest, in its order.
+    pub objects: Vec<ObjectCheck>,
+    /// Objects that match.
+    pub ok: usize,
+    /// Objects that differ.
+    pub different: usize,
+    /// Objects that are gone.
+    pub missing: usize,
+    /// Data elements the archiver deliberately skipped (hard-deleted in Altinn).
+    pub skipped_data_elements: usize,
+}
+
+impl VerifyReport {
+    /// True when every object matches.
+    pub fn all_ok(&self) -> bool {
+        self.different == 0 && self.missing == 0
+    }
+}
+
+/// Parses `org/app/partyId/guid` (the form the DLQ and reconcile print).
+pub fn parse_instance(text: &str) -> Result<InstanceRef, UsageError> {
+    let shape = || UsageError("the instance must look like ORG/APP/PARTY_ID/INSTANCE_GUID".into());
+    let parts: Vec<&str> = text.trim().trim_matches('/').split('/').collect();
+    let [org, app, party_id, guid] = parts.as_slice() else {
+        return Err(shape());
+    };
+    if !is_valid_org_code(org) || !is_valid_app_name(app) {
+        return Err(UsageError(
+            "the instance's org or app is not a valid Altinn name".into(),
+        ));
+    }
+    Ok(InstanceRef {
+        org: (*org).to_owned(),
+        app: (*app).to_owned(),
+        party_id: party_id.parse().map_err(|_| shape())?,
+        instance_guid: guid.parse().map_err(|_| shape())?,
+    })
+}
+
+/// Runs `archive …`.
+pub async fn command(
+    rest: &[&str],
+    args: &Args,
+    context: &Context,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<i32, CommandError> {
+    if args.has("help") || rest.is_empty() {
+        out.write_all(HELP.as_bytes())
+            .map_err(CommandError::failed)?;
+        return Ok(if args.has("help") {
+            EXIT_OK
+        } else {
+            crate::EXIT_USAGE
+        });
+    }
+    let instance = match rest {
+        ["verify", instance] => parse_instance(instance)?,
+        ["verify"] => return Err(UsageError("verify needs ORG/APP/PARTY_ID/GUID".into()).into()),
+        ["verify", _, extra, ..] => {
+            return Err(UsageError(format!("unexpected argument {extra}")).into());
+        }
+        [other, ..] => {
+            return Err(UsageError(format!("unknown archive command {other} (verify)")).into());
+        }
+        [] => return Err(UsageError("archive needs a command".into()).into()),
+    };
+    args.only(&["bucket", "prefix"])?;
+    let bucket = context.required(args, "bucket", "ARCHIVE_BUCKET")?;
+    let prefix = context
+        .setting(args, "prefix", "ARCHIVE_PREFIX")?
+        .unwrap_or_default();
+    let layout = ArchiveLayout::new(prefix).map_err(|e| UsageError(format!("--prefix: {e}")))?;
+    let store = ArchiveStore::new(
+        lambda_support::aws::s3_client(&context.sdk),
+        bucket,
+        layout,
+        PART_SIZE,
+    );
+
+    let report = verify_instance(&store, &instance, context.progress, err).await?;
+    if args.has("json") {
+        write_json(out, &report)?;
+    } else {
+        print_table(out, &store, &instance, &report)?;
+    }
+    Ok(if report.all_ok() {
+        EXIT_OK
+    } else {
+        EXIT_FAILURE
+    })
+}
+
+/// Reads the manifest and checks every object it lists. Fails when there is no manifest, when
+/// it names another instance, or when S3 fails (other than a missing object).
+pub async fn verify_instance(
+    store: &ArchiveStore,
+    instance: &InstanceRef,
+    progress: bool,
+    err: &mut dyn Write,
+) -> Result<VerifyReport, CommandError> {
+    let manifest_key = store
+        .layout()
+        .manifest(instance)
+        .map_err(CommandError::failed)?;
+    let manifest = store
+        .get_manifest(&manifest_key)
+        .await
+        .map_err(CommandError::failed)?
+        .ok_or_else(|| {
+            CommandError::Failed(format!(
+                "not archived: there is no s3://{}/{manifest_key}",
+                store.bucket()
+            ))
+        })?;
+    if manifest.instance_id != instance.instance_id() || manifest.app_id != instance.app_id() {
+        return Err(CommandError::Failed(format!(
+            "{manifest_key} describes {}/{}, not this instance",
+            manifest.app_id, manifest.instance_id
+        )));
+    }
+
+    let total = manifest.objects.len();
+    let mut checks = futures_util::stream::iter(&manifest.objects)
+        .map(|object| check_object(store, object))
+        .buffered(CONCURRENT_READS);
+    let mut objects = Vec::with_capacity(total);
+    while let Some(check) = checks.next().await {
+        objects.push(check?);
+        if progress {
+            let _ = write!(err, "\rverified {}/{total}", objects.len());
+        }
+    }
+    if progress && total > 0 {
+        let _ = writeln!(err);
+    }
+    let count = |status| objects.iter().filter(|c| c.status == status).count();
+    Ok(VerifyReport {
+        instance: format!("{}/{}", instance.app_id(), instance.instance_id()),
+        bucket: store.bucket().to_owned(),
+        manifest_key,
+        archived_at: manifest.archived_at.clone(),
+        ok: count(ObjectStatus::Ok),
+        different: count(ObjectStatus::Different),
+        missing: count(ObjectStatus::Missing),
+        skipped_data_elements: manifest.skipped_data_elements.len(),
+        objects,
+    })
+}
+
+/// Streams one object and compares it with its manifest entry.
+async fn check_object(
+    store: &ArchiveStore,
+    object: &ManifestObject,
+) -> Result<ObjectCheck, CommandError> {
+    let actual = stream_digest(store, &object.key).await?;
+    let status = match &actual {
+        None => ObjectStatus::Missing,
+        Some((size, sha256))
+            if *size == object.size && sha256.eq_ignore_ascii_case(&object.sha256) =>
+        {
+            ObjectStatus::Ok
+        }
+        Some(_) => ObjectStatus::Different,
+    };
+    let (actual_size, actual_sha256) = actual.unzip();
+    Ok(ObjectCheck {
+        key: object.key.clone(),
+        role: object.role,
+        status,
+        expected_size: object.size,
+        expected_sha256: object.sha256.clone(),
+        actual_size,
+        actual_sha256,
+    })
+}
+
+/// The size and lower-case hex SHA-256 of the object at `key`, hashed chunk by chunk as the
+/// body arrives; `None` when there is no such object.
+pub async fn stream_digest(
+    store: &ArchiveStore,
+    key: &str,
+) -> Result<Option<(u64, String)>, CommandError> {
+    let response = match store
+        .client()
+        .get_object()
+        .bucket(store.bucket())
+        .key(key)
+        .send()
+        .await
+    {
+        Ok(response) => response,
+        Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+            return Ok(None);
+        }
+        Err(error) => {
+            return Err(CommandError::Failed(format!(
+                "S3 GetObject {key}: {}",
+                DisplayErrorContext(&error)
+            )));
+        }
+    };
+    let mut body = response.body;
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    while let Some(chunk) = body
+        .try_next()
+        .await
+        .map_err(|e| CommandError::Failed(format!("S3 GetObject {key}: reading the body: {e}")))?
+    {
+        hasher.update(&chunk);
+        size += chunk.len() as u64;
+    }
+    Ok(Some((size, archiver::store::hex(&hasher.finalize()))))
+}
+
+/// The report as a table (keys relative to the instance's folder) and a summary line.
+fn print_table(
+    out: &mut dyn Write,
+    store: &ArchiveStore,
+    instance: &InstanceRef,
+    report: &VerifyReport,
+) -> Result<(), CommandError> {
+    let folder = store.layout().instance_prefix(instance).unwrap_or_default();
+    let short = |sha: &str| table::truncate(sha, 13);
+    let rows: Vec<Vec<String>> = report
+        .objects
+        .iter()
+        .map(|check| {
+            let role = match check.role {
+                ObjectRole::Instance => "instance",
+                ObjectRole::Event => "event",
+                ObjectRole::DataElement => "data",
+            };
+            let detail = match (check.status, check.actual_size, &check.actual_sha256) {
+                (ObjectStatus::Missing, _, _) => "no such object".to_owned(),
+                (ObjectStatus::Different, Some(size), _) if size != check.expected_size => {
+                    format!("size {size}, manifest {}", check.expected_size)
+                }
+                (ObjectStatus::Different, _, Some(sha)) => format!(
+                    "sha256 {}, manifest {}",
+                    short(sha),
+                    short(&check.expected_sha256)
+                ),
+                _ => format!("{} bytes", check.expected_size),
+            };
+            vec![
+                check
+                    .key
+                    .strip_prefix(&folder)
+                    .unwrap_or(&check.key)
+                    .to_owned(),
+                role.to_owned(),
+                check.status.label().to_owned(),
+                detail,
+            ]
+        })
+        .collect();
+    let text = table::render(&["OBJECT", "ROLE", "STATUS", "DETAIL"], &rows);
+    out.write_all(text.as_bytes())
+        .map_err(CommandError::failed)?;
+    writeln!(
+        out,
+        "{}: {} object(s), {} OK, {} DIFFERENT, {} MISSING (archived {}{})",
+        report.instance,
+        report.objects.len(),
+        report.ok,
+        report.different,
+        report.missing,
+        report.archived_at,
+        match report.skipped_data_elements {
+            0 => String::new(),
+            n => format!("; {n} hard-deleted data element(s) were not archived"),
+        }
+    )
+    .map_err(CommandError::failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_paths() {
+        let parsed = parse_instance("ttd/my-app/50001/0b6e2a52-5d0e-4a1f-8f0e-2f4a1c9d7e11/")
+            .expect("valid");
+        assert_eq!(parsed.org, "ttd");
+        assert_eq!(parsed.app, "my-app");
+        assert_eq!(parsed.party_id, 50001);
+        for bad in [
+            "ttd/my-app/50001",
+            "ttd/my-app/x/0b6e2a52-5d0e-4a1f-8f0e-2f4a1c9d7e11",
+            "ttd/my-app/1/not-a-guid",
+            "TTD/my-app/1/0b6e2a52-5d0e-4a1f-8f0e-2f4a1c9d7e11",
+            "ttd/my-app/1/0b6e2a52-5d0e-4a1f-8f0e-2f4a1c9d7e11/extra",
+        ] {
+            assert!(parse_instance(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,430 @@
+//! `subscription …` against the Altinn simulator, which POSTs the validation event to a small
+//! receiver on 127.0.0.1 (standing in for the webhook), and moto for Secrets Manager.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use altinn_sim::{SimConfig, Simulator};
+use archive_ops::{Context, EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, Uri};
+use axum::routing::post;
+use testkit::MotoServer;
+
+/// The webhook secret used throughout: characters that need URL encoding, and a marker
+/// (`S3cret`) that must never show up in anything the CLI prints.
+const SECRET: &str = "ops-S3cret+/=&% with-space-and-length";
+const MARKER: &str = "S3cret";
+
+struct Output {
+    code: i32,
+    out: String,
+    err: String,
+}
+
+async fn run(moto: &MotoServer, env: &HashMap<&'static str, String>, words: &[&str]) -> Output {
+    let env = env.clone();
+    let context = Context {
+        sdk: moto.sdk_config().await,
+        env: Box::new(move |name| env.get(name).cloned()),
+        progress: false,
+    };
+    let args: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = archive_ops::run(&args, &context, &mut out, &mut err).await;
+    let output = Output {
+        code,
+        out: String::from_utf8(out).unwrap(),
+        err: String::from_utf8(err).unwrap(),
+    };
+    let encoded: String = url::form_urlencoded::byte_serialize(SECRET.as_bytes()).collect();
+    for text in [&output.out, &output.err] {
+        assert!(
+            !text.contains(MARKER) && !text.contains(&encoded),
+            "{words:?} printed the secret:\n{text}"
+        );
+    }
+    output
+}
+
+/// One request the stand-in webhook received: its path and every `code` value in its query.
+struct Delivery {
+    path: String,
+    codes: Vec<String>,
+}
+
+/// Every request the stand-in webhook received.
+#[derive(Clone, Default)]
+struct Received(Arc<Mutex<Vec<Delivery>>>);
+
+impl Received {
+    fn codes_for(&self, path: &str) -> Vec<Vec<String>> {
+        let all = self.0.lock().unwrap();
+        all.iter()
+            .filter(|delivery| delivery.path == path)
+            .map(|delivery| delivery.codes.clone())
+            .collect()
+    }
+}
+
+async fn record(
+    State(received): State<Received>,
+    uri: Uri,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> StatusCode {
+    let codes = pairs
+        .into_iter()
+        .filter(|(name, _)| name == "code")
+        .map(|(_, value)| value)
+        .collect();
+    received.0.lock().unwrap().push(Delivery {
+        path: uri.path().to_owned(),
+        codes,
+    });
+    if uri.path() == "/broken" {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    }
+}
+
+/// A webhook stand-in on 127.0.0.1:0: `/events` and `/events2` answer 200, `/broken` 503.
+async fn receiver() -> (String, Received) {
+    let received = Received::default();
+    let app = Router::new()
+        .route("/events", post(record))
+        .route("/events2", post(record))
+        .route("/broken", post(record))
+        .with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, received)
+}
+
+fn altinn_env(sim: &Simulator) -> HashMap<&'static str, String> {
+    let base = sim.base_url().to_string();
+    HashMap::from([
+        ("ALTINN_ENV", "local".to_owned()),
+        ("ALTINN_ORG", "ttd".to_owned()),
+        ("ALTINN_PLATFORM_URL", base.clone()),
+        ("ALTINN_APPS_URL", base),
+        ("MASKINPORTEN_URL", sim.maskinporten_issuer().to_string()),
+        ("MASKINPORTEN_CLIENT_ID", "sim-client".to_owned()),
+        ("MASKINPORTEN_KID", "sim-kid".to_owned()),
+        (
+            "MASKINPORTEN_KEY",
+            altinn_sim::TEST_CLIENT_PRIVATE_KEY_PEM.to_owned(),
+        ),
+    ])
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_str(&output.out).unwrap_or_else(|e| panic!("{e}: {}", output.out))
+}
+
+#[tokio::test]
+async fn create_wait_list_get_and_delete_with_the_secret_from_the_environment() {
+    let moto = MotoServer::start().await;
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let (hook, received) = receiver().await;
+    let mut env = altinn_env(&sim);
+    env.insert("WEBHOOK_SECRET", SECRET.to_owned());
+    let endpoint = format!("{hook}/events");
+
+    let created = run(
+        &moto,
+        &env,
+        &[
+            "subscription",
+            "create",
+            "--endpoint",
+            &endpoint,
+            "--app",
+            "ttd/ops-app",
+            "--type-filter",
+            "app.instance.process.completed",
+            "--wait",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(created.code, EXIT_OK, "{}", created.err);
+    assert!(created.err.contains("code=***"), "{}", created.err);
+    let view = json(&created);
+    assert_eq!(view["validated"], true);
+    assert_eq!(view["endPoint"], format!("{endpoint}?code=***"));
+    assert_eq!(view["typeFilter"], "app.instance.process.completed");
+    assert_eq!(
+        view["sourceFilter"],
+        format!("{}ttd/ops-app", sim.base_url())
+    );
+    let id = view["id"].as_i64().unwrap();
+    // The validation event reached the endpoint with exactly our secret, decoded intact.
+    let codes = received.codes_for("/events");
+    assert!(!codes.is_empty());
+    assert!(codes.iter().all(|c| c == &[SECRET.to_owned()]), "{codes:?}");
+    // Altinn stored the real secret (the redaction is ours, on output only).
+    let stored = sim.subscriptions();
+    assert!(stored[0]["endPoint"].as_str().unwrap().contains("code="));
+
+    let listed = run(&moto, &env, &["subscription", "list", "--json"]).await;
+    assert_eq!(listed.code, EXIT_OK, "{}", listed.err);
+    let listed = json(&listed);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["id"], id);
+    assert_eq!(listed[0]["endPoint"], format!("{endpoint}?code=***"));
+
+    let table = run(&moto, &env, &["subscription", "list"]).await;
+    assert!(table.out.starts_with("ID"), "{}", table.out);
+    assert!(
+        table.out.contains("code=***") && table.out.contains("1 subscription(s)"),
+        "{}",
+        table.out
+    );
+
+    let got = run(&moto, &env, &["subscription", "get", &id.to_string()]).await;
+    assert_eq!(got.code, EXIT_OK, "{}", got.err);
+    assert!(
+        got.out.contains("yes") && got.out.contains("app.instance.process.completed"),
+        "{}",
+        got.out
+    );
+    let waited = run(
+        &moto,
+        &env,
+        &["subscription", "wait-validated", &id.to_string()],
+    )
+    .await;
+    assert_eq!(waited.code, EXIT_OK, "{}", waited.err);
+
+    // An endpoint that never answers 2xx stays unvalidated: waiting times out with exit 1.
+    let broken = run(
+        &moto,
+        &env,
+        &[
+            "subscription",
+            "create",
+            "--endpoint",
+            &format!("{hook}/broken"),
+            "--app",
+            "ttd/ops-app",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(broken.code, EXIT_OK, "{}", broken.err);
+    let broken_id = json(&broken)["id"].as_i64().unwrap().to_string();
+    let timed_out = run(
+        &moto,
+        &env,
+        &[
+            "subscription",
+            "wait-validated",
+            &broken_id,
+            "--timeout",
+            "2s",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(timed_out.code, EXIT_FAILURE, "{}", timed_out.err);
+    assert!(
+        timed_out.err.contains("not validated yet"),
+        "progress on stderr: {}",
+        timed_out.err
+    );
+    assert_eq!(json(&timed_out)["validated"], false);
+    assert!(!received.codes_for("/broken").is_empty());
+
+    let deleted = run(&moto, &env, &["subscription", "delete", &broken_id]).await;
+    assert_eq!(deleted.code, EXIT_OK, "{}", deleted.err);
+    assert_eq!(
+        run(&moto, &env, &["subscription", "get", &broken_id])
+            .await
+            .code,
+        EXIT_FAILURE
+    );
+    assert_eq!(
+        run(&moto, &env, &["subscription", "delete", &broken_id])
+            .await
+            .code,
+        EXIT_FAILURE
+    );
+    let remaining = json(&run(&moto, &env, &["subscription", "list", "--json"]).await);
+    assert_eq!(remaining.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn create_reads_the_secret_from_secrets_manager() {
+    let moto = MotoServer::start().await;
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let (hook, received) = receiver().await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
+    let arn = secrets
+        .create_secret()
+        .name("webhook-secret")
+        // A trailing newline, as a value pasted into the console often has; the webhook trims.
+        .secret_string(format!("{SECRET}\n"))
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let env = altinn_env(&sim);
+
+    let created = run(
+        &moto,
+        &env,
+        &[
+            "subscription",
+            "create",
+            "--endpoint",
+            &format!("{hook}/events2"),
+            "--app",
+            "ttd/ops-app",
+            "--secret-arn",
+            &arn,
+            "--wait",
+            "--timeout",
+            "30s",
+        ],
+    )
+    .await;
+    assert_eq!(created.code, EXIT_OK, "{}", created.err);
+    assert!(created.out.contains("code=***"), "{}", created.out);
+    assert_eq!(received.codes_for("/events2")[0], [SECRET.to_owned()]);
+
+    let unknown = run(
+        &moto,
+        &env,
+        &[
+            "subscription",
+            "create",
+            "--endpoint",
+            &format!("{hook}/events2"),
+            "--app",
+            "ttd/ops-app",
+            "--secret-arn",
+            "arn:aws:secretsmanager:eu-north-1:123456789012:secret:missing",
+        ],
+    )
+    .await;
+    assert_eq!(unknown.code, EXIT_FAILURE);
+    assert!(unknown.err.contains("missing"), "{}", unknown.err);
+}
+
+#[tokio::test]
+async fn correspondence_resource_filters_need_the_events_subscribe_scope() {
+    let moto = MotoServer::start().await;
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let (hook, received) = receiver().await;
+    let mut env = altinn_env(&sim);
+    env.insert("WEBHOOK_SECRET", SECRET.to_owned());
+    let endpoint = format!("{hook}/events");
+    let words = [
+        "subscription",
+        "create",
+        "--endpoint",
+        &endpoint,
+        "--resource-filter",
+        "urn:altinn:resource:ttd-correspondence",
+        "--type-filter",
+        "no.altinn.correspondence.correspondencepublished",
+        "--wait",
+        "--json",
+    ];
+
+    let refused = run(&moto, &env, &words).await;
+    assert_eq!(refused.code, EXIT_USAGE, "{}", refused.err);
+    assert!(
+        refused.err.contains("altinn:events.subscribe")
+            && refused.err.contains("MASKINPORTEN_SCOPES"),
+        "{}",
+        refused.err
+    );
+    assert!(sim.subscriptions().is_empty(), "nothing was sent");
+
+    env.insert(
+        "MASKINPORTEN_SCOPES",
+        "altinn:serviceowner/instances.read altinn:events.subscribe".to_owned(),
+    );
+    let created = run(&moto, &env, &words).await;
+    assert_eq!(created.code, EXIT_OK, "{}", created.err);
+    assert!(
+        created.err.contains("altinn:events.subscribe"),
+        "the warning"
+    );
+    let view = json(&created);
+    assert_eq!(
+        view["resourceFilter"],
+        "urn:altinn:resource:ttd-correspondence"
+    );
+    assert_eq!(view["validated"], true);
+    assert_eq!(received.codes_for("/events")[0], [SECRET.to_owned()]);
+}
+
+#[tokio::test]
+async fn usage_errors_never_echo_the_secret() {
+    let moto = MotoServer::start().await;
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let mut env = altinn_env(&sim);
+    let create = |extra: &'static [&'static str]| {
+        let mut words = vec![
+            "subscription",
+            "create",
+            "--endpoint",
+            "http://127.0.0.1:9/events",
+        ];
+        words.extend_from_slice(extra);
+        words
+    };
+    // No secret anywhere.
+    let missing = run(&moto, &env, &create(&["--app", "ttd/a"])).await;
+    assert_eq!(missing.code, EXIT_USAGE);
+    assert!(missing.err.contains("WEBHOOK_SECRET"), "{}", missing.err);
+
+    env.insert("WEBHOOK_SECRET", SECRET.to_owned());
+    let with_code = [
+        "subscription",
+        "create",
+        "--endpoint",
+        "http://127.0.0.1:9/events?code=ops-S3cret-on-the-command-line",
+        "--app",
+        "ttd/a",
+    ];
+    for words in [
+        &with_code[..],
+        &create(&["--app", "ttd/a", "ops-S3cret-as-a-word"]),
+        &create(&[]),
+        &create(&[
+            "--app",
+            "ttd/a",
+            "--source-filter",
+            "http://127.0.0.1:9/ttd/a",
+        ]),
+        &create(&["--app", "ttd/a", "--type-filter", ""]),
+        &create(&["--app", "ttd/a", "--timeout", "5s"]),
+        &create(&["--app", "skd/a"]),
+        &create(&["--resource-filter", "not-a-urn"]),
+        &create(&["--app", "ttd/a", "--alternative-subject-filter", "/party/1"]),
+        &create(&["--app", "ttd/a", "--secret", "x"]),
+        &["subscription", "get", "abc"],
+        &["subscription", "wait-validated", "1", "--timeout", "soon"],
+        &["subscription", "frobnicate"],
+        &["subscription"],
+    ] {
+        let output = run(&moto, &env, words).await;
+        assert_eq!(output.code, EXIT_USAGE, "{words:?}: {}", output.err);
+    }
+    env.insert("WEBHOOK_SECRET", "too-short".to_owned());
+    let short = run(&moto, &env, &create(&["--app", "ttd/a"])).await;
+    assert_eq!(short.code, EXIT_USAGE, "{}", short.err);
+    assert!(short.err.contains("16"), "{}", short.err);
+    assert!(sim.subscriptions().is_empty());
+
+    let help = run(&moto, &env, &["subscription", "--help"]).await;
+    assert_eq!(help.code, EXIT_OK);
+    assert!(help.out.contains("USAGE") && help.out.contains("wait-validated"));
+}

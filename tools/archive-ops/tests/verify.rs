@@ -1,0 +1,263 @@
+//! `archive verify` on an instance archived by the real archiver (Altinn simulator + moto),
+//! then on the same archive after one object was overwritten and another deleted.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use altinn::InstanceRef;
+use altinn_sim::{DataSpec, InstanceSpec, SeededInstance, SimConfig, Simulator};
+use archive_ops::{Context, EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
+use archiver::pipeline::{ArchiveOutcome, ReceivedEvent, RunStats};
+use archiver::{Archiver, ArchiverConfig, Deadline};
+use aws_sdk_s3::primitives::ByteStream;
+use testkit::MotoServer;
+
+const BUCKET: &str = "archive";
+const PREFIX: &str = "verify-test/";
+
+struct Output {
+    code: i32,
+    out: String,
+    err: String,
+}
+
+async fn run(moto: &MotoServer, env: &HashMap<&'static str, String>, words: &[&str]) -> Output {
+    let env = env.clone();
+    let context = Context {
+        sdk: moto.sdk_config().await,
+        env: Box::new(move |name| env.get(name).cloned()),
+        progress: false,
+    };
+    let args: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = archive_ops::run(&args, &context, &mut out, &mut err).await;
+    Output {
+        code,
+        out: String::from_utf8(out).unwrap(),
+        err: String::from_utf8(err).unwrap(),
+    }
+}
+
+/// Archives `seeded` with the archiver's own pipeline, as a `process.completed` event would.
+async fn archive(moto: &MotoServer, sim: &Simulator, seeded: &SeededInstance) {
+    let base = sim.base_url().to_string();
+    let dlq = moto.create_queue("dead-letters").await;
+    let env: HashMap<&str, String> = HashMap::from([
+        ("ARCHIVE_BUCKET", BUCKET.to_owned()),
+        ("ARCHIVE_PREFIX", PREFIX.to_owned()),
+        ("DEAD_LETTER_QUEUE_URL", dlq),
+        // Five MiB parts: the 6 MiB attachment becomes a multipart object.
+        ("PART_SIZE_MIB", "5".to_owned()),
+        ("ALTINN_ENV", "local".to_owned()),
+        ("ALTINN_ORG", "ttd".to_owned()),
+        ("ALTINN_PLATFORM_URL", base.clone()),
+        ("ALTINN_APPS_URL", base),
+        ("MASKINPORTEN_URL", sim.maskinporten_issuer().to_string()),
+        ("MASKINPORTEN_CLIENT_ID", "sim-client".to_owned()),
+        ("MASKINPORTEN_KID", "sim-kid".to_owned()),
+        (
+            "MASKINPORTEN_KEY",
+            altinn_sim::TEST_CLIENT_PRIVATE_KEY_PEM.to_owned(),
+        ),
+    ]);
+    let config = ArchiverConfig::from_lookup(|name: &str| env.get(name).cloned()).unwrap();
+    let archiver = Archiver::from_config(&config, &moto.sdk_config().await)
+        .await
+        .unwrap();
+    let event = sim.cloud_event(seeded, "app.instance.process.completed");
+    let event = ReceivedEvent::parse(event.to_string().into_bytes()).unwrap();
+    let instance = InstanceRef {
+        org: seeded.org.clone(),
+        app: seeded.app.clone(),
+        party_id: seeded.party_id,
+        instance_guid: seeded.instance_guid,
+    };
+    let outcome = archiver
+        .pipeline()
+        .archive_instance(
+            &event,
+            &instance,
+            &Deadline::after(Duration::from_secs(120), Duration::ZERO),
+            &RunStats::default(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, ArchiveOutcome::Archived { .. }),
+        "{outcome:?}"
+    );
+}
+
+fn statuses(report: &serde_json::Value) -> HashMap<String, String> {
+    report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["key"].as_str().unwrap().to_owned(),
+                o["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn verify_reports_each_object_and_catches_changed_and_deleted_ones() {
+    let moto = MotoServer::start().await;
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    moto.create_bucket(BUCKET).await;
+    let seeded = sim.add_instance(
+        InstanceSpec::new("verify-app", 51_000_001)
+            .with_data(DataSpec::xml_form())
+            .with_data(DataSpec::pdf())
+            .with_data(DataSpec::attachment("large.bin", 6 * 1024 * 1024, 11)),
+    );
+    archive(&moto, &sim, &seeded).await;
+    let instance = format!(
+        "ttd/verify-app/{}/{}",
+        seeded.party_id, seeded.instance_guid
+    );
+    let folder = format!("{PREFIX}{instance}/");
+    let data_key = |index: usize| format!("{folder}data/{}", seeded.data[index].id);
+    let env = HashMap::from([
+        ("ARCHIVE_BUCKET", BUCKET.to_owned()),
+        ("ARCHIVE_PREFIX", PREFIX.to_owned()),
+    ]);
+
+    let clean = run(&moto, &env, &["archive", "verify", &instance, "--json"]).await;
+    assert_eq!(clean.code, EXIT_OK, "{}", clean.err);
+    let report: serde_json::Value = serde_json::from_str(&clean.out).unwrap();
+    // instance.json, the event and three data elements.
+    assert_eq!(report["objects"].as_array().unwrap().len(), 5);
+    assert_eq!(report["ok"], 5);
+    let all = statuses(&report);
+    assert_eq!(all[&format!("{folder}instance.json")], "OK");
+    assert_eq!(all[&data_key(2)], "OK");
+    let large = report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["key"] == data_key(2))
+        .unwrap();
+    assert_eq!(large["actualSize"], 6 * 1024 * 1024);
+    assert_eq!(large["actualSha256"], seeded.data[2].sha256_hex.as_str());
+
+    let table = run(&moto, &env, &["archive", "verify", &instance]).await;
+    assert_eq!(table.code, EXIT_OK, "{}", table.err);
+    assert!(table.out.starts_with("OBJECT"), "{}", table.out);
+    assert!(
+        table.out.contains("instance.json") && table.out.contains("5 OK, 0 DIFFERENT, 0 MISSING"),
+        "{}",
+        table.out
+    );
+
+    // Same length, different bytes: only the SHA-256 can tell.
+    let s3 = moto.s3().await;
+    let mut pdf = sim
+        .data_bytes(seeded.instance_guid, seeded.data[1].id)
+        .unwrap();
+    pdf[0] ^= 0xff;
+    s3.put_object()
+        .bucket(BUCKET)
+        .key(data_key(1))
+        .body(ByteStream::from(pdf))
+        .send()
+        .await
+        .unwrap();
+    s3.delete_object()
+        .bucket(BUCKET)
+        .key(data_key(0))
+        .send()
+        .await
+        .unwrap();
+
+    let damaged = run(&moto, &env, &["archive", "verify", &instance, "--json"]).await;
+    assert_eq!(damaged.code, EXIT_FAILURE, "{}", damaged.err);
+    let report: serde_json::Value = serde_json::from_str(&damaged.out).unwrap();
+    let all = statuses(&report);
+    assert_eq!(all[&data_key(0)], "MISSING");
+    assert_eq!(all[&data_key(1)], "DIFFERENT");
+    assert_eq!(all[&data_key(2)], "OK");
+    assert_eq!(all[&format!("{folder}instance.json")], "OK");
+    assert_eq!(
+        (&report["ok"], &report["different"], &report["missing"]),
+        (&3.into(), &1.into(), &1.into())
+    );
+
+    let table = run(&moto, &env, &["archive", "verify", &instance]).await;
+    assert_eq!(table.code, EXIT_FAILURE);
+    let line_of = |key: &str| {
+        let relative = key.strip_prefix(&folder).unwrap().to_owned();
+        table
+            .out
+            .lines()
+            .find(|line| line.starts_with(&relative))
+            .unwrap_or_else(|| panic!("no row for {relative}:\n{}", table.out))
+            .to_owned()
+    };
+    assert!(line_of(&data_key(0)).contains("MISSING"));
+    let changed = line_of(&data_key(1));
+    assert!(
+        changed.contains("DIFFERENT") && changed.contains("sha256"),
+        "{changed}"
+    );
+    assert!(
+        table.out.contains("3 OK, 1 DIFFERENT, 1 MISSING"),
+        "{}",
+        table.out
+    );
+}
+
+#[tokio::test]
+async fn verify_without_a_manifest_and_usage_errors() {
+    let moto = MotoServer::start().await;
+    moto.create_bucket(BUCKET).await;
+    let env = HashMap::from([("ARCHIVE_BUCKET", BUCKET.to_owned())]);
+    let never = run(
+        &moto,
+        &env,
+        &[
+            "archive",
+            "verify",
+            "ttd/app/1/0b6e2a52-5d0e-4a1f-8f0e-2f4a1c9d7e11",
+        ],
+    )
+    .await;
+    assert_eq!(never.code, EXIT_FAILURE);
+    assert!(never.err.contains("not archived"), "{}", never.err);
+
+    for words in [
+        &["archive"][..],
+        &["archive", "verify"],
+        &["archive", "verify", "ttd/app/1"],
+        &[
+            "archive",
+            "check",
+            "ttd/app/1/0b6e2a52-5d0e-4a1f-8f0e-2f4a1c9d7e11",
+        ],
+        &[
+            "archive",
+            "verify",
+            "ttd/app/1/0b6e2a52-5d0e-4a1f-8f0e-2f4a1c9d7e11",
+            "--all",
+        ],
+    ] {
+        let output = run(&moto, &env, words).await;
+        assert_eq!(output.code, EXIT_USAGE, "{words:?}: {}", output.err);
+    }
+    let no_bucket = run(
+        &moto,
+        &HashMap::new(),
+        &[
+            "archive",
+            "verify",
+            "ttd/app/1/0b6e2a52-5d0e-4a1f-8f0e-2f4a1c9d7e11",
+        ],
+    )
+    .await;
+    assert_eq!(no_bucket.code, EXIT_USAGE);
+    let help = run(&moto, &env, &["archive", "--help"]).await;
+    assert_eq!(help.code, EXIT_OK);
+    assert!(help.out.contains("USAGE"));
+}
