@@ -40,7 +40,9 @@ pub async fn read_secret(config: &SdkConfig, arn: &str) -> Result<Secret, Secret
     let client = aws_sdk_secretsmanager::Client::new(config);
     read_secret_stage(&client, arn, "AWSCURRENT")
         .await?
-        .ok_or_else(|| SecretError::NotAString { arn: arn.to_owned() })
+        .ok_or_else(|| SecretError::NotAString {
+            arn: arn.to_owned(),
+        })
 }
 
 /// Reads one version stage (`AWSCURRENT`, `AWSPREVIOUS`, …) of a secret; `Ok(None)` when that
@@ -59,11 +61,15 @@ pub async fn read_secret_stage(
     match response {
         Ok(output) => match output.secret_string {
             Some(value) => Ok(Some(Secret::new(value))),
-            None => Err(SecretError::NotAString { arn: arn.to_owned() }),
+            None => Err(SecretError::NotAString {
+                arn: arn.to_owned(),
+            }),
         },
         Err(error) => {
             let service_error = error.as_service_error();
-            if service_error.is_some_and(|e| e.is_resource_not_found_exception()) && stage != "AWSCURRENT" {
+            if service_error.is_some_and(|e| e.is_resource_not_found_exception())
+                && stage != "AWSCURRENT"
+            {
                 return Ok(None);
             }
             // The SDK's error text names the operation and the AWS error code, never the value.
@@ -71,7 +77,10 @@ pub async fn read_secret_stage(
                 Some(e) => e.meta().code().unwrap_or("service error").to_owned(),
                 None => error.to_string(),
             };
-            Err(SecretError::Read { arn: arn.to_owned(), reason })
+            Err(SecretError::Read {
+                arn: arn.to_owned(),
+                reason,
+            })
         }
     }
 }

@@ -92,7 +92,10 @@ mod tests {
         let filter = filter_for(Some("TRACE")).to_string();
         assert!(filter.contains("lambda_runtime=info"), "{filter}");
         assert!(filter.contains("aws_smithy_runtime=info"), "{filter}");
-        assert!(filter.contains("trace"), "our own code still logs at the requested level: {filter}");
+        assert!(
+            filter.contains("trace"),
+            "our own code still logs at the requested level: {filter}"
+        );
     }
 
     #[test]

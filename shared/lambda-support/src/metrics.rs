@@ -40,17 +40,29 @@ pub struct Metric {
 impl Metric {
     /// A count.
     pub fn count(name: &'static str, value: u64) -> Self {
-        Metric { name, value: value as f64, unit: Unit::Count }
+        Metric {
+            name,
+            value: value as f64,
+            unit: Unit::Count,
+        }
     }
 
     /// A byte total.
     pub fn bytes(name: &'static str, value: u64) -> Self {
-        Metric { name, value: value as f64, unit: Unit::Bytes }
+        Metric {
+            name,
+            value: value as f64,
+            unit: Unit::Bytes,
+        }
     }
 
     /// A duration in milliseconds.
     pub fn millis(name: &'static str, value: f64) -> Self {
-        Metric { name, value, unit: Unit::Milliseconds }
+        Metric {
+            name,
+            value,
+            unit: Unit::Milliseconds,
+        }
     }
 }
 
@@ -75,7 +87,12 @@ impl MetricsLogger {
     }
 
     /// The EMF line for these values at `timestamp_ms` (separate from `emit` for tests).
-    pub fn line(&self, dimensions: &[(&'static str, &str)], metrics: &[Metric], timestamp_ms: u64) -> String {
+    pub fn line(
+        &self,
+        dimensions: &[(&'static str, &str)],
+        metrics: &[Metric],
+        timestamp_ms: u64,
+    ) -> String {
         let mut dimension_names: Vec<&str> = vec!["Function"];
         dimension_names.extend(dimensions.iter().map(|(name, _)| *name));
         let definitions: Vec<Value> = metrics
@@ -129,8 +146,14 @@ mod tests {
         assert_eq!(value["_aws"]["Timestamp"], 1_700_000_000_000u64);
         assert_eq!(directive["Namespace"], NAMESPACE);
         assert_eq!(directive["Dimensions"], json!([["Function", "Outcome"]]));
-        assert_eq!(directive["Metrics"][0], json!({"Name": "Events", "Unit": "Count"}));
-        assert_eq!(directive["Metrics"][1], json!({"Name": "Bytes", "Unit": "Bytes"}));
+        assert_eq!(
+            directive["Metrics"][0],
+            json!({"Name": "Events", "Unit": "Count"})
+        );
+        assert_eq!(
+            directive["Metrics"][1],
+            json!({"Name": "Bytes", "Unit": "Bytes"})
+        );
         assert_eq!(value["Function"], "webhook");
         assert_eq!(value["Outcome"], "accepted");
         assert_eq!(value["Events"], 1.0);

@@ -16,7 +16,9 @@ pub fn process_env(name: &str) -> Option<String> {
 
 /// The value of `name`, trimmed; empty counts as unset.
 pub fn optional(lookup: &impl Lookup, name: &str) -> Option<String> {
-    lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    lookup(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 /// The value of `name`, or [`ConfigError::Missing`].
@@ -25,7 +27,11 @@ pub fn required(lookup: &impl Lookup, name: &'static str) -> Result<String, Conf
 }
 
 /// `name` parsed as `T`, or `default` when unset; a bad value is [`ConfigError::Invalid`].
-pub fn parsed_or<T: FromStr>(lookup: &impl Lookup, name: &'static str, default: T) -> Result<T, ConfigError>
+pub fn parsed_or<T: FromStr>(
+    lookup: &impl Lookup,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
 where
     T::Err: std::fmt::Display,
 {
@@ -60,7 +66,13 @@ mod tests {
         assert_eq!(parsed_or(&lookup, "NUMBER", 7u32).unwrap(), 42);
         assert_eq!(parsed_or(&lookup, "UNSET", 7u32).unwrap(), 7);
         let bad = parsed_or(&lookup, "BAD_NUMBER", 7u32).unwrap_err();
-        assert!(bad.to_string().starts_with("BAD_NUMBER is invalid"), "{bad}");
-        assert!(!bad.to_string().contains("forty"), "the value is not echoed");
+        assert!(
+            bad.to_string().starts_with("BAD_NUMBER is invalid"),
+            "{bad}"
+        );
+        assert!(
+            !bad.to_string().contains("forty"),
+            "the value is not echoed"
+        );
     }
 }

@@ -54,7 +54,10 @@ impl MotoServer {
                 Err(error) => last_error = error,
             }
         }
-        panic!("could not start moto_server ({}): {last_error}", program.display());
+        panic!(
+            "could not start moto_server ({}): {last_error}",
+            program.display()
+        );
     }
 
     /// Stops the server process (its state is lost). Used to test outages.
@@ -91,7 +94,9 @@ impl MotoServer {
         aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(REGION))
             .endpoint_url(self.endpoint())
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "testkit"))
+            .credentials_provider(Credentials::new(
+                "testing", "testing", None, None, "testkit",
+            ))
             .load()
             .await
     }
@@ -154,7 +159,10 @@ impl MotoServer {
             .await
             .create_queue()
             .queue_name(name)
-            .attributes(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy, policy)
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+                policy,
+            )
             .send()
             .await
             .unwrap_or_else(|e| panic!("create queue {name}: {e:?}"))
@@ -251,7 +259,9 @@ fn spawn_on(program: &PathBuf, port: u16) -> Result<MotoServer, String> {
     }
     let _ = child.kill();
     let _ = child.wait();
-    Err(format!("moto_server did not answer on {addr} within {START_TIMEOUT:?}"))
+    Err(format!(
+        "moto_server did not answer on {addr} within {START_TIMEOUT:?}"
+    ))
 }
 
 /// True when something on `addr` answers a plain HTTP request (moto's reset API).
@@ -261,7 +271,8 @@ fn answers_http(addr: SocketAddr) -> bool {
         return false;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let request = "GET /moto-api/data.json HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    let request =
+        "GET /moto-api/data.json HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
     if stream.write_all(request.as_bytes()).is_err() {
         return false;
     }
