@@ -18,7 +18,7 @@ pub mod secret;
 pub use auth::{AltinnToken, AuthError, MaskinportenKey, MaskinportenSettings, TokenProvider};
 pub use client::{AltinnClient, ClientError, DataStream, RetryPolicy};
 pub use config::{AltinnConfig, ConfigError, MaskinportenKeySource};
-pub use environment::{AltinnEnvironment, Allowlist};
+pub use environment::{Allowlist, AltinnEnvironment};
 pub use event::{CloudEvent, CorrespondenceRef, EventError, EventKind, InstanceRef, SourceError};
 pub use instance::{DataElement, Instance, RawInstance};
 pub use secret::Secret;
