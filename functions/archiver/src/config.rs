@@ -16,6 +16,8 @@
 //! | `DOWNLOAD_ATTEMPTS` | 3 | attempts per element when a body is cut short or does not match |
 //! | `ALTINN_MAX_ATTEMPTS` | 4 | attempts per Altinn request (the client's own retries) |
 //! | `ALTINN_REQUEST_TIMEOUT_SECS` | 30 | per Altinn request; between body chunks for downloads |
+//! | `RECEIPT_DATA_TYPE` | unset (off) | upload an archive receipt of this data type before `complete` |
+//! | `RECEIPT_FORMAT` | `xml` | the receipt document: `xml` or `json` |
 //! | `ALTINN_*`, `MASKINPORTEN_*` | | see [`altinn::AltinnConfig`] |
 //!
 //! Memory: at most `ELEMENT_CONCURRENCY × PART_SIZE_MIB` of element bytes are held at once.
@@ -26,6 +28,7 @@ use altinn::{AltinnConfig, ConfigError, RetryPolicy};
 use lambda_support::settings::{Lookup, optional, parsed_or, required};
 
 use crate::layout::ArchiveLayout;
+use crate::receipt::{ReceiptFormat, ReceiptSettings};
 
 /// The event type archived when `ARCHIVE_EVENT_TYPES` is not set.
 pub const DEFAULT_ARCHIVE_EVENT_TYPES: &str = altinn::event::PROCESS_COMPLETED;
@@ -65,6 +68,8 @@ pub struct ArchiverConfig {
     pub retry: RetryPolicy,
     /// The Altinn and Maskinporten settings.
     pub altinn: AltinnConfig,
+    /// `RECEIPT_DATA_TYPE` and `RECEIPT_FORMAT`; `None` when no receipt is written.
+    pub receipt: Option<ReceiptSettings>,
 }
 
 /// Smallest multipart part S3 accepts (all but the last part).
@@ -132,6 +137,7 @@ impl ArchiverConfig {
             ..defaults
         };
         let altinn = AltinnConfig::from_lookup(&lookup)?;
+        let receipt = receipt_settings(&lookup)?;
         Ok(ArchiverConfig {
             bucket,
             prefix,
@@ -147,8 +153,35 @@ impl ArchiverConfig {
             download_attempts: download_attempts as u32,
             retry,
             altinn,
+            receipt,
         })
     }
+}
+
+/// `RECEIPT_DATA_TYPE` (a data type id as app metadata names them) and `RECEIPT_FORMAT`.
+fn receipt_settings(lookup: &impl Lookup) -> Result<Option<ReceiptSettings>, ConfigError> {
+    let format = match optional(lookup, "RECEIPT_FORMAT") {
+        Some(text) => ReceiptFormat::parse(&text).map_err(|reason| ConfigError::Invalid {
+            variable: "RECEIPT_FORMAT",
+            reason,
+        })?,
+        None => ReceiptFormat::default(),
+    };
+    let Some(data_type) = optional(lookup, "RECEIPT_DATA_TYPE") else {
+        return Ok(None);
+    };
+    let data_type = data_type.trim().to_owned();
+    let well_formed = data_type.len() <= 100
+        && data_type
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if !well_formed {
+        return Err(ConfigError::Invalid {
+            variable: "RECEIPT_DATA_TYPE",
+            reason: "must be a data type id: letters, digits, `-`, `_` or `.`, at most 100".into(),
+        });
+    }
+    Ok(Some(ReceiptSettings { data_type, format }))
 }
 
 /// A whole number setting within `min..=max`.
@@ -313,6 +346,44 @@ mod tests {
                 .to_string()
                 .starts_with("MESSAGE_CONCURRENCY is invalid"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn receipt_settings_are_off_by_default_and_validated() {
+        let config = read(&base()).unwrap();
+        assert_eq!(config.receipt, None);
+
+        let mut map = base();
+        map.insert("RECEIPT_DATA_TYPE", "archive-receipt".into());
+        let config = read(&map).unwrap();
+        assert_eq!(
+            config.receipt,
+            Some(ReceiptSettings {
+                data_type: "archive-receipt".into(),
+                format: ReceiptFormat::Xml,
+            })
+        );
+        map.insert("RECEIPT_FORMAT", "JSON".into());
+        assert_eq!(
+            read(&map).unwrap().receipt.map(|r| r.format),
+            Some(ReceiptFormat::Json)
+        );
+
+        map.insert("RECEIPT_FORMAT", "pdf".into());
+        assert!(
+            read(&map)
+                .unwrap_err()
+                .to_string()
+                .starts_with("RECEIPT_FORMAT is invalid")
+        );
+        map.insert("RECEIPT_FORMAT", "xml".into());
+        map.insert("RECEIPT_DATA_TYPE", "a/b?c".into());
+        assert!(
+            read(&map)
+                .unwrap_err()
+                .to_string()
+                .starts_with("RECEIPT_DATA_TYPE is invalid")
         );
     }
 }

@@ -55,6 +55,10 @@ pub enum FailureReason {
     StorageThrottled,
     StorageUnavailable,
     Deadline,
+    /// Altinn refused the archive receipt with 400 (`maxCount` reached, unknown data type, …).
+    ReceiptRejected,
+    /// Another run is uploading the archive receipt right now; try again after it.
+    ReceiptInProgress,
 }
 
 impl FailureReason {
@@ -87,6 +91,8 @@ impl FailureReason {
             FailureReason::StorageThrottled => "storage_throttled",
             FailureReason::StorageUnavailable => "storage_unavailable",
             FailureReason::Deadline => "deadline",
+            FailureReason::ReceiptRejected => "receipt_rejected",
+            FailureReason::ReceiptInProgress => "receipt_in_progress",
         }
     }
 }

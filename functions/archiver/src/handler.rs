@@ -38,6 +38,7 @@ use crate::pipeline::{
     ReceivedEvent, RunStats,
 };
 use crate::queue::{DeadLetter, MessageQueues, visibility_backoff};
+use crate::receipt::ReceiptUploader;
 use crate::store::ArchiveStore;
 
 /// The function name in metrics.
@@ -52,6 +53,9 @@ pub enum StartupError {
     Key(#[from] AuthError),
     #[error("ARCHIVE_PREFIX: {0}")]
     Prefix(String),
+    /// The HTTP client for the receipt upload could not be built (TLS initialisation).
+    #[error("the HTTP client: {0}")]
+    HttpClient(String),
 }
 
 /// What happened to one message.
@@ -199,6 +203,22 @@ impl Archiver {
     ) -> Result<Self, StartupError> {
         let layout = ArchiveLayout::new(config.prefix.clone()).map_err(StartupError::Prefix)?;
         let store = ArchiveStore::new(s3, config.bucket.clone(), layout, config.part_size);
+        let receipts = match &config.receipt {
+            None => None,
+            Some(settings) => {
+                // Its own client, built the same way as the Altinn client's (no redirects, the
+                // same timeouts): `new` receives a ready-made AltinnClient, which keeps its own.
+                let http = AltinnClient::try_http_client(&config.retry)
+                    .map_err(|e| StartupError::HttpClient(e.to_string()))?;
+                Some(ReceiptUploader::new(
+                    http,
+                    altinn.allowlist().clone(),
+                    altinn.tokens().clone(),
+                    config.retry.request_timeout,
+                    settings.clone(),
+                ))
+            }
+        };
         let pipeline = Pipeline::new(
             altinn,
             store,
@@ -207,6 +227,7 @@ impl Archiver {
                 element_concurrency: config.element_concurrency,
                 download_attempts: config.download_attempts,
                 retry_delay: config.retry.base_delay,
+                receipts,
             },
         );
         Ok(Archiver {

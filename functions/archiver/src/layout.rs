@@ -23,6 +23,9 @@ const RESOURCE_URN_PREFIX: &str = "urn:altinn:resource:";
 /// Longest component we accept (GUIDs are 36, Altinn app names are short).
 const MAX_COMPONENT_LEN: usize = 128;
 
+/// The name of the receipt claim object next to an instance's archive.
+pub const RECEIPT_CLAIM_NAME: &str = "receipt-upload.json";
+
 /// A value that cannot be part of an S3 key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{what} cannot be used in an archive key: {reason}")]
@@ -72,6 +75,15 @@ impl ArchiveLayout {
         Ok(format!(
             "{}{}/{}/{}/{}/",
             self.prefix, instance.org, instance.app, instance.party_id, instance.instance_guid
+        ))
+    }
+
+    /// `…/receipt-upload.json`: the claim of the run uploading the archive receipt (see
+    /// [`crate::receipt`]); not part of the archive and not listed in the manifest.
+    pub fn receipt_claim(&self, instance: &InstanceRef) -> Result<String, KeyError> {
+        Ok(format!(
+            "{}{RECEIPT_CLAIM_NAME}",
+            self.instance_prefix(instance)?
         ))
     }
 

@@ -11,6 +11,7 @@
 //! - [`store::ArchiveStore`]: the bucket (streaming, verified uploads; conditional manifest).
 //! - [`layout::ArchiveLayout`]: the keys, with every outside component validated.
 //! - [`queue`]: the dead-letter queue and visibility backoff.
+//! - [`receipt`]: the optional archive receipt written back into the instance.
 //! - [`config::ArchiverConfig`]: the environment variables.
 
 pub mod config;
@@ -22,6 +23,7 @@ pub mod manifest;
 pub mod metrics;
 pub mod pipeline;
 pub mod queue;
+pub mod receipt;
 pub mod store;
 
 pub use config::{ArchiverConfig, EventTypeFilter};

@@ -10,6 +10,7 @@
 //!   │     else stream Altinn → S3 (checked; up to DOWNLOAD_ATTEMPTS when cut short or mismatching)
 //!   ├─ instance.json (raw bytes), events/{eventId}.json: both write-once (first write wins)
 //!   ├─ manifest.json with If-None-Match: * ── 412 ─▶ another run claimed it; it calls complete
+//!   ├─ RECEIPT_DATA_TYPE set? GET instance again; no receipt of ours in it ─▶ upload one
 //!   └─ POST complete
 //! store_event: events/{eventId}.json under the instance, the correspondence or `events/`
 //! ```
@@ -19,13 +20,16 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use altinn::{AltinnClient, CloudEvent, CorrespondenceRef, DataElement, InstanceRef, RawInstance};
+use altinn::{
+    AltinnClient, CloudEvent, CorrespondenceRef, DataElement, Instance, InstanceRef, RawInstance,
+};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::Semaphore;
@@ -33,6 +37,7 @@ use tokio::sync::Semaphore;
 use crate::deadline::Deadline;
 use crate::error::{ArchiveError, FailureReason};
 use crate::manifest::{MANIFEST_VERSION, Manifest, ManifestObject, ObjectRole, SkippedDataElement};
+use crate::receipt::{Receipt, ReceiptUploader, has_our_receipt};
 use crate::store::{ArchiveStore, ConditionalPut, ElementUpload, StoredObject, UploadError};
 
 /// Content type of the stored events and `instance.json`.
@@ -148,6 +153,7 @@ pub struct Pipeline {
     transfer_slots: Arc<Semaphore>,
     download_attempts: u32,
     retry_delay: Duration,
+    receipts: Option<ReceiptUploader>,
 }
 
 /// The pipeline's knobs (from [`crate::config::ArchiverConfig`]).
@@ -159,6 +165,8 @@ pub struct PipelineSettings {
     pub download_attempts: u32,
     /// The first pause before a download is tried again (doubles).
     pub retry_delay: Duration,
+    /// Writes the archive receipt (`RECEIPT_DATA_TYPE`); `None`: no receipt.
+    pub receipts: Option<ReceiptUploader>,
 }
 
 impl Pipeline {
@@ -173,6 +181,7 @@ impl Pipeline {
             transfer_slots: Arc::new(Semaphore::new(element_concurrency)),
             download_attempts: settings.download_attempts.max(1),
             retry_delay: settings.retry_delay,
+            receipts: settings.receipts,
         }
     }
 
@@ -317,17 +326,35 @@ impl Pipeline {
             objects,
             skipped_data_elements: skipped,
         };
-        match self
+        let stored_manifest = match self
             .store
             .put_manifest(&manifest_key, &manifest)
             .await
             .map_err(|e| ArchiveError::from_store(&e))?
         {
-            ConditionalPut::Created(_) => {}
+            ConditionalPut::Created(stored) => stored,
             ConditionalPut::AlreadyExists => {
                 tracing::info!(manifest_key = %manifest_key, "another run wrote the manifest first; it completes the instance");
                 return Ok(ArchiveOutcome::ClaimedByAnotherRun(summary));
             }
+        };
+        if let Some(receipts) = &self.receipts {
+            // Fetched again rather than reusing `raw`: a receipt must be judged by what the
+            // instance holds now, not before the elements were copied.
+            let current = self
+                .altinn
+                .get_instance(instance)
+                .await
+                .map_err(|e| ArchiveError::from_altinn(&e))?;
+            self.ensure_receipt(
+                receipts,
+                instance,
+                &current.instance,
+                &manifest,
+                &manifest_key,
+                &stored_manifest.sha256,
+            )
+            .await?;
         }
         self.altinn
             .complete(instance)
@@ -345,16 +372,33 @@ impl Pipeline {
         manifest_key: String,
     ) -> Result<ArchiveOutcome, ArchiveError> {
         self.keep_instance_event(event, instance).await?;
-        let confirmed = match self.altinn.get_instance(instance).await {
-            Ok(raw) => raw.instance.is_confirmed_by(&self.org),
+        let current = match self.altinn.get_instance(instance).await {
+            Ok(raw) => Some(raw.instance),
             // Altinn deletes an instance only after the service owner confirmed it complete.
             Err(error) if error.status() == Some(404) => {
                 tracing::warn!("instance is gone from Altinn; its archive is complete");
-                true
+                None
             }
             Err(error) => return Err(ArchiveError::from_altinn(&error)),
         };
+        let confirmed = current
+            .as_ref()
+            .is_none_or(|instance| instance.is_confirmed_by(&self.org));
         if !confirmed {
+            // A run that crashed after the manifest may or may not have uploaded the receipt;
+            // the instance as fetched just now says which.
+            if let (Some(receipts), Some(current)) = (&self.receipts, &current) {
+                let (manifest, sha256) = self.stored_manifest(&manifest_key).await?;
+                self.ensure_receipt(
+                    receipts,
+                    instance,
+                    current,
+                    &manifest,
+                    &manifest_key,
+                    &sha256,
+                )
+                .await?;
+            }
             self.altinn
                 .complete(instance)
                 .await
@@ -364,6 +408,139 @@ impl Pipeline {
             manifest_key,
             completed_now: !confirmed,
         })
+    }
+
+    /// Uploads the archive receipt unless `current` (the instance as Storage has it now)
+    /// already holds one of ours, under a claim in S3 so that concurrent runs for the same
+    /// instance (a duplicate delivery, e.g. during a secret rotation) upload it only once (see
+    /// [`crate::receipt`]).
+    async fn ensure_receipt(
+        &self,
+        receipts: &ReceiptUploader,
+        instance: &InstanceRef,
+        current: &Instance,
+        manifest: &Manifest,
+        manifest_key: &str,
+        manifest_sha256: &str,
+    ) -> Result<(), ArchiveError> {
+        let data_type = receipts.settings().data_type.as_str();
+        if has_our_receipt(current, data_type, instance) {
+            tracing::info!(data_type, "the instance already holds our archive receipt");
+            return Ok(());
+        }
+        let claim_key = self.store.layout().receipt_claim(instance)?;
+        self.claim_receipt_upload(receipts, &claim_key, instance)
+            .await?;
+        let location = format!(
+            "s3://{}/{}",
+            self.store.bucket(),
+            self.store.layout().instance_prefix(instance)?
+        );
+        let receipt = Receipt::for_manifest(manifest, manifest_key, manifest_sha256, location);
+        match receipts.upload(instance, &receipt).await {
+            Ok(element_id) => {
+                // The claim stays: a duplicate run that fetched the instance just before the
+                // upload finds it and waits instead of uploading a second receipt.
+                tracing::info!(
+                    data_type,
+                    data_element_id = element_id.as_deref().unwrap_or("unknown"),
+                    "archive receipt uploaded"
+                );
+                Ok(())
+            }
+            Err(error) => {
+                // Released so the retry can look at the instance again at once, instead of
+                // waiting out the claim.
+                if let Err(release) = self.store.delete(&claim_key).await {
+                    tracing::warn!(error = %release, "could not release the receipt claim; the retry waits for it to expire");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Takes the receipt claim: creates it (`If-None-Match: *`), or takes over one older than
+    /// [`ReceiptUploader::claim_ttl`] (its run died before uploading). A younger claim means
+    /// another run is uploading right now: a transient failure asking to come back after it.
+    async fn claim_receipt_upload(
+        &self,
+        receipts: &ReceiptUploader,
+        claim_key: &str,
+        instance: &InstanceRef,
+    ) -> Result<(), ArchiveError> {
+        let store_error = |e: crate::store::StoreError| ArchiveError::from_store(&e);
+        let claim = serde_json::json!({
+            "instanceId": instance.instance_id(),
+            "dataType": receipts.settings().data_type,
+            "claimedAt": now_rfc3339(),
+        });
+        let claim = Bytes::from(serde_json::to_vec(&claim).unwrap_or_default());
+        if let ConditionalPut::Created(_) = self
+            .store
+            .put_small_if_absent(claim_key, claim.clone(), JSON)
+            .await
+            .map_err(store_error)?
+        {
+            return Ok(());
+        }
+        let age = self
+            .store
+            .head(claim_key)
+            .await
+            .map_err(store_error)?
+            .and_then(|head| head.last_modified().copied())
+            .and_then(|modified| SystemTime::try_from(modified).ok())
+            .map(|modified| {
+                SystemTime::now()
+                    .duration_since(modified)
+                    .unwrap_or(Duration::ZERO)
+            });
+        let ttl = receipts.claim_ttl();
+        if let Some(age) = age
+            && age < ttl
+        {
+            let mut error = ArchiveError::transient(
+                FailureReason::ReceiptInProgress,
+                format!(
+                    "another run claimed the receipt upload {} s ago",
+                    age.as_secs()
+                ),
+            );
+            error.retry_after = Some(ttl - age);
+            return Err(error);
+        }
+        tracing::warn!(
+            claim_key,
+            "taking over a stale (or just released) receipt claim"
+        );
+        self.store
+            .put_small(claim_key, claim, JSON)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    /// The stored manifest and the SHA-256 of its bytes as stored.
+    async fn stored_manifest(&self, key: &str) -> Result<(Manifest, String), ArchiveError> {
+        let bytes = self
+            .store
+            .get_bytes(key)
+            .await
+            .map_err(|e| ArchiveError::from_store(&e))?
+            .ok_or_else(|| {
+                ArchiveError::transient(
+                    FailureReason::StorageUnavailable,
+                    format!("{key} disappeared while it was being read"),
+                )
+            })?;
+        let manifest = serde_json::from_slice::<Manifest>(&bytes).map_err(|e| {
+            ArchiveError::permanent(
+                FailureReason::InvalidInput,
+                format!("{key} is not a manifest: {e}"),
+            )
+        })?;
+        let sha256 = crate::store::hex(&Sha256::digest(&bytes));
+        Ok((manifest, sha256))
     }
 
     /// Stores the event under the instance unless that event id is already there, and returns

@@ -4,8 +4,9 @@
 //!
 //! | Variable | Meaning |
 //! | --- | --- |
-//! | `WEBHOOK_SECRET` | the shared secret (local runs); at least 16 characters |
-//! | `WEBHOOK_SECRET_ARN` | a Secrets Manager secret holding it (AWS); exactly one of the two |
+//! | `WEBHOOK_SECRET` | the shared secret (local runs); at least 16 characters. Several, comma-separated, are all accepted (rotation) |
+//! | `WEBHOOK_SECRET_ARN` | a Secrets Manager secret holding it (AWS); exactly one of the two. Its `AWSCURRENT` and `AWSPREVIOUS` versions are both accepted |
+//! | `WEBHOOK_SECRET_REFRESH_SECS` | with `WEBHOOK_SECRET_ARN`: how often the two versions are re-read; default 300, 1 to 3600 |
 //! | `QUEUE_URL` | the SQS queue accepted events go to (`….fifo` makes it a FIFO queue) |
 //! | `ALTINN_ENV` | `prod`, `tt02`, `at21`…`at24`, `yt01` or `local` |
 //! | `ALTINN_ORG` | our org code; app events for other orgs are refused |
@@ -32,13 +33,21 @@ pub const MAX_ENQUEUE_TIMEOUT_MS: u64 = 25_000;
 /// The shortest webhook secret accepted. It travels in a URL, so it should be long and random
 /// (e.g. 32 bytes of base64url); this only stops obvious mistakes such as `test`.
 pub const MIN_SECRET_LEN: usize = 16;
+/// Default for `WEBHOOK_SECRET_REFRESH_SECS`: a rotated secret is picked up within five minutes
+/// without a restart, at the cost of one or two Secrets Manager reads per warm instance.
+pub const DEFAULT_SECRET_REFRESH_SECS: u64 = 300;
+/// Upper bound for `WEBHOOK_SECRET_REFRESH_SECS`: a longer interval would stretch the rotation
+/// overlap (and the time an old subscription keeps working after its secret was retired).
+pub const MAX_SECRET_REFRESH_SECS: u64 = 3_600;
 
 /// Where the webhook secret comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WebhookSecretSource {
-    /// `WEBHOOK_SECRET`: the value itself (local runs, tests).
-    Inline(Secret),
-    /// `WEBHOOK_SECRET_ARN`: a Secrets Manager secret whose `AWSCURRENT` string is the secret.
+    /// `WEBHOOK_SECRET`: the values themselves (local runs, tests), one or more; each is
+    /// accepted, so a local rotation lists the new and the old secret for the overlap.
+    Inline(Vec<Secret>),
+    /// `WEBHOOK_SECRET_ARN`: a Secrets Manager secret whose `AWSCURRENT` string is the secret;
+    /// its `AWSPREVIOUS` string, while there is one, is accepted too (rotation overlap).
     SecretsManager { arn: String },
 }
 
@@ -55,6 +64,9 @@ pub struct WebhookConfig {
     pub event_types: EventTypeFilter,
     /// `ENQUEUE_TIMEOUT_MS`.
     pub enqueue_timeout: Duration,
+    /// `WEBHOOK_SECRET_REFRESH_SECS`: how often a Secrets Manager secret is re-read (unused
+    /// for inline secrets, which cannot change without a restart).
+    pub secret_refresh_interval: Duration,
 }
 
 impl WebhookConfig {
@@ -81,12 +93,24 @@ impl WebhookConfig {
                 reason: format!("must be between 1 and {MAX_ENQUEUE_TIMEOUT_MS} milliseconds"),
             });
         }
+        let refresh_secs = parsed_or(
+            lookup,
+            "WEBHOOK_SECRET_REFRESH_SECS",
+            DEFAULT_SECRET_REFRESH_SECS,
+        )?;
+        if !(1..=MAX_SECRET_REFRESH_SECS).contains(&refresh_secs) {
+            return Err(ConfigError::Invalid {
+                variable: "WEBHOOK_SECRET_REFRESH_SECS",
+                reason: format!("must be between 1 and {MAX_SECRET_REFRESH_SECS} seconds"),
+            });
+        }
         Ok(WebhookConfig {
             secret,
             queue_url,
             allowlist: Allowlist::new(environment, Some(org)),
             event_types,
             enqueue_timeout: Duration::from_millis(timeout_ms),
+            secret_refresh_interval: Duration::from_secs(refresh_secs),
         })
     }
 
@@ -105,13 +129,7 @@ fn secret_source(lookup: &impl Lookup) -> Result<WebhookSecretSource, ConfigErro
             variable: "WEBHOOK_SECRET",
             reason: "set either WEBHOOK_SECRET or WEBHOOK_SECRET_ARN, not both".into(),
         }),
-        (Some(secret), None) => {
-            check_secret_strength(&secret).map_err(|reason| ConfigError::Invalid {
-                variable: "WEBHOOK_SECRET",
-                reason,
-            })?;
-            Ok(WebhookSecretSource::Inline(Secret::new(secret)))
-        }
+        (Some(text), None) => inline_secrets(&text).map(WebhookSecretSource::Inline),
         (None, Some(arn)) => {
             if !arn.starts_with("arn:") {
                 return Err(ConfigError::Invalid {
@@ -125,6 +143,29 @@ fn secret_source(lookup: &impl Lookup) -> Result<WebhookSecretSource, ConfigErro
             variable: "WEBHOOK_SECRET or WEBHOOK_SECRET_ARN",
         }),
     }
+}
+
+/// Splits `WEBHOOK_SECRET` at commas (whitespace around them is ignored) and checks each
+/// entry. Errors name the entry by position when there are several, never by value.
+fn inline_secrets(text: &str) -> Result<Vec<Secret>, ConfigError> {
+    let entries: Vec<&str> = text.split(',').map(str::trim).collect();
+    let several = entries.len() > 1;
+    entries
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            check_secret_strength(entry)
+                .map(|()| Secret::new(*entry))
+                .map_err(|reason| ConfigError::Invalid {
+                    variable: "WEBHOOK_SECRET",
+                    reason: if several {
+                        format!("entry {} {reason}", index + 1)
+                    } else {
+                        reason
+                    },
+                })
+        })
+        .collect()
 }
 
 /// Checks a secret's shape without ever echoing it: long enough, and no whitespace or control
@@ -301,7 +342,11 @@ mod tests {
         let config = load(&base()).unwrap();
         assert_eq!(
             config.secret,
-            WebhookSecretSource::Inline(Secret::new("a-long-enough-secret"))
+            WebhookSecretSource::Inline(vec![Secret::new("a-long-enough-secret")])
+        );
+        assert_eq!(
+            config.secret_refresh_interval,
+            Duration::from_secs(DEFAULT_SECRET_REFRESH_SECS)
         );
         assert_eq!(
             config.enqueue_timeout,
@@ -327,7 +372,9 @@ mod tests {
             "app.instance.process.completed,no.altinn.correspondence.*",
         );
         vars.insert("ENQUEUE_TIMEOUT_MS", "1500");
+        vars.insert("WEBHOOK_SECRET_REFRESH_SECS", "60");
         let config = load(&vars).unwrap();
+        assert_eq!(config.secret_refresh_interval, Duration::from_secs(60));
         assert_eq!(
             config.secret,
             WebhookSecretSource::SecretsManager {
@@ -341,5 +388,51 @@ mod tests {
                 .matches("no.altinn.correspondence.correspondencepublished")
         );
         assert_eq!(config.enqueue_timeout, Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn comma_separated_secrets_are_each_checked_and_never_echoed() {
+        let mut vars = base();
+        vars.insert(
+            "WEBHOOK_SECRET",
+            "new-secret-0123456789 , old-secret-0123456789",
+        );
+        let config = load(&vars).unwrap();
+        assert_eq!(
+            config.secret,
+            WebhookSecretSource::Inline(vec![
+                Secret::new("new-secret-0123456789"),
+                Secret::new("old-secret-0123456789"),
+            ])
+        );
+        for (value, expected) in [
+            (
+                "new-secret-0123456789,short",
+                "WEBHOOK_SECRET is invalid: entry 2 must be at least 16 characters",
+            ),
+            (
+                "new-secret-0123456789,",
+                "WEBHOOK_SECRET is invalid: entry 2 must be at least 16 characters",
+            ),
+            (
+                "new secret 0123456789,old-secret-0123456789",
+                "WEBHOOK_SECRET is invalid: entry 1 must not contain whitespace or control characters",
+            ),
+        ] {
+            let message = error_for(|v| {
+                v.insert("WEBHOOK_SECRET", value);
+            });
+            assert_eq!(message, expected);
+            assert!(!message.contains("0123456789"), "{message}");
+        }
+        for refresh in ["0", "3601", "soon"] {
+            assert!(
+                error_for(|v| {
+                    v.insert("WEBHOOK_SECRET_REFRESH_SECS", refresh);
+                })
+                .starts_with("WEBHOOK_SECRET_REFRESH_SECS is invalid"),
+                "{refresh}"
+            );
+        }
     }
 }

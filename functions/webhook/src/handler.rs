@@ -5,7 +5,8 @@
 //! The steps, in order, each ending the request when it fails:
 //!
 //! 1. **Method**: only `POST` (else 405 with `Allow: POST`).
-//! 2. **Secret**: exactly one `code` query parameter equal to the secret (else 401). Nothing
+//! 2. **Secret**: exactly one `code` query parameter equal to an accepted secret (else 401;
+//!    see [`crate::secret_source`] for rotation and the periodic refresh). Nothing
 //!    about the body is looked at before this, so an unauthenticated caller learns nothing
 //!    and costs us almost nothing.
 //! 3. **Size**: `Content-Length` and the actual body at most [`MAX_BODY_BYTES`] (else 413).
@@ -33,24 +34,25 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use altinn::event::VALIDATE_SUBSCRIPTION;
-use altinn::{Allowlist, AltinnEnvironment, CloudEvent, EventKind, Secret};
+use altinn::{Allowlist, AltinnEnvironment, CloudEvent, EventKind};
 use aws_config::SdkConfig;
 use lambda_http::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
-use lambda_support::aws::{SecretError, read_secret};
+use lambda_support::aws::SecretError;
 use lambda_support::metrics::{Metric, MetricsLogger};
 use serde_json::json;
 use tracing::Instrument;
 use tracing::field::Empty;
 use url::Url;
 
-use crate::config::{WebhookConfig, WebhookSecretSource, check_secret_strength};
+use crate::config::WebhookConfig;
 use crate::event_filter::EventTypeFilter;
 use crate::problem::{Problem, json_response};
 use crate::queue::{EnqueueError, EventQueue, QueueMessage, SqsEventQueue};
 use crate::secret_check::{CODE_PARAMETER, CodeCheck, SecretCheck};
+use crate::secret_source::AcceptedSecrets;
 
 /// The largest body accepted (64 KiB, the same bound [`CloudEvent::parse`] applies). Altinn's
 /// events are well under 4 KiB; 64 KiB leaves room for generic events with `data` while keeping
@@ -64,7 +66,7 @@ pub const FUNCTION_NAME: &str = "webhook";
 /// on, and the queue. Build it once per process and share it by reference across invocations.
 #[derive(Debug)]
 pub struct Webhook<Q = SqsEventQueue> {
-    secrets: SecretCheck,
+    secrets: AcceptedSecrets,
     allowlist: Allowlist,
     event_types: EventTypeFilter,
     queue: Q,
@@ -90,33 +92,17 @@ pub enum StartupError {
 }
 
 impl Webhook<SqsEventQueue> {
-    /// The production wiring: loads the secret (from Secrets Manager when the configuration
-    /// names an ARN) and builds the SQS client from `sdk_config`, once.
+    /// The production wiring: loads the secrets (from Secrets Manager when the configuration
+    /// names an ARN, then refreshed every `WEBHOOK_SECRET_REFRESH_SECS`) and builds the SQS
+    /// client from `sdk_config`, once.
     pub async fn from_config(
         config: WebhookConfig,
         sdk_config: &SdkConfig,
     ) -> Result<Self, StartupError> {
-        let secret = load_secret(&config.secret, sdk_config).await?;
+        let secrets = AcceptedSecrets::from_config(&config, sdk_config).await?;
         let queue =
             SqsEventQueue::new(sdk_config, config.queue_url.clone(), config.enqueue_timeout);
-        Ok(Webhook::new(&config, SecretCheck::new([&secret]), queue))
-    }
-}
-
-/// The webhook secret: the inline value, or the `AWSCURRENT` string of the Secrets Manager
-/// secret (trimmed, since a value pasted with a trailing newline would otherwise never match).
-pub async fn load_secret(
-    source: &WebhookSecretSource,
-    sdk_config: &SdkConfig,
-) -> Result<Secret, StartupError> {
-    match source {
-        WebhookSecretSource::Inline(secret) => Ok(secret.clone()),
-        WebhookSecretSource::SecretsManager { arn } => {
-            let stored = read_secret(sdk_config, arn).await?;
-            let secret = Secret::new(stored.expose().trim());
-            check_secret_strength(secret.expose()).map_err(StartupError::WeakSecret)?;
-            Ok(secret)
-        }
+        Ok(Webhook::with_accepted_secrets(&config, secrets, queue))
     }
 }
 
@@ -138,6 +124,16 @@ impl<Q: EventQueue> Webhook<Q> {
     /// A webhook for `config` that accepts `secrets` and enqueues to `queue` (tests pass an
     /// in-memory queue; `config.secret` is not read here, the caller resolved it into `secrets`).
     pub fn new(config: &WebhookConfig, secrets: SecretCheck, queue: Q) -> Self {
+        Self::with_accepted_secrets(config, AcceptedSecrets::fixed(secrets), queue)
+    }
+
+    /// A webhook for `config` that checks requests against `secrets` (fixed, or refreshed
+    /// from Secrets Manager) and enqueues to `queue`.
+    pub fn with_accepted_secrets(
+        config: &WebhookConfig,
+        secrets: AcceptedSecrets,
+        queue: Q,
+    ) -> Self {
         Webhook {
             secrets,
             allowlist: config.allowlist.clone(),
@@ -196,7 +192,7 @@ impl<Q: EventQueue> Webhook<Q> {
             );
         }
 
-        match self.check_code(request) {
+        match self.check_code(request).await {
             CodeCheck::Accepted => {}
             refused => {
                 // Which way it failed is logged (missing/repeated/wrong), never what was sent.
@@ -269,15 +265,16 @@ impl<Q: EventQueue> Webhook<Q> {
     /// (lambda_http puts HTTP API's `rawQueryString` there and rebuilds REST API's from its
     /// parameters); only a hand-written Lambda event without `rawQueryString` needs the
     /// decoded `queryStringParameters` instead.
-    fn check_code(&self, request: &Request) -> CodeCheck {
+    async fn check_code(&self, request: &Request) -> CodeCheck {
+        let secrets = self.secrets.current().await;
         match request.uri().query() {
-            Some(query) => self.secrets.check_query(Some(query)),
+            Some(query) => secrets.check_query(Some(query)),
             None => {
                 let values = request
                     .query_string_parameters_ref()
                     .and_then(|parameters| parameters.all(CODE_PARAMETER))
                     .unwrap_or_default();
-                self.secrets.check_values(&values)
+                secrets.check_values(&values)
             }
         }
     }

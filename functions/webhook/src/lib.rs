@@ -6,6 +6,7 @@
 //!
 //! - [`config`] reads the environment variables and checks them at start-up.
 //! - [`secret_check`] compares the `code` query parameter in constant time.
+//! - [`secret_source`] holds the accepted secrets and refreshes them during a rotation.
 //! - [`event_filter`] is `EVENT_TYPES`.
 //! - [`problem`] builds the `application/problem+json` answers.
 //! - [`queue`] holds the [`EventQueue`] port and its SQS adapter.
@@ -35,10 +36,12 @@ pub mod handler;
 pub mod problem;
 pub mod queue;
 pub mod secret_check;
+pub mod secret_source;
 
 pub use config::{WebhookConfig, WebhookSecretSource};
 pub use event_filter::EventTypeFilter;
-pub use handler::{MAX_BODY_BYTES, MetricLines, StartupError, Webhook, load_secret};
+pub use handler::{MAX_BODY_BYTES, MetricLines, StartupError, Webhook};
 pub use problem::Problem;
 pub use queue::{EnqueueError, EventQueue, QueueMessage, SqsEventQueue};
 pub use secret_check::{CodeCheck, SecretCheck};
+pub use secret_source::AcceptedSecrets;

@@ -209,6 +209,17 @@ fn render_status(instance: &StoredInstance, dialect: Dialect) -> Value {
         .done()
 }
 
+/// One data element as the given endpoint writes it (the App API's upload answer).
+pub(crate) fn render_data(
+    instance: &StoredInstance,
+    data: &StoredData,
+    base: &Url,
+    dialect: Dialect,
+) -> Value {
+    let platform_link = storage_instance_url(base, instance);
+    render_data_element(instance, data, base, &platform_link, dialect)
+}
+
 fn render_data_element(
     instance: &StoredInstance,
     data: &StoredData,

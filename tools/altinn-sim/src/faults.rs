@@ -33,6 +33,8 @@ pub enum Route {
     AppGetData,
     /// `POST /{org}/{app}/instances/{partyId}/{guid}/complete`
     AppComplete,
+    /// `POST /{org}/{app}/instances/{partyId}/{guid}/data?dataType=…` (upload a data element)
+    AppPostData,
     /// Everything under `/events/api/v1/subscriptions`.
     Subscriptions,
     /// In a [`FaultRule`]: every request, whatever its route. Never recorded as a request's route.
@@ -133,6 +135,7 @@ pub(crate) fn classify(path: &str) -> (Option<Route>, Option<Uuid>) {
         }
         ["events", "api", "v1", "subscriptions", ..] => (Some(Route::Subscriptions), None),
         [_, _, "instances", _, g] => (Some(Route::AppGetInstance), guid(g)),
+        [_, _, "instances", _, g, "data"] => (Some(Route::AppPostData), guid(g)),
         [_, _, "instances", _, g, "data", _] => (Some(Route::AppGetData), guid(g)),
         [_, _, "instances", _, g, "complete"] => (Some(Route::AppComplete), guid(g)),
         _ => (None, None),

@@ -14,12 +14,13 @@
 //! | `GET /authentication/api/v1/exchange/maskinporten` (§2) | Checks the Maskinporten token (signature, issuer, `exp` with 10 s skew, `consumer`); any problem is a bare 401; the enterprise-user header gives 410. Answers the raw JWT as `text/plain` (no `Accept`, `text/plain`, `*/*`) or a JSON string literal (`Accept: application/json`). The Altinn token lives [`SimConfig::altinn_token_lifetime`] (30 min) and carries `urn:altinn:org` only when the scope contains `altinn:serviceowner`. |
 //! | Storage `GET instance`, `GET data`, `POST complete`, query (§5.3) | Newtonsoft dialect (§4.0): nulls omitted, `readStatus: "Read"`, `selfLinks.platform`. 404 text `Unable to find instance {guid}`. |
 //! | App `GET instance`, `GET data`, `POST complete` (§5.2) | System.Text.Json dialect: nulls written, `readStatus: 1`, `instanceOwner.party` on GET, `selfLinks.apps`. 404 as ProblemDetails. |
+//! | App `POST data?dataType=` (§5.2, app-lib `DataController.Create`) | Stores the body (in memory, at most 16 MiB) as a new element: `Content-Type` → contentType, `Content-Disposition` `filename*`/`filename` → filename. 201 with the DataElement (App dialect) and `Location`; 400 ProblemDetails without `dataType` or beyond the data type's `maxCount` ([`Simulator::set_data_type_max_count`]; the 400 text is a guess at app-lib's); 404 unknown instance. Every data type is accepted (no app metadata otherwise). |
 //! | Events subscriptions (§6) | Create (validation of endpoint and filters, dedupe of identical requests, `Location: /events/api/v1/subscription/{id}`), get, list (unvalidated included), delete. |
 //! | Events push (§3.3–3.5) | The validation event right after create (retried per `ValidationQueuePolicy`), then one event per POST with `application/json; charset=utf-8`, retried after 10 s, 30 s, 1 min, 5 min, 10 min, 30 min, 1 h, 3 h, 6 h, 12 h, 12 h (× [`SimConfig::retry_time_scale`]) and dead-lettered after 12 failed attempts. |
 //!
 //! Platform and app routes require a valid, unexpired, unrevoked Altinn token from this simulator
 //! (401 otherwise) whose `urn:altinn:org` is the instance's org and whose scope has
-//! `altinn:serviceowner/instances.read` (GET, query) or `…instances.write` (complete), else 403.
+//! `altinn:serviceowner/instances.read` (GET, query) or `…instances.write` (complete, data upload), else 403.
 //!
 //! Around the endpoints: seeded instances with generated attachments of any size (streamed from a
 //! deterministic generator, O(1) memory), hard-deleted elements, fault injection per route
@@ -280,6 +281,15 @@ impl Simulator {
     /// Every request so far, in arrival order.
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.shared.lock().requests.clone()
+    }
+
+    /// Sets the app metadata's `maxCount` for `data_type` of app `app_id` (`{org}/{app}`): an
+    /// upload beyond it is refused with 400. 0 means unlimited, as in Altinn (the default).
+    pub fn set_data_type_max_count(&self, app_id: &str, data_type: &str, max_count: u32) {
+        self.shared
+            .lock()
+            .data_type_max_count
+            .insert((app_id.to_owned(), data_type.to_owned()), max_count);
     }
 
     /// Forgets the logged requests.

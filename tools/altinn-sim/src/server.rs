@@ -24,8 +24,8 @@ use crate::events::{
 use crate::faults::{Fault, classify, status_response, too_many_requests, truncate};
 use crate::maskinporten::token_endpoint;
 use crate::platform::{
-    app_complete, app_get_data, app_get_instance, storage_complete, storage_get_data,
-    storage_get_instance, storage_query,
+    app_complete, app_get_data, app_get_instance, app_post_data, storage_complete,
+    storage_get_data, storage_get_instance, storage_query,
 };
 use crate::state::{RequestRecord, Shared};
 
@@ -61,6 +61,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route(
             "/{org}/{app}/instances/{party}/{guid}",
             get(app_get_instance),
+        )
+        .route(
+            "/{org}/{app}/instances/{party}/{guid}/data",
+            post(app_post_data),
         )
         .route(
             "/{org}/{app}/instances/{party}/{guid}/data/{data}",

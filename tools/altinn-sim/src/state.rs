@@ -110,6 +110,9 @@ pub(crate) struct Inner {
     /// Fault rules in insertion order; `times` counts down as they fire.
     pub faults: Vec<FaultRule>,
     pub requests: Vec<RequestRecord>,
+    /// `maxCount` per `(appId, dataType)` from the app metadata; a data type not listed (or
+    /// listed with 0, as in Altinn) takes any number of elements.
+    pub data_type_max_count: HashMap<(String, String), u32>,
 }
 
 /// Everything handlers and background tasks share.
@@ -149,6 +152,7 @@ impl Shared {
                 dead_letters: Vec::new(),
                 faults: Vec::new(),
                 requests: Vec::new(),
+                data_type_max_count: HashMap::new(),
             }),
             background: Mutex::new(Vec::new()),
         })
