@@ -12,6 +12,27 @@ MOTO_SPEC := moto[server]>=5.2.2,<6
 # real errors in AWS::Serverless resources; 1.51 expands it locally and checks the result.
 CFN_LINT_SPEC := cfn-lint==1.51.*
 CARGO_LAMBDA_SPEC := cargo-lambda>=1.9.2,<2
+# zig, the linker cargo-lambda cross-compiles arm64 with (only `make build ARCH=arm64` needs it).
+ZIGLANG_SPEC := ziglang>=0.13,<0.15
+
+# `make build`: one zip per function crate in functions/ (target/lambda/<name>/bootstrap.zip).
+# ARCH=arm64 (the stack's architecture, the default) cross-compiles with zig and needs the
+# aarch64-unknown-linux-gnu Rust target (cargo-lambda runs `rustup target add`, a download);
+# ARCH=x86_64 builds natively with plain cargo (for local checks).
+ARCH ?= arm64
+LAMBDA_FUNCTIONS := $(notdir $(patsubst %/Cargo.toml,%,$(wildcard functions/*/Cargo.toml)))
+ifeq ($(ARCH),arm64)
+LAMBDA_ARCH_FLAGS := --arm64 --compiler cargo-zigbuild
+LAMBDA_ARCH_TOOLS := $(VENV)/.ziglang
+else ifeq ($(ARCH),x86_64)
+LAMBDA_ARCH_FLAGS := --x86-64 --compiler cargo
+LAMBDA_ARCH_TOOLS :=
+else
+$(error ARCH must be arm64 or x86_64, not $(ARCH))
+endif
+
+# `make demo DEMO_ARGS="--keep-running"` passes options to `archive-local demo`.
+DEMO_ARGS ?=
 
 export MOTO_SERVER := $(BIN)/moto_server
 export PATH := $(BIN):$(PATH)
@@ -22,7 +43,7 @@ help:
 	@echo "make demo     run the whole system locally against the Altinn simulator"
 	@echo "make test     install test tools if missing, run every test"
 	@echo "make lint     cargo fmt --check, clippy -D warnings, cfn-lint template.yaml"
-	@echo "make build    cargo lambda build --release (zips in target/lambda)"
+	@echo "make build    Lambda zips in target/lambda (ARCH=arm64 default, ARCH=x86_64)"
 	@echo "make deploy   sam build && sam deploy --guided"
 
 $(BIN)/python:
@@ -34,9 +55,14 @@ tools: $(BIN)/python
 	@$(BIN)/python tools/check-version.py moto ">=5.2.2" || $(BIN)/pip install --quiet "$(MOTO_SPEC)"
 	@$(BIN)/python tools/check-version.py cfn-lint "==1.51" || $(BIN)/pip install --quiet "$(CFN_LINT_SPEC)"
 
-# cargo-lambda from PyPI without its zig dependency: we build with `--compiler cargo`.
+# cargo-lambda from PyPI without its zig dependency (x86_64 builds with `--compiler cargo`);
+# zig comes separately, for arm64 only.
 $(BIN)/cargo-lambda: $(BIN)/python
 	$(BIN)/pip install --quiet --no-deps "$(CARGO_LAMBDA_SPEC)"
+
+$(VENV)/.ziglang: $(BIN)/python
+	$(BIN)/pip install --quiet "$(ZIGLANG_SPEC)"
+	touch $@
 
 test: tools
 	cargo test --workspace --all-targets
@@ -53,12 +79,22 @@ cfn-lint: tools
 lint: cfn-lint clippy
 	cargo fmt --all --check
 
-build: $(BIN)/cargo-lambda
-	cargo lambda build --release --compiler cargo --output-format zip
+build: $(BIN)/cargo-lambda $(LAMBDA_ARCH_TOOLS)
+	cargo lambda build --release $(LAMBDA_ARCH_FLAGS) --output-format zip $(addprefix -p ,$(LAMBDA_FUNCTIONS))
+	@ls -l $(foreach f,$(LAMBDA_FUNCTIONS),target/lambda/$(f)/bootstrap.zip)
 
 deploy:
 	sam build && sam deploy --guided
 
+# The whole system on this machine against the Altinn simulator (tools/local-runner). A dev
+# build: dependencies are compiled at opt-level 2 (the workspace's dev profile), so it builds in
+# a fraction of a release build's time and the demo still archives 50 MiB in seconds.
+demo: tools
+	cargo run -p local-runner --bin archive-local -- demo $(DEMO_ARGS)
+
 clean:
 	cargo clean
 	rm -rf $(TOOLS)
+
+# Extra targets (chaos, fuzz, bench, …) live in mk/*.mk, one file per concern.
+-include mk/*.mk

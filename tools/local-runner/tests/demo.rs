@@ -1,0 +1,172 @@
+//! `archive-local demo`, in-process: the simulator, moto_server, the webhook over HTTP and the
+//! archiver behind the queue, with a 3 MiB "large" attachment.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{ScratchDir, assert_no_secret_printed, file_sha256, files_under};
+use local_runner::{DemoOptions, Progress, run_demo};
+
+const MIB: u64 = 1024 * 1024;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_archives_and_completes_every_completed_instance() {
+    let output = ScratchDir::new("demo");
+    let progress = Progress::capturing();
+    let options = DemoOptions {
+        large_attachment_bytes: 3 * MIB,
+        output: output.path().to_path_buf(),
+        timeout: Duration::from_secs(60),
+        keep_running: false,
+    };
+    let outcome = run_demo(&options, &progress).await.expect("the demo runs");
+    let summary = &outcome.summary;
+    assert!(summary.succeeded(), "problems: {:?}", summary.problems());
+
+    // Four seeded instances, three completed; one of them has a hard-deleted element.
+    assert_eq!(outcome.seeded.len(), 4);
+    let archived_guids: Vec<_> = summary
+        .instances
+        .iter()
+        .map(|i| i.instance.instance_guid)
+        .collect();
+    let (completed, unfinished): (Vec<_>, Vec<_>) = outcome
+        .seeded
+        .iter()
+        .partition(|i| archived_guids.contains(&i.instance_guid));
+    assert_eq!((completed.len(), unfinished.len()), (3, 1));
+    let in_progress = unfinished[0];
+    assert!(
+        outcome
+            .seeded
+            .iter()
+            .any(|i| i.data.iter().any(|d| d.hard_deleted)),
+        "the demo seeds a hard-deleted element"
+    );
+    assert!(
+        outcome
+            .seeded
+            .iter()
+            .any(|i| i.data.iter().any(|d| d.size == 3 * MIB)),
+        "the large attachment has the asked-for size"
+    );
+
+    // Events: three published and received, one validation event, nothing refused.
+    assert_eq!(summary.events_sent, 3);
+    assert_eq!(summary.events_received(), 3);
+    assert_eq!(summary.webhook.validation_events, 1);
+    assert!(
+        summary.webhook.rejected.is_empty(),
+        "{:?}",
+        summary.webhook.rejected
+    );
+
+    // Archived and completed: the summary's check through the Altinn API, and the simulator's
+    // own record of `complete`.
+    assert_eq!(summary.archived(), 3);
+    assert_eq!(summary.completed(), 3);
+    assert!(!summary.timed_out);
+    assert!(
+        summary.dead_letters.is_empty(),
+        "{:?}",
+        summary.dead_letters
+    );
+    for (instance, stakeholders) in &outcome.confirmations {
+        if instance.instance_guid == in_progress.instance_guid {
+            assert!(
+                stakeholders.is_empty(),
+                "the unfinished instance is not completed"
+            );
+        } else {
+            assert_eq!(
+                stakeholders,
+                &vec!["ttd".to_owned()],
+                "{}",
+                instance.instance_id()
+            );
+        }
+    }
+
+    // Objects and bytes: per instance its live data, instance.json, one event and the manifest.
+    let live_elements: usize = completed.iter().map(|i| i.live_data().count()).sum();
+    let live_bytes: u64 = completed
+        .iter()
+        .flat_map(|i| i.live_data())
+        .map(|d| d.size)
+        .sum();
+    assert_eq!(summary.objects(), live_elements + 3 * 3);
+    assert!(summary.bytes() > live_bytes, "data plus the JSON documents");
+    let skipped: usize = summary
+        .instances
+        .iter()
+        .map(|i| i.hard_deleted_skipped)
+        .sum();
+    assert_eq!(skipped, 1);
+
+    // The copy on disk: exactly those objects, data bytes identical to what Altinn had, the
+    // hard-deleted element and the unfinished instance absent.
+    let runs: Vec<_> = std::fs::read_dir(output.path())
+        .expect("output folder")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(runs.len(), 1, "one run folder: {runs:?}");
+    let run_folder = &runs[0];
+    assert_eq!(summary.output.as_deref(), Some(run_folder.as_path()));
+    let files = files_under(run_folder);
+    assert_eq!(files.len(), summary.objects(), "{files:#?}");
+    let total: u64 = files
+        .iter()
+        .map(|f| {
+            std::fs::metadata(run_folder.join(f))
+                .expect("metadata")
+                .len()
+        })
+        .sum();
+    assert_eq!(total, summary.bytes());
+    for instance in &completed {
+        let prefix = format!(
+            "ttd/demo-app/{}/{}/",
+            instance.party_id, instance.instance_guid
+        );
+        assert!(files.contains(&format!("{prefix}manifest.json")));
+        assert!(files.contains(&format!("{prefix}instance.json")));
+        for data in &instance.data {
+            let path = run_folder.join(format!("{prefix}data/{}", data.id));
+            if data.hard_deleted {
+                assert!(
+                    !path.exists(),
+                    "hard-deleted element {} was archived",
+                    data.id
+                );
+            } else {
+                assert_eq!(file_sha256(&path), data.sha256_hex, "{}", data.id);
+            }
+        }
+    }
+    let unfinished = format!("ttd/demo-app/{}/", in_progress.party_id);
+    assert!(!files.iter().any(|f| f.starts_with(&unfinished)));
+
+    // What the user saw: progress for every step, the summary, and never the secret.
+    let lines = progress.lines();
+    assert_no_secret_printed(&lines);
+    for expected in [
+        "moto_server (local S3 and SQS) listening on",
+        "subscription 1 validated",
+        "webhook  <- validation event",
+        "queue    -> archiver: batch of",
+        "Summary",
+        "  result       OK",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.contains(expected)),
+            "no line with {expected:?} in {lines:#?}"
+        );
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("webhook listening on http://127.0.0.1:") && l.contains("code=***")),
+        "the endpoint is shown with the secret masked"
+    );
+}
