@@ -19,6 +19,8 @@ const VALUE_FLAGS: &[&str] = &[
     "resource-filter",
     "alternative-subject-filter",
     "timeout",
+    "old-id",
+    "refresh-wait",
 ];
 /// Flags without a value.
 const SWITCHES: &[&str] = &["json", "dry-run", "all", "wait", "help"];

@@ -9,6 +9,8 @@
 //! - `subscription create | list | get ID | delete ID | wait-validated ID`: the Altinn Events
 //!   subscriptions that feed the webhook, with the webhook secret taken from the environment
 //!   or Secrets Manager and redacted from everything printed.
+//! - `subscription rotate --old-id ID --endpoint URL`: a new webhook secret and a new
+//!   subscription, then the old ones retired, step by step (see [`rotate`]).
 //! - `archive verify ORG/APP/PARTY_ID/GUID`: re-reads every object an instance's
 //!   `manifest.json` lists and compares its size and SHA-256 with the manifest.
 //!
@@ -27,6 +29,7 @@
 pub mod args;
 pub mod dlq;
 pub mod reconcile;
+pub mod rotate;
 pub mod subscription;
 pub mod table;
 pub mod verify;
@@ -116,6 +119,8 @@ COMMANDS:
                                           the subscriptions (secret redacted)
     subscription wait-validated ID [--timeout 120s]
                                           wait until Altinn has validated one
+    subscription rotate --old-id ID --endpoint URL [--refresh-wait 5m] [--timeout 10m]
+                                          new webhook secret and subscription, old ones retired
     archive verify ORG/APP/PARTY_ID/GUID  check an archived instance against its manifest
 
 OPTIONS:

@@ -40,6 +40,8 @@ USAGE:
     archive-ops subscription get ID [--json]
     archive-ops subscription delete ID [--json]
     archive-ops subscription wait-validated ID [--timeout 120s] [--json]
+    archive-ops subscription rotate --old-id ID --endpoint URL [--secret-arn ARN]
+                                    [--refresh-wait 5m] [--timeout 10m] [--json]
 
 create registers the webhook with Altinn Events. The webhook secret is appended to the
 endpoint as the `code` query parameter; it is read from WEBHOOK_SECRET, or from Secrets
@@ -47,6 +49,16 @@ Manager (--secret-arn, or WEBHOOK_SECRET_ARN), never from the command line. Ever
 is printed with the secret replaced by ***.
 A new subscription receives nothing until its endpoint answered Altinn's validation event
 with 2xx; wait-validated (or create --wait) polls until then.
+
+rotate replaces the webhook secret (README: Rotating the webhook secret), printing each
+step: (1) read subscription --old-id (its filters are copied; its endpoint must be --endpoint
+with the current secret), (2) store a new random secret version in Secrets Manager (the old
+value stays accepted as AWSPREVIOUS), (3) wait --refresh-wait (default 5m, the webhook's
+WEBHOOK_SECRET_REFRESH_SECS) so warm webhooks accept it, (4) create the new subscription and
+wait --timeout (default 10m) until Altinn validated it, (5) delete the old subscription,
+(6) remove AWSPREVIOUS from the old version. If a step fails nothing more is changed, the
+state and how to finish or undo are printed, and running the command again continues.
+The secret must be in Secrets Manager (--secret-arn or WEBHOOK_SECRET_ARN).
 
 OPTIONS (create):
     --endpoint URL                 the webhook URL without the secret (the stack's WebhookUrl)
@@ -74,7 +86,7 @@ in time, 2 usage error.
 /// one could never be validated.
 const MIN_SECRET_CHARS: usize = 16;
 /// The query parameter the webhook reads the secret from.
-const CODE_PARAMETER: &str = "code";
+pub(crate) const CODE_PARAMETER: &str = "code";
 /// Altinn requires this scope for subscriptions to anything but app events (§2.8, §6.1).
 const EVENTS_SUBSCRIBE_SCOPE: &str = "altinn:events.subscribe";
 /// Resource filters of app subscriptions start with this (no extra scope needed).
@@ -204,7 +216,12 @@ pub fn parse_endpoint(text: &str, allow_http: bool) -> Result<Url, UsageError> {
 
 /// Parses `--timeout`: whole seconds, optionally with `s`, `m` or `h`.
 pub fn parse_timeout(text: &str) -> Result<Duration, UsageError> {
-    let error = || UsageError("--timeout must look like 90, 90s, 2m or 1h".into());
+    parse_duration("timeout", text)
+}
+
+/// Parses the duration flag `--{flag}`: whole seconds, optionally with `s`, `m` or `h`.
+pub fn parse_duration(flag: &str, text: &str) -> Result<Duration, UsageError> {
+    let error = || UsageError(format!("--{flag} must look like 90, 90s, 2m or 1h"));
     let text = text.trim();
     let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
         Some((at, _)) => text.split_at(at),
@@ -290,6 +307,11 @@ pub async fn command(
                 Err(error) => not_found_or_failed(error, id, err),
             }
         }
+        ["rotate"] => crate::rotate::command(args, context, out, err).await,
+        ["rotate", ..] => Err(UsageError(
+            "rotate takes no positional arguments (the subscription is --old-id ID)".into(),
+        )
+        .into()),
         ["wait-validated", id] => {
             args.only(&["timeout"])?;
             let id = parse_id(id)?;
@@ -302,7 +324,7 @@ pub async fn command(
             finish_wait(args, out, err, id, timeout, outcome)
         }
         [other, ..] => Err(UsageError(format!(
-            "unknown subscription command {other} (create, list, get, delete, wait-validated)"
+            "unknown subscription command {other} (create, list, get, delete, wait-validated, rotate)"
         ))
         .into()),
         [] => Err(UsageError("subscription needs a command".into()).into()),
@@ -535,7 +557,7 @@ async fn altinn_client(context: &Context) -> Result<(AltinnConfig, AltinnClient)
     Ok((config, client))
 }
 
-async fn build_client(
+pub(crate) async fn build_client(
     config: &AltinnConfig,
     context: &Context,
 ) -> Result<AltinnClient, CommandError> {
@@ -544,7 +566,7 @@ async fn build_client(
         .map_err(CommandError::failed)
 }
 
-fn parse_id(text: &str) -> Result<i64, UsageError> {
+pub(crate) fn parse_id(text: &str) -> Result<i64, UsageError> {
     text.parse::<i64>()
         .ok()
         .filter(|id| *id > 0)
@@ -565,7 +587,7 @@ fn not_found_or_failed(
 }
 
 /// How waiting ended.
-enum WaitOutcome {
+pub(crate) enum WaitOutcome {
     /// Validated; the subscription as last read.
     Validated(Subscription),
     /// Still not validated when the time was up.
@@ -574,7 +596,7 @@ enum WaitOutcome {
 
 /// Polls `get_subscription` with backoff until it is validated or `timeout` has passed.
 /// Progress lines go to `err`. Transient errors are reported and polled through.
-async fn wait_validated(
+pub(crate) async fn wait_validated(
     client: &AltinnClient,
     id: i64,
     timeout: Duration,
@@ -649,7 +671,7 @@ fn finish_wait(
 }
 
 /// Prints subscriptions as a table, or as JSON: an array when `as_list`, else the one object.
-fn print_views(
+pub(crate) fn print_views(
     args: &Args,
     out: &mut dyn Write,
     views: &[SubscriptionView],
