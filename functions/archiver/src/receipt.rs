@@ -31,6 +31,7 @@
 
 use std::time::Duration;
 
+use altinn::auth::describe_transport_error;
 use altinn::{Allowlist, ClientError, DataElement, Instance, InstanceRef, TokenProvider};
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_DISPOSITION, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
@@ -430,27 +431,6 @@ async fn problem_text(response: reqwest::Response) -> String {
     } else {
         cleaned.trim().to_owned()
     }
-}
-
-/// A reqwest error as its kind and causes, without the URL.
-fn describe_transport_error(error: &reqwest::Error) -> String {
-    let kind = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "connection failed"
-    } else if error.is_body() {
-        "request body failed"
-    } else {
-        "request failed"
-    };
-    let mut reason = kind.to_owned();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        reason.push_str(": ");
-        reason.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    reason
 }
 
 #[cfg(test)]

@@ -132,8 +132,8 @@ pub(crate) fn is_transient_status(status: u16) -> bool {
 }
 
 /// A reqwest error as text: its kind and causes, without the URL (which may carry a query we
-/// must not log).
-pub(crate) fn describe_transport_error(error: &reqwest::Error) -> String {
+/// must not log). Public so every crate that talks to Altinn describes failures the same way.
+pub fn describe_transport_error(error: &reqwest::Error) -> String {
     let kind = if error.is_timeout() {
         "timed out"
     } else if error.is_connect() {
