@@ -20,7 +20,8 @@
 //! | `RECEIPT_FORMAT` | `xml` | the receipt document: `xml` or `json` |
 //! | `ALTINN_*`, `MASKINPORTEN_*` | | see [`altinn::AltinnConfig`] |
 //!
-//! Memory: at most `ELEMENT_CONCURRENCY × PART_SIZE_MIB` of element bytes are held at once.
+//! Memory: at most `2 × ELEMENT_CONCURRENCY × PART_SIZE_MIB` of element bytes are held at once
+//! (per transfer, one part uploading while the next fills).
 
 use std::time::Duration;
 

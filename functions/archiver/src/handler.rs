@@ -11,6 +11,7 @@
 //! | DLQ send failed | logged | batch item failure (the redrive policy is the last line) |
 //! | too little time left | not started / cancelled; visible again at once | batch item failure |
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use altinn::auth::KeyIdentity;
@@ -21,7 +22,8 @@ use altinn::{
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use futures_util::{FutureExt, StreamExt};
 use lambda_support::aws::SecretError;
 use lambda_support::metrics::MetricsLogger;
 use time::OffsetDateTime;
@@ -157,7 +159,11 @@ pub struct Archiver {
     max_receive_count: u32,
     visibility_backoff: Duration,
     metrics: MetricsLogger,
+    metric_lines: Option<MetricLines>,
 }
+
+/// A buffer that receives the EMF lines instead of stdout (see [`Archiver::with_metric_lines`]).
+pub type MetricLines = Arc<Mutex<Vec<String>>>;
 
 impl Archiver {
     /// Builds every client from the configuration: reads the Maskinporten key (from Secrets
@@ -202,7 +208,8 @@ impl Archiver {
         sqs: aws_sdk_sqs::Client,
     ) -> Result<Self, StartupError> {
         let layout = ArchiveLayout::new(config.prefix.clone()).map_err(StartupError::Prefix)?;
-        let store = ArchiveStore::new(s3, config.bucket.clone(), layout, config.part_size);
+        let store = ArchiveStore::new(s3, config.bucket.clone(), layout, config.part_size)
+            .with_parts_in_flight(config.element_concurrency);
         let receipts = match &config.receipt {
             None => None,
             Some(settings) => {
@@ -245,7 +252,16 @@ impl Archiver {
             max_receive_count: config.max_receive_count.max(1),
             visibility_backoff: config.visibility_backoff,
             metrics: MetricsLogger::new(FUNCTION),
+            metric_lines: None,
         })
+    }
+
+    /// Sends the EMF metric lines (one per message) to `lines` instead of stdout: the local
+    /// runner keeps its console readable and tests can assert on them. In Lambda they must go
+    /// to stdout, where CloudWatch picks them up, which is the default.
+    pub fn with_metric_lines(mut self, lines: MetricLines) -> Self {
+        self.metric_lines = Some(lines);
+        self
     }
 
     /// The pipeline (archive store and Altinn client included).
@@ -274,14 +290,24 @@ impl Archiver {
         deadline: SystemTime,
     ) -> BatchReport {
         let deadline = Deadline::from_system_time(deadline, self.deadline_margin);
-        let outcomes: Vec<(Option<String>, MessageOutcome)> =
-            futures_util::stream::iter(&batch.records)
-                .map(|message| async move {
+        // Built and boxed as `dyn Future + Send` before they go into the stream, so the batch
+        // future is `Send` and can be `tokio::spawn`ed (see `Pipeline::archive_instance`).
+        let deadline = &deadline;
+        let message_futures: Vec<BoxFuture<'_, (Option<String>, MessageOutcome)>> = batch
+            .records
+            .iter()
+            .map(|message| {
+                async move {
                     (
                         message.message_id.clone(),
-                        self.handle_message(message, &deadline).await,
+                        self.handle_message(message, deadline).await,
                     )
-                })
+                }
+                .boxed()
+            })
+            .collect();
+        let outcomes: Vec<(Option<String>, MessageOutcome)> =
+            futures_util::stream::iter(message_futures)
                 .buffer_unordered(self.message_concurrency)
                 .collect()
                 .await;
@@ -336,12 +362,16 @@ impl Archiver {
                 message_metrics(&outcome, stats.retries(), started.elapsed());
             let dimensions: Vec<(&'static str, &str)> =
                 dimensions.iter().map(|(n, v)| (*n, v.as_str())).collect();
-            // `println!` rather than `MetricsLogger::emit`: the same line on Lambda's stdout, but
-            // captured with the rest of a test's output under `cargo test`.
-            println!(
-                "{}",
-                self.metrics.line(&dimensions, &metrics, unix_millis())
-            );
+            let line = self.metrics.line(&dimensions, &metrics, unix_millis());
+            match &self.metric_lines {
+                Some(lines) => lines
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(line),
+                // `println!` rather than `MetricsLogger::emit`: the same line on Lambda's
+                // stdout, but captured with the rest of a test's output under `cargo test`.
+                None => println!("{line}"),
+            }
             outcome
         }
         .instrument(span)
@@ -548,5 +578,19 @@ fn log_outcome(outcome: &MessageOutcome) {
             send_error = %send_error,
             "could not dead-letter; reported as a failure"
         ),
+    }
+}
+
+#[cfg(test)]
+mod send_check {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// Compile-time: the batch future can be `tokio::spawn`ed.
+    #[allow(dead_code)]
+    fn handle_batch_future_is_send(archiver: &Archiver, batch: &SqsEvent) {
+        let future = archiver.handle_batch(batch, SystemTime::UNIX_EPOCH);
+        assert_send(&future);
     }
 }

@@ -29,7 +29,7 @@ pub mod store;
 pub use config::{ArchiverConfig, EventTypeFilter};
 pub use deadline::Deadline;
 pub use error::{ArchiveError, FailureClass, FailureReason};
-pub use handler::{Archiver, BatchReport, MessageOutcome, StartupError};
+pub use handler::{Archiver, BatchReport, MessageOutcome, MetricLines, StartupError};
 pub use layout::ArchiveLayout;
 pub use manifest::Manifest;
 pub use pipeline::{

@@ -18,6 +18,7 @@
 //! Every step can be repeated: a crash anywhere followed by a retry ends in the same archive
 //! and one completion.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -28,7 +29,7 @@ use altinn::{
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -44,6 +45,10 @@ use crate::store::{ArchiveStore, ConditionalPut, ElementUpload, StoredObject, Up
 const JSON: &str = "application/json";
 /// Content type when Altinn gives none.
 const OCTET_STREAM: &str = "application/octet-stream";
+
+/// One data element's archive step, boxed so the instance's future stays `Send`.
+type ElementFuture<'a> =
+    futures_util::future::BoxFuture<'a, (usize, Result<ElementResult, ArchiveError>)>;
 
 /// A CloudEvent together with the exact bytes it arrived as (what the archive stores).
 #[derive(Debug, Clone)]
@@ -147,9 +152,9 @@ pub struct Pipeline {
     store: ArchiveStore,
     org: String,
     element_concurrency: usize,
-    /// Element transfers in flight across every message of the process: with one part buffer
-    /// per transfer this bounds memory at `ELEMENT_CONCURRENCY × part size`, however many
-    /// messages run at once.
+    /// Element transfers in flight across every message of the process: with two part buffers
+    /// per transfer (one uploading, one filling) this bounds memory at
+    /// `2 × ELEMENT_CONCURRENCY × part size`, however many messages run at once.
     transfer_slots: Arc<Semaphore>,
     download_attempts: u32,
     retry_delay: Duration,
@@ -260,15 +265,42 @@ impl Pipeline {
                 reason: "hardDeleted".into(),
             })
             .collect();
-        let mut results: Vec<(usize, Result<ElementResult, ArchiveError>)> =
-            futures_util::stream::iter(archivable.iter().enumerate())
-                .map(|(index, element)| async move {
+        // The futures are built (and boxed as `dyn Future + Send`) before they go into the
+        // stream: a `.map(|element| async move { … })` closure over borrowed items makes rustc
+        // unable to prove the caller's future `Send` ("FnOnce is not general enough"), which
+        // would stop callers from `tokio::spawn`ing a batch. One small allocation per element.
+        // One listing of the instance's `data/` instead of a HEAD per element up front: only
+        // elements already there are looked at more closely, so a first archive of many small
+        // elements makes one request less per element (HEAD, download, PUT became download, PUT).
+        let already_stored: HashSet<String> = if archivable.is_empty() {
+            HashSet::new()
+        } else {
+            let data_prefix = format!("{}data/", layout.instance_prefix(instance)?);
+            self.store
+                .list_keys(&data_prefix)
+                .await
+                .map_err(|e| ArchiveError::from_store(&e))?
+                .into_iter()
+                .collect()
+        };
+        let already_stored = &already_stored;
+        let element_futures: Vec<ElementFuture<'_>> = archivable
+            .iter()
+            .enumerate()
+            .map(|(index, element)| {
+                let element: &DataElement = element;
+                async move {
                     (
                         index,
-                        self.archive_element(instance, element, deadline, stats)
+                        self.archive_element(instance, element, already_stored, deadline, stats)
                             .await,
                     )
-                })
+                }
+                .boxed()
+            })
+            .collect();
+        let mut results: Vec<(usize, Result<ElementResult, ArchiveError>)> =
+            futures_util::stream::iter(element_futures)
                 .buffer_unordered(self.element_concurrency)
                 .collect()
                 .await;
@@ -589,6 +621,7 @@ impl Pipeline {
         &self,
         instance: &InstanceRef,
         element: &DataElement,
+        already_stored: &HashSet<String>,
         deadline: &Deadline,
         stats: &RunStats,
     ) -> Result<ElementResult, ArchiveError> {
@@ -609,11 +642,12 @@ impl Pipeline {
             md5,
         };
         let store_error = |e: crate::store::StoreError| ArchiveError::from_store(&e);
-        if let Some(object) = self
-            .store
-            .archived_element(&upload)
-            .await
-            .map_err(store_error)?
+        if already_stored.contains(&key)
+            && let Some(object) = self
+                .store
+                .archived_element(&upload)
+                .await
+                .map_err(store_error)?
         {
             tracing::debug!(data_element_id = %element.id, "already archived");
             return Ok(ElementResult {
@@ -622,23 +656,28 @@ impl Pipeline {
             });
         }
 
-        let _slot = self
-            .transfer_slots
-            .acquire()
-            .await
-            .map_err(|_| ArchiveError::transient(FailureReason::Deadline, "shutting down"))?;
-        // While we waited for a slot, a concurrent run may have archived it.
-        if let Some(object) = self
-            .store
-            .archived_element(&upload)
-            .await
-            .map_err(store_error)?
-        {
-            return Ok(ElementResult {
-                object,
-                downloaded: false,
-            });
-        }
+        // While we waited for a slot, a concurrent run may have archived it; without a wait
+        // the check just made still stands (a second HEAD per element for nothing).
+        let _slot = match self.transfer_slots.try_acquire() {
+            Ok(slot) => slot,
+            Err(_) => {
+                let slot = self.transfer_slots.acquire().await.map_err(|_| {
+                    ArchiveError::transient(FailureReason::Deadline, "shutting down")
+                })?;
+                if let Some(object) = self
+                    .store
+                    .archived_element(&upload)
+                    .await
+                    .map_err(store_error)?
+                {
+                    return Ok(ElementResult {
+                        object,
+                        downloaded: false,
+                    });
+                }
+                slot
+            }
+        };
         let mut last_error = None;
         for attempt in 1..=self.download_attempts {
             if attempt > 1 {

@@ -34,6 +34,8 @@
 //! `Content-Type` is the element's, and `Content-Disposition` is
 //! `attachment; filename*=UTF-8''<percent-encoded filename>` (RFC 6266/8187) when it has one.
 
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use altinn::{CloudEvent, CorrespondenceRef};
@@ -50,6 +52,7 @@ use md5::Md5;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use tokio::sync::Semaphore;
 
 use crate::layout::ArchiveLayout;
 use crate::manifest::Manifest;
@@ -177,7 +180,14 @@ pub struct ArchiveStore {
     bucket: String,
     layout: ArchiveLayout,
     part_size: usize,
+    /// Part uploads in flight across the process (each holds one part buffer); see
+    /// [`ArchiveStore::with_parts_in_flight`].
+    part_uploads: Arc<Semaphore>,
 }
+
+/// Part uploads in flight for a store built with [`ArchiveStore::new`] (the archiver sets
+/// `ELEMENT_CONCURRENCY`).
+const DEFAULT_PARTS_IN_FLIGHT: usize = 4;
 
 impl ArchiveStore {
     /// A store for `bucket` with keys from `layout`; `part_size` (≥ 5 MiB) is both the multipart
@@ -193,7 +203,18 @@ impl ArchiveStore {
             bucket: bucket.into(),
             layout,
             part_size: part_size.max(5 * 1024 * 1024),
+            part_uploads: Arc::new(Semaphore::new(DEFAULT_PARTS_IN_FLIGHT)),
         }
+    }
+
+    /// At most `parts` multipart part uploads in flight at once across every element this
+    /// store (and its clones) uploads. Each holds one part buffer while it runs, on top of the
+    /// one buffer each element fills, so the archiver sets this to `ELEMENT_CONCURRENCY`:
+    /// element memory stays at most `2 × ELEMENT_CONCURRENCY × part size`, and a single big
+    /// element can have `ELEMENT_CONCURRENCY` parts going up at once while it streams on.
+    pub fn with_parts_in_flight(mut self, parts: usize) -> Self {
+        self.part_uploads = Arc::new(Semaphore::new(parts.max(1)));
+        self
     }
 
     /// The key layout.
@@ -461,6 +482,8 @@ impl ArchiveStore {
             key: upload.key.to_owned(),
             upload_id,
             parts: Vec::new(),
+            in_flight: VecDeque::new(),
+            part_uploads: Arc::clone(&self.part_uploads),
             finished: false,
         })
     }
@@ -721,38 +744,89 @@ struct PendingUpload {
     key: String,
     upload_id: String,
     parts: Vec<CompletedPart>,
+    /// Parts being uploaded on their own tasks while the body streams into the next one,
+    /// oldest first.
+    in_flight: VecDeque<PartTask>,
+    /// The store's budget of part uploads in flight.
+    part_uploads: Arc<Semaphore>,
     finished: bool,
 }
 
+/// One `UploadPart` running on its own task.
+type PartTask = tokio::task::JoinHandle<Result<CompletedPart, StoreError>>;
+
 impl PendingUpload {
+    /// Starts uploading `bytes` as the next part on its own task and returns as soon as the
+    /// store's budget allows, so the body keeps streaming into the next part buffer meanwhile.
+    /// Uploading part by part in line left the download idle during every `UploadPart` (a
+    /// profile of a 64 MiB element showed the archiver mostly waiting, at 0.6 × the speed of
+    /// `aws s3 cp`, which keeps ten parts going, on the same server).
     async fn upload_part(&mut self, bytes: Bytes) -> Result<(), StoreError> {
-        let part_number = self.parts.len() as i32 + 1;
-        let checksum = BASE64.encode(Sha256::digest(&bytes));
-        let length = bytes.len() as i64;
-        let uploaded = self
+        self.collect_finished().await?;
+        let permit = Arc::clone(&self.part_uploads)
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::local("UploadPart", &self.key, "the store is closed"))?;
+        let part_number = (self.parts.len() + self.in_flight.len()) as i32 + 1;
+        let request = self
             .s3
             .upload_part()
             .bucket(&self.bucket)
             .key(&self.key)
             .upload_id(&self.upload_id)
             .part_number(part_number)
-            .content_length(length)
-            .checksum_sha256(&checksum)
-            .body(ByteStream::from(bytes))
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk("UploadPart", &self.key, e))?;
-        self.parts.push(
-            CompletedPart::builder()
+            .content_length(bytes.len() as i64);
+        let key = self.key.clone();
+        self.in_flight.push_back(tokio::spawn(async move {
+            let _permit = permit;
+            let checksum = BASE64.encode(Sha256::digest(&bytes));
+            let uploaded = request
+                .checksum_sha256(&checksum)
+                .body(ByteStream::from(bytes))
+                .send()
+                .await
+                .map_err(|e| StoreError::from_sdk("UploadPart", &key, e))?;
+            Ok(CompletedPart::builder()
                 .part_number(part_number)
                 .set_e_tag(uploaded.e_tag().map(str::to_owned))
                 .checksum_sha256(checksum)
-                .build(),
-        );
+                .build())
+        }));
+        Ok(())
+    }
+
+    /// Records the parts that have finished, oldest first, so a failed part ends the upload
+    /// early instead of at `complete`.
+    async fn collect_finished(&mut self) -> Result<(), StoreError> {
+        while self
+            .in_flight
+            .front()
+            .is_some_and(|task| task.is_finished())
+        {
+            self.await_oldest().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the oldest part in flight and records it.
+    async fn await_oldest(&mut self) -> Result<(), StoreError> {
+        if let Some(task) = self.in_flight.pop_front() {
+            let part = task.await.map_err(|e| {
+                StoreError::local(
+                    "UploadPart",
+                    &self.key,
+                    format!("the upload task ended: {e}"),
+                )
+            })??;
+            self.parts.push(part);
+        }
         Ok(())
     }
 
     async fn complete(&mut self) -> Result<(), StoreError> {
+        while !self.in_flight.is_empty() {
+            self.await_oldest().await?;
+        }
         self.s3
             .complete_multipart_upload()
             .bucket(&self.bucket)
@@ -772,6 +846,9 @@ impl PendingUpload {
 
     async fn abort(&mut self) {
         self.finished = true;
+        for task in self.in_flight.drain(..) {
+            task.abort();
+        }
         if let Err(error) = abort_upload(&self.s3, &self.bucket, &self.key, &self.upload_id).await {
             tracing::warn!(key = %self.key, error = %error, "could not abort a multipart upload (the lifecycle rule will)");
         }
@@ -780,6 +857,9 @@ impl PendingUpload {
 
 impl Drop for PendingUpload {
     fn drop(&mut self) {
+        for task in self.in_flight.drain(..) {
+            task.abort();
+        }
         if self.finished {
             return;
         }

@@ -49,7 +49,8 @@ altinn
   !! and your own archive (or the Altinn reference system) will not pick it up again.
   !! Nothing is archived or completed without --yes.
 
-Progress goes to stdout; RUST_LOG=info shows the functions' own logs on stderr.
+Progress goes to stdout; RUST_LOG=info shows the functions' own logs on stderr, and
+RUST_LOG=debug also prints the archiver's EMF metric lines in the summary (else only their count).
 Exit status: 0 success (or a dry run), 1 the run failed, 2 bad arguments, 130 Ctrl-C.
 ";
 

@@ -55,6 +55,9 @@ pub struct RunSummary {
     pub output: Option<PathBuf>,
     /// How long the run took.
     pub elapsed: Duration,
+    /// The archiver's EMF metric lines (one per message). The summary prints their number;
+    /// with `RUST_LOG=debug` (or `trace`) it prints the lines too.
+    pub archiver_metric_lines: Vec<String>,
 }
 
 impl RunSummary {
@@ -234,6 +237,23 @@ impl RunSummary {
                 for report in self.instances.iter().filter(|i| i.archived) {
                     line("look at", format!("{}/{}", self.bucket, report.prefix));
                 }
+            }
+        }
+        line(
+            "metrics",
+            format!(
+                "{} EMF line(s) from the archiver, kept off the console{}",
+                self.archiver_metric_lines.len(),
+                if tracing::enabled!(tracing::Level::DEBUG) {
+                    ":"
+                } else {
+                    " (RUST_LOG=debug prints them)"
+                }
+            ),
+        );
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            for metric_line in &self.archiver_metric_lines {
+                line("", metric_line.clone());
             }
         }
         line("time", format!("{:.1} s", self.elapsed.as_secs_f64()));

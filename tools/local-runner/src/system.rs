@@ -4,11 +4,11 @@
 //! only in where Altinn is and how events get to the webhook.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use altinn::{AltinnClient, InstanceRef, Secret};
-use archiver::{ArchiveLayout, Archiver, ArchiverConfig};
+use archiver::{ArchiveLayout, Archiver, ArchiverConfig, MetricLines};
 use aws_config::SdkConfig;
 use tokio::sync::watch;
 
@@ -70,6 +70,7 @@ pub struct LocalSystem {
     bucket_is_local: bool,
     layout: ArchiveLayout,
     mapping: EventSourceMapping,
+    archiver_metric_lines: MetricLines,
     progress: Progress,
 }
 
@@ -159,7 +160,12 @@ impl LocalSystem {
         ]);
         let config = ArchiverConfig::from_lookup(archiver_settings.lookup())?;
         let layout = ArchiveLayout::new(config.prefix.clone()).map_err(RunError::Setup)?;
-        let archiver = Arc::new(Archiver::new(&config, altinn, s3.clone(), sqs.clone())?);
+        // The archiver's EMF lines (one per message) are kept for the summary, not printed.
+        let archiver_metric_lines = MetricLines::default();
+        let archiver = Arc::new(
+            Archiver::new(&config, altinn, s3.clone(), sqs.clone())?
+                .with_metric_lines(archiver_metric_lines.clone()),
+        );
 
         let ledger = Arc::new(Ledger::new());
         let mapping = EventSourceMapping::new(
@@ -183,6 +189,7 @@ impl LocalSystem {
             bucket_is_local,
             layout,
             mapping,
+            archiver_metric_lines,
             progress: progress.clone(),
         })
     }
@@ -190,6 +197,14 @@ impl LocalSystem {
     /// The webhook (serve it over HTTP, or call it directly).
     pub fn webhook(&self) -> &Arc<WebhookService> {
         &self.webhook
+    }
+
+    /// The archiver's EMF metric lines so far (one per message handled).
+    pub fn archiver_metric_lines(&self) -> Vec<String> {
+        self.archiver_metric_lines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The per-run webhook secret. Put it only where Altinn needs it (the subscription's
@@ -389,6 +404,7 @@ impl LocalSystem {
             },
             output: output.map(Path::to_path_buf),
             elapsed: self.progress.elapsed(),
+            archiver_metric_lines: self.archiver_metric_lines(),
         })
     }
 }

@@ -147,15 +147,31 @@ async fn the_demo_archives_and_completes_every_completed_instance() {
     let unfinished = format!("ttd/demo-app/{}/", in_progress.party_id);
     assert!(!files.iter().any(|f| f.starts_with(&unfinished)));
 
+    // The archiver's EMF lines were collected (one per message), not printed.
+    assert!(
+        summary.archiver_metric_lines.len() >= 3,
+        "{:#?}",
+        summary.archiver_metric_lines
+    );
+    for metric_line in &summary.archiver_metric_lines {
+        let emf: serde_json::Value = serde_json::from_str(metric_line).expect("an EMF line");
+        assert!(emf["_aws"]["CloudWatchMetrics"].is_array(), "{metric_line}");
+    }
+
     // What the user saw: progress for every step, the summary, and never the secret.
     let lines = progress.lines();
     assert_no_secret_printed(&lines);
+    assert!(
+        !lines.iter().any(|l| l.contains("CloudWatchMetrics")),
+        "metric lines stay off the console"
+    );
     for expected in [
         "moto_server (local S3 and SQS) listening on",
         "subscription 1 validated",
         "webhook  <- validation event",
         "queue    -> archiver: batch of",
         "Summary",
+        "EMF line(s) from the archiver, kept off the console",
         "  result       OK",
     ] {
         assert!(
