@@ -1,0 +1,544 @@
+//! `bench`: runs the issue-8 measurements and prints the table (see the library docs).
+//! `make bench` builds what it needs and runs this; `bench --help` lists the options.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use bench::archive::{self, ArchiveRig, ChildRun, ScratchDir};
+use bench::report::{Row, ratio, render};
+use bench::rss::mib;
+use bench::{cold, warm};
+
+const USAGE: &str = "\
+bench [--quick] [--bin-dir DIR] [--aws PATH] [--only warm,archive,scaling,cold]
+
+  --quick        small sizes (64 MiB big element, 20 small ones, fewer events): a smoke run
+  --bin-dir DIR  where the webhook, archiver and hello-lambda binaries are (cold start);
+                 without it the cold-start rows are left out
+  --aws PATH     the aws CLI for the `aws s3 cp` baseline (default: aws on PATH)
+  --only LIST    run only these sections
+";
+
+/// The sizes of one run.
+struct Sizes {
+    big_bytes: u64,
+    small_count: usize,
+    small_bytes: u64,
+    scaling_element_bytes: u64,
+    scaling_repeats: usize,
+    handler_batch: usize,
+    handler_batches: usize,
+    e2e_events: usize,
+    e2e_concurrency: usize,
+    cold_runs: usize,
+}
+
+impl Sizes {
+    fn full() -> Sizes {
+        Sizes {
+            big_bytes: 1 << 30,
+            small_count: 200,
+            small_bytes: 256 << 10,
+            scaling_element_bytes: 64 << 10,
+            scaling_repeats: 3,
+            handler_batch: 2_000,
+            handler_batches: 25,
+            e2e_events: 2_000,
+            e2e_concurrency: 16,
+            cold_runs: 10,
+        }
+    }
+
+    fn quick() -> Sizes {
+        Sizes {
+            big_bytes: 64 << 20,
+            small_count: 20,
+            handler_batches: 5,
+            e2e_events: 200,
+            scaling_repeats: 1,
+            cold_runs: 3,
+            ..Sizes::full()
+        }
+    }
+}
+
+struct Options {
+    sizes: Sizes,
+    quick: bool,
+    bin_dir: Option<PathBuf>,
+    aws: PathBuf,
+    only: Option<Vec<String>>,
+}
+
+impl Options {
+    fn wants(&self, section: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|s| s == section))
+    }
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        sizes: Sizes::full(),
+        quick: false,
+        bin_dir: None,
+        aws: PathBuf::from("aws"),
+        only: None,
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match arg.as_str() {
+            "--quick" => {
+                options.quick = true;
+                options.sizes = Sizes::quick();
+            }
+            "--bin-dir" => options.bin_dir = Some(PathBuf::from(value("--bin-dir")?)),
+            "--aws" => options.aws = PathBuf::from(value("--aws")?),
+            "--only" => {
+                options.only = Some(
+                    value("--only")?
+                        .split(',')
+                        .map(|s| s.trim().to_owned())
+                        .collect(),
+                );
+            }
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    Ok(options)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("bench: cannot start Tokio: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.first().map(String::as_str) == Some("archive-child") {
+        return match runtime.block_on(archive::run_child()) {
+            Ok(run) => {
+                println!("{}", serde_json::to_string(&run).unwrap_or_default());
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("archive-child: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let options = match parse(&args) {
+        Ok(options) => options,
+        Err(error) => {
+            if !error.is_empty() {
+                eprintln!("bench: {error}");
+            }
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let rows = runtime.block_on(run(&options));
+    println!();
+    print!("{}", render(&rows));
+    if rows.iter().any(|r| r.pass == Some(false)) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn failed(item: &str, error: &str) -> Row {
+    Row::new(item, format!("error: {error}"), "-", "-", "-", Some(false))
+}
+
+fn note(text: String) {
+    eprintln!("bench: {text}");
+}
+
+async fn run(options: &Options) -> Vec<Row> {
+    let mut rows = Vec::new();
+    note(format!(
+        "{} run on {} CPU(s); S3/SQS server: moto_server ({})",
+        if options.quick { "quick" } else { "full" },
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::env::var("MOTO_SERVER").unwrap_or_else(|_| "testkit default".into())
+    ));
+    if options.wants("cold") {
+        match &options.bin_dir {
+            Some(dir) => rows.extend(cold_start(dir, options.sizes.cold_runs).await),
+            None => note("cold start left out (no --bin-dir)".into()),
+        }
+    }
+    if options.wants("warm") {
+        rows.extend(warm_path(&options.sizes).await);
+    }
+    if options.wants("archive") || options.wants("scaling") {
+        let moto = testkit::MotoServer::start().await;
+        match ArchiveRig::start(&moto).await {
+            Ok(rig) => {
+                if options.wants("archive") {
+                    rows.extend(streaming(&rig, &moto, options).await);
+                }
+                if options.wants("scaling") {
+                    rows.extend(scaling(&rig, &options.sizes).await);
+                }
+            }
+            Err(error) => rows.push(failed("archive set-up", &error)),
+        }
+    }
+    rows
+}
+
+async fn cold_start(dir: &Path, runs: usize) -> Vec<Row> {
+    let webhook_env = cold::lambda_env(
+        "webhook",
+        &[
+            (
+                "WEBHOOK_SECRET",
+                "bench-secret-0123456789abcdef0123456789abcdef",
+            ),
+            ("ALTINN_ENV", "tt02"),
+            ("ALTINN_ORG", "ttd"),
+            ("EVENT_TYPES", "app.instance.process.completed"),
+            (
+                "QUEUE_URL",
+                "https://sqs.eu-north-1.amazonaws.com/123456789012/altinn-events",
+            ),
+        ],
+    );
+    let archiver_env = cold::lambda_env(
+        "archiver",
+        &[
+            ("ARCHIVE_BUCKET", "bench-archive"),
+            (
+                "QUEUE_URL",
+                "https://sqs.eu-north-1.amazonaws.com/123456789012/altinn-events",
+            ),
+            (
+                "DEAD_LETTER_QUEUE_URL",
+                "https://sqs.eu-north-1.amazonaws.com/123456789012/altinn-events-dlq",
+            ),
+            ("ALTINN_ENV", "tt02"),
+            ("ALTINN_ORG", "ttd"),
+            ("MASKINPORTEN_CLIENT_ID", "bench-client"),
+            ("MASKINPORTEN_KID", "bench-kid"),
+            ("MASKINPORTEN_KEY", altinn_sim::TEST_CLIENT_PRIVATE_KEY_PEM),
+        ],
+    );
+    let hello = dir.join("hello-lambda");
+    let webhook = dir.join("webhook");
+    let archiver = dir.join("archiver");
+    // The same two functions told where the CA bundle is: the profile of the webhook's init
+    // showed most of it in rustls-native-certs reading every file of /etc/ssl/certs, which
+    // `SSL_CERT_FILE` replaces by one file. Reported for context (a deployment setting).
+    let bundle = cold::ca_bundle();
+    let with_bundle = |env: &[(&'static str, String)]| {
+        let mut env = env.to_vec();
+        if let Some(bundle) = &bundle {
+            env.push(("SSL_CERT_FILE", bundle.clone()));
+        }
+        env
+    };
+    let binaries = [
+        cold::FunctionBinary {
+            path: &hello,
+            env: cold::lambda_env("hello", &[]),
+        },
+        cold::FunctionBinary {
+            path: &webhook,
+            env: webhook_env.clone(),
+        },
+        cold::FunctionBinary {
+            path: &archiver,
+            env: archiver_env.clone(),
+        },
+        cold::FunctionBinary {
+            path: &webhook,
+            env: with_bundle(&webhook_env),
+        },
+        cold::FunctionBinary {
+            path: &archiver,
+            env: with_bundle(&archiver_env),
+        },
+    ];
+    note(format!(
+        "cold start: {} runs of each binary in {}",
+        runs,
+        dir.display()
+    ));
+    let measured = match cold::measure(&binaries, runs).await {
+        Ok(measured) => measured,
+        Err(error) => return vec![failed("1. cold start", &error)],
+    };
+    let [hello, webhook, archiver, webhook_bundle, archiver_bundle] = [
+        measured[0],
+        measured[1],
+        measured[2],
+        measured[3],
+        measured[4],
+    ];
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let init_row = |name: &str, start: cold::ColdStart| {
+        let r = ms(start.median_init) / ms(hello.median_init);
+        Row::new(
+            format!("1. cold start: {name} init (median of {runs})"),
+            format!("{:.1} ms", ms(start.median_init)),
+            format!("{:.1} ms hello-world", ms(hello.median_init)),
+            format!("{r:.2}"),
+            "<= 1.30",
+            Some(r <= 1.3),
+        )
+    };
+    let bundle_row = |name: &str, start: cold::ColdStart| {
+        Row::new(
+            format!("1. cold start: {name} init with SSL_CERT_FILE"),
+            format!("{:.1} ms", ms(start.median_init)),
+            format!("{:.1} ms hello-world", ms(hello.median_init)),
+            ratio(ms(start.median_init), ms(hello.median_init)),
+            "-",
+            None,
+        )
+    };
+    let mut rows = vec![
+        init_row("webhook", webhook),
+        init_row("archiver", archiver),
+        Row::new(
+            "1. cold start: webhook peak RSS",
+            format!("{:.1} MiB", mib(webhook.peak_rss_kib)),
+            format!("{:.1} MiB hello-world", mib(hello.peak_rss_kib)),
+            ratio(webhook.peak_rss_kib as f64, hello.peak_rss_kib as f64),
+            "< 32 MiB",
+            Some(mib(webhook.peak_rss_kib) < 32.0),
+        ),
+        Row::new(
+            "1. cold start: archiver peak RSS",
+            format!("{:.1} MiB", mib(archiver.peak_rss_kib)),
+            format!("{:.1} MiB hello-world", mib(hello.peak_rss_kib)),
+            ratio(archiver.peak_rss_kib as f64, hello.peak_rss_kib as f64),
+            "-",
+            None,
+        ),
+    ];
+    if bundle.is_some() {
+        rows.push(bundle_row("webhook", webhook_bundle));
+        rows.push(bundle_row("archiver", archiver_bundle));
+    }
+    rows
+}
+
+async fn warm_path(sizes: &Sizes) -> Vec<Row> {
+    let mut rows = Vec::new();
+    note(format!(
+        "webhook handler: {} batches of {} events",
+        sizes.handler_batches, sizes.handler_batch
+    ));
+    match warm::handler_cost(sizes.handler_batch, sizes.handler_batches).await {
+        Ok(cost) => {
+            let micros = cost.median_per_event.as_secs_f64() * 1e6;
+            rows.push(Row::new(
+                "2. webhook handler per event (no network)",
+                format!("{micros:.1} µs"),
+                "-",
+                "-",
+                "< 50 µs",
+                Some(micros < 50.0),
+            ));
+        }
+        Err(error) => rows.push(failed("2. webhook handler per event", &error)),
+    }
+    note(format!(
+        "webhook end to end: {} events, {} in flight",
+        sizes.e2e_events, sizes.e2e_concurrency
+    ));
+    let moto = testkit::MotoServer::start().await;
+    match warm::end_to_end(&moto, sizes.e2e_events, sizes.e2e_concurrency).await {
+        Ok(t) => rows.push(Row::new(
+            "2. webhook HTTP -> SQS end to end",
+            format!("{:.0} events/s", t.webhook_per_sec),
+            format!("{:.0}/s raw SendMessage", t.raw_sqs_per_sec),
+            ratio(t.webhook_per_sec, t.raw_sqs_per_sec),
+            "-",
+            None,
+        )),
+        Err(error) => rows.push(failed("2. webhook end to end", &error)),
+    }
+    rows
+}
+
+fn mib_per_sec(bytes: u64, seconds: f64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0) / seconds
+}
+
+async fn streaming(
+    rig: &ArchiveRig<'_>,
+    moto: &testkit::MotoServer,
+    options: &Options,
+) -> Vec<Row> {
+    let sizes = &options.sizes;
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(error) => return vec![failed("3. streaming archive", &error.to_string())],
+    };
+    let scratch = match ScratchDir::new("bench-baseline") {
+        Ok(dir) => dir,
+        Err(error) => return vec![failed("3. streaming archive", &error)],
+    };
+    let mut rows = Vec::new();
+    let cases = [
+        (
+            format!("1 x {} MiB", sizes.big_bytes >> 20),
+            1usize,
+            sizes.big_bytes,
+            0.9,
+            ">= 0.90",
+        ),
+        (
+            format!("{} x {} KiB", sizes.small_count, sizes.small_bytes >> 10),
+            sizes.small_count,
+            sizes.small_bytes,
+            1.0,
+            "> 1.00",
+        ),
+    ];
+    for (index, (label, count, size, goal, goal_text)) in cases.into_iter().enumerate() {
+        note(format!("streaming archive {label}"));
+        let instance = rig.seed(count, size);
+        let run: ChildRun = match rig.archive_in_child(&exe, &instance).await {
+            Ok(run) => run,
+            Err(error) => {
+                rows.push(failed(&format!("3. archive {label}"), &error));
+                continue;
+            }
+        };
+        let expected = count as u64 * size;
+        if run.bytes != expected {
+            rows.push(failed(
+                &format!("3. archive {label}"),
+                &format!("archived {} bytes, expected {expected}", run.bytes),
+            ));
+            continue;
+        }
+        // The baseline: the same bytes from local files, one file or a folder of them.
+        let source = if count == 1 {
+            let path = scratch.path().join(format!("case-{index}.bin"));
+            archive::write_random_file(&path, size, index as u64).map(|()| path)
+        } else {
+            let folder = scratch.path().join(format!("case-{index}"));
+            std::fs::create_dir_all(&folder)
+                .map_err(|e| e.to_string())
+                .and_then(|()| {
+                    (0..count).try_for_each(|n| {
+                        archive::write_random_file(
+                            &folder.join(format!("vedlegg-{n}.bin")),
+                            size,
+                            (index * 1000 + n) as u64,
+                        )
+                    })
+                })
+                .map(|()| folder)
+        };
+        let baseline = match source {
+            Ok(source) => {
+                archive::aws_s3_cp(
+                    &options.aws,
+                    &moto.endpoint(),
+                    &source,
+                    &format!("case-{index}"),
+                )
+                .await
+            }
+            Err(error) => Err(error),
+        };
+        let archived = mib_per_sec(run.bytes, run.seconds);
+        let baseline_seconds = baseline.as_ref().ok().copied();
+        match baseline {
+            Ok(seconds) => {
+                let copied = mib_per_sec(expected, seconds);
+                rows.push(Row::new(
+                    format!("3. archive {label}: throughput"),
+                    format!("{archived:.1} MiB/s ({:.2} s)", run.seconds),
+                    format!("{copied:.1} MiB/s aws s3 cp ({seconds:.2} s)"),
+                    ratio(archived, copied),
+                    goal_text,
+                    Some(archived / copied >= goal && (goal < 1.0 || archived > copied)),
+                ));
+            }
+            Err(error) => rows.push(failed(&format!("3. aws s3 cp {label}"), &error)),
+        }
+        if count == 1 {
+            match archive::seal_cost(moto, &format!("case-{index}")).await {
+                Ok(seal) => rows.push(Row::new(
+                    format!("3. archive {label}: time without the seal"),
+                    format!(
+                        "{:.2} s ({:.2} s archive - {seal:.2} s CopyObject SHA-256)",
+                        run.seconds - seal,
+                        run.seconds
+                    ),
+                    format!("{:.2} s aws s3 cp", baseline_seconds.unwrap_or_default()),
+                    ratio(baseline_seconds.unwrap_or_default(), run.seconds - seal),
+                    "-",
+                    None,
+                )),
+                Err(error) => rows.push(failed(&format!("3. seal {label}"), &error)),
+            }
+        }
+        rows.push(Row::new(
+            format!("3. archive {label}: peak RSS"),
+            format!("{:.1} MiB", mib(run.peak_rss_kib)),
+            "-",
+            "-",
+            "< 128 MiB",
+            Some(mib(run.peak_rss_kib) < 128.0),
+        ));
+    }
+    rows
+}
+
+async fn scaling(rig: &ArchiveRig<'_>, sizes: &Sizes) -> Vec<Row> {
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(error) => return vec![failed("4. scaling", &error.to_string())],
+    };
+    let mut medians = Vec::new();
+    for count in [1usize, 10, 100] {
+        note(format!(
+            "scaling: {count} element(s) of {} KiB, {} run(s)",
+            sizes.scaling_element_bytes >> 10,
+            sizes.scaling_repeats
+        ));
+        let mut times = Vec::new();
+        for _ in 0..sizes.scaling_repeats {
+            let instance = rig.seed(count, sizes.scaling_element_bytes);
+            match rig.archive_in_child(&exe, &instance).await {
+                Ok(run) if run.elements == count => times.push(run.seconds),
+                Ok(run) => {
+                    return vec![failed(
+                        "4. scaling",
+                        &format!("{} elements archived, expected {count}", run.elements),
+                    )];
+                }
+                Err(error) => return vec![failed("4. scaling", &error)],
+            }
+        }
+        medians.push(bench::median(&times).unwrap_or_default());
+    }
+    let [t1, t10, t100] = [medians[0], medians[1], medians[2]];
+    let growth = archive::marginal_growth(t1, t10, t100);
+    vec![Row::new(
+        "4. scaling: archive time, 1 / 10 / 100 elements",
+        format!("{:.3} / {:.3} / {:.3} s", t1, t10, t100),
+        format!("{:.1} ms/element (10->100)", (t100 - t10) / 90.0 * 1000.0),
+        growth.map_or("-".to_owned(), |g| format!("{g:.2}")),
+        "marginal cost 10->100 / 1->10 <= 1.5",
+        Some(growth.is_some_and(|g| g <= 1.5)),
+    )]
+}
