@@ -13,7 +13,10 @@ async fn main() -> Result<(), Error> {
     let archiver = Archiver::from_config(&config, &sdk).await?;
     let archiver = &archiver;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let deadline = event.context.deadline();
+        let deadline = lambda_support::deadline::effective_deadline(
+            event.context.deadline,
+            std::time::SystemTime::now(),
+        );
         Ok::<SqsBatchResponse, Error>(archiver.handle_batch(&event.payload, deadline).await)
     }))
     .await

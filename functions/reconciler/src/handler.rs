@@ -5,7 +5,7 @@
 //! The EventBridge event itself carries nothing we need (its `time` and `id` are only logged),
 //! so any input is accepted.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use altinn::auth::KeyIdentity;
 use altinn::{
@@ -230,23 +230,25 @@ impl ReconcilerFunction {
 }
 
 /// The instant `margin` before a Lambda deadline given in epoch milliseconds; `None` when the
-/// context has no deadline (0, as in tests and local runs).
+/// context has no deadline (0, as in tests). A bogus deadline from a local emulator is replaced
+/// by Lambda's longest timeout (see `lambda_support::deadline`).
 fn instant_before(deadline_epoch_ms: u64, margin: Duration) -> Option<Instant> {
     if deadline_epoch_ms == 0 {
         return None;
     }
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    let left =
-        Duration::from_millis(deadline_epoch_ms.saturating_sub(now_ms)).saturating_sub(margin);
+    let now = SystemTime::now();
+    let deadline = lambda_support::deadline::effective_deadline(deadline_epoch_ms, now);
+    let left = deadline
+        .duration_since(now)
+        .unwrap_or_default()
+        .saturating_sub(margin);
     Some(Instant::now() + left)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn deadlines_leave_the_margin() {

@@ -3,10 +3,12 @@
 //! - [`logging`]: structured logs (JSON when Lambda asks for it), never secrets.
 //! - [`metrics`]: CloudWatch Embedded Metric Format lines, metrics with no extra API calls.
 //! - [`settings`]: environment variables read through a lookup, errors that name the variable.
+//! - [`deadline`]: the invocation deadline, robust to emulators that send a bogus one.
 //! - [`aws`]: the SDK configuration (honouring `AWS_ENDPOINT_URL*` for local servers) and
 //!   Secrets Manager reads.
 
 pub mod aws;
+pub mod deadline;
 pub mod logging;
 pub mod metrics;
 pub mod settings;

@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::ExitCode;
 
-use altinn_sim::{SimConfig, Simulator};
+use altinn_sim::{InstanceSpec, SimConfig, Simulator};
 
 const USAGE: &str = "usage: altinn-sim [--port N] [--org ORG] [--seed-demo] \
 [--large-attachment-mib MIB] [--retry-time-scale FACTOR]";
@@ -107,7 +107,9 @@ async fn main() -> ExitCode {
         }
     };
     let seeded = if args.seed_demo {
-        simulator.seed_demo(args.large_attachment_mib * 1024 * 1024)
+        let mut seeded = simulator.seed_demo(args.large_attachment_mib * 1024 * 1024);
+        seeded.push(simulator.add_instance(sample_event_instance()));
+        seeded
     } else {
         Vec::new()
     };
@@ -180,6 +182,14 @@ fn print_banner(simulator: &Simulator, seeded: &[altinn_sim::SeededInstance]) {
     }
     println!();
     println!("Ctrl-C to stop.");
+}
+
+/// The instance `events/archiver-sqs-batch.json` names (`ttd/archive-demo`, party 50001234), so
+/// `cargo lambda invoke archiver --data-file events/archiver-sqs-batch.json` against this
+/// simulator archives a real instance instead of meeting a 404.
+fn sample_event_instance() -> InstanceSpec {
+    let guid = uuid::Uuid::from_u128(0x3f1e2d4c_5b6a_4789_8a9b_0c1d2e3f4a5b);
+    InstanceSpec::new("archive-demo", 50001234).with_guid(guid)
 }
 
 #[cfg(test)]
