@@ -26,7 +26,7 @@
 use std::time::Duration;
 
 use altinn::{AltinnConfig, ConfigError, RetryPolicy};
-use lambda_support::settings::{Lookup, optional, parsed_or, required};
+use lambda_support::settings::{Lookup, altinn_retry_policy, in_range, optional, required};
 
 use crate::layout::ArchiveLayout;
 use crate::receipt::{ReceiptFormat, ReceiptSettings};
@@ -117,26 +117,7 @@ impl ArchiverConfig {
         let max_receive_count = in_range(&lookup, "MAX_RECEIVE_COUNT", 5, 1, 1000)?;
         let visibility_backoff_secs = in_range(&lookup, "VISIBILITY_BACKOFF_SECS", 30, 0, 43_200)?;
         let download_attempts = in_range(&lookup, "DOWNLOAD_ATTEMPTS", 3, 1, 10)?;
-        let defaults = RetryPolicy::default();
-        let max_attempts = in_range(
-            &lookup,
-            "ALTINN_MAX_ATTEMPTS",
-            defaults.max_attempts as usize,
-            1,
-            10,
-        )?;
-        let request_timeout_secs = in_range(
-            &lookup,
-            "ALTINN_REQUEST_TIMEOUT_SECS",
-            defaults.request_timeout.as_secs() as usize,
-            1,
-            900,
-        )?;
-        let retry = RetryPolicy {
-            max_attempts: max_attempts as u32,
-            request_timeout: Duration::from_secs(request_timeout_secs as u64),
-            ..defaults
-        };
+        let retry = altinn_retry_policy(&lookup, 900)?;
         let altinn = AltinnConfig::from_lookup(&lookup)?;
         let receipt = receipt_settings(&lookup)?;
         Ok(ArchiverConfig {
@@ -183,25 +164,6 @@ fn receipt_settings(lookup: &impl Lookup) -> Result<Option<ReceiptSettings>, Con
         });
     }
     Ok(Some(ReceiptSettings { data_type, format }))
-}
-
-/// A whole number setting within `min..=max`.
-fn in_range(
-    lookup: &impl Lookup,
-    name: &'static str,
-    default: usize,
-    min: usize,
-    max: usize,
-) -> Result<usize, ConfigError> {
-    let value = parsed_or(lookup, name, default)?;
-    if (min..=max).contains(&value) {
-        Ok(value)
-    } else {
-        Err(ConfigError::Invalid {
-            variable: name,
-            reason: format!("must be between {min} and {max}"),
-        })
-    }
 }
 
 /// Which event types archive the instance. The syntax is the webhook's `EVENT_TYPES`: a list

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use altinn::environment::{is_valid_app_name, is_valid_org_code};
 use altinn::{AltinnConfig, ConfigError, RetryPolicy};
-use lambda_support::settings::{Lookup, optional, parsed_or, required};
+use lambda_support::settings::{Lookup, altinn_retry_policy, in_range, optional, required};
 
 /// One Altinn app, `{org}/{app}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -159,26 +159,7 @@ impl ReconcilerConfig {
             10_080,
         )?;
         let margin_secs = in_range(&lookup, "DEADLINE_MARGIN_SECS", 20, 0, 300)?;
-        let defaults = RetryPolicy::default();
-        let max_attempts = in_range(
-            &lookup,
-            "ALTINN_MAX_ATTEMPTS",
-            defaults.max_attempts as usize,
-            1,
-            10,
-        )?;
-        let timeout_secs = in_range(
-            &lookup,
-            "ALTINN_REQUEST_TIMEOUT_SECS",
-            defaults.request_timeout.as_secs() as usize,
-            1,
-            300,
-        )?;
-        let retry = RetryPolicy {
-            max_attempts: max_attempts as u32,
-            request_timeout: Duration::from_secs(timeout_secs as u64),
-            ..defaults
-        };
+        let retry = altinn_retry_policy(&lookup, 300)?;
         Ok(ReconcilerConfig {
             apps,
             queue_url,
@@ -190,25 +171,6 @@ impl ReconcilerConfig {
             deadline_margin: Duration::from_secs(margin_secs as u64),
             retry,
             altinn,
-        })
-    }
-}
-
-/// `name` as a whole number in `min..=max`, or `default` when unset.
-fn in_range(
-    lookup: &impl Lookup,
-    name: &'static str,
-    default: usize,
-    min: usize,
-    max: usize,
-) -> Result<usize, ConfigError> {
-    let value: usize = parsed_or(lookup, name, default)?;
-    if (min..=max).contains(&value) {
-        Ok(value)
-    } else {
-        Err(ConfigError::Invalid {
-            variable: name,
-            reason: format!("must be between {min} and {max}"),
         })
     }
 }

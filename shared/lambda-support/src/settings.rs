@@ -2,8 +2,10 @@
 //! every error names the variable (and never shows its value).
 
 use std::str::FromStr;
+use std::time::Duration;
 
 pub use altinn::ConfigError;
+use altinn::RetryPolicy;
 
 /// A lookup from variable name to value; `std::env::var` in production, a map in tests.
 pub trait Lookup: Fn(&str) -> Option<String> {}
@@ -44,6 +46,54 @@ where
     }
 }
 
+/// `name` as a whole number in `min..=max`, or `default` when unset.
+pub fn in_range(
+    lookup: &impl Lookup,
+    name: &'static str,
+    default: usize,
+    min: usize,
+    max: usize,
+) -> Result<usize, ConfigError> {
+    let value: usize = parsed_or(lookup, name, default)?;
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::Invalid {
+            variable: name,
+            reason: format!("must be between {min} and {max}"),
+        })
+    }
+}
+
+/// The retry policy for Altinn calls: `ALTINN_MAX_ATTEMPTS` (1–10) and
+/// `ALTINN_REQUEST_TIMEOUT_SECS` (1–`max_timeout_secs`; a function must not wait longer on one
+/// call than its own timeout allows), the rest from [`RetryPolicy::default`].
+pub fn altinn_retry_policy(
+    lookup: &impl Lookup,
+    max_timeout_secs: usize,
+) -> Result<RetryPolicy, ConfigError> {
+    let defaults = RetryPolicy::default();
+    let max_attempts = in_range(
+        lookup,
+        "ALTINN_MAX_ATTEMPTS",
+        defaults.max_attempts as usize,
+        1,
+        10,
+    )?;
+    let timeout_secs = in_range(
+        lookup,
+        "ALTINN_REQUEST_TIMEOUT_SECS",
+        defaults.request_timeout.as_secs() as usize,
+        1,
+        max_timeout_secs,
+    )?;
+    Ok(RetryPolicy {
+        max_attempts: max_attempts as u32,
+        request_timeout: Duration::from_secs(timeout_secs as u64),
+        ..defaults
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +124,25 @@ mod tests {
             !bad.to_string().contains("forty"),
             "the value is not echoed"
         );
+    }
+
+    #[test]
+    fn altinn_retry_policy_reads_attempts_and_timeout_within_bounds() {
+        let set = |name: &str| match name {
+            "ALTINN_MAX_ATTEMPTS" => Some("6".to_owned()),
+            "ALTINN_REQUEST_TIMEOUT_SECS" => Some("45".to_owned()),
+            _ => None,
+        };
+        let policy = altinn_retry_policy(&set, 300).unwrap();
+        assert_eq!(policy.max_attempts, 6);
+        assert_eq!(policy.request_timeout, Duration::from_secs(45));
+        let too_long = altinn_retry_policy(&set, 30).unwrap_err();
+        assert!(
+            too_long
+                .to_string()
+                .starts_with("ALTINN_REQUEST_TIMEOUT_SECS is invalid")
+        );
+        let unset = altinn_retry_policy(&|_: &str| None, 300).unwrap();
+        assert_eq!(unset.max_attempts, RetryPolicy::default().max_attempts);
     }
 }
