@@ -24,10 +24,15 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::auth::{TokenProvider, describe_transport_error, is_transient_status};
+use crate::auth::{
+    AuthError, KeyIdentity, MaskinportenKey, MaskinportenSettings, TokenProvider,
+    describe_transport_error, is_transient_status,
+};
+use crate::config::AltinnConfig;
 use crate::environment::Allowlist;
 use crate::event::InstanceRef;
 use crate::instance::{InstanceQueryPage, RawInstance};
+use crate::secret::Secret;
 
 /// The `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!("altinn-aws-archive/", env!("CARGO_PKG_VERSION"));
@@ -369,6 +374,32 @@ impl AltinnClient {
             tokens,
             retry,
         }
+    }
+
+    /// The client a service owner's function needs: the Maskinporten key parsed from `key_text`
+    /// (PEM or JWK; named by `MASKINPORTEN_KID` when set), the token provider, and the allowlist
+    /// pinned to `config.org`. Resolving `MASKINPORTEN_KEY_SECRET_ARN` into `key_text` is the
+    /// caller's (AWS) business.
+    pub fn from_config(
+        config: &AltinnConfig,
+        key_text: &Secret,
+        http: reqwest::Client,
+        retry: RetryPolicy,
+    ) -> Result<Self, AuthError> {
+        let identity = config.maskinporten_kid.clone().map(KeyIdentity::Kid);
+        let settings = MaskinportenSettings {
+            issuer: config.maskinporten_issuer.clone(),
+            client_id: config.maskinporten_client_id.clone(),
+            scopes: config.maskinporten_scopes.clone(),
+            key: MaskinportenKey::parse(key_text, identity)?,
+        };
+        let tokens = TokenProvider::new(http.clone(), settings, config.environment.platform_url());
+        Ok(AltinnClient::new(http, config.allowlist(), tokens, retry))
+    }
+
+    /// The process's reqwest client, for other Altinn calls that should share its connections.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// The allowlist this client checks every URL against.

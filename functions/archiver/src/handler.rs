@@ -14,11 +14,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use altinn::auth::KeyIdentity;
-use altinn::{
-    Allowlist, AltinnClient, AuthError, EventKind, MaskinportenKey, MaskinportenKeySource,
-    MaskinportenSettings, TokenProvider,
-};
+use altinn::{Allowlist, AltinnClient, AuthError, EventKind};
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use bytes::Bytes;
@@ -55,9 +51,6 @@ pub enum StartupError {
     Key(#[from] AuthError),
     #[error("ARCHIVE_PREFIX: {0}")]
     Prefix(String),
-    /// The HTTP client for the receipt upload could not be built (TLS initialisation).
-    #[error("the HTTP client: {0}")]
-    HttpClient(String),
 }
 
 /// What happened to one message.
@@ -173,28 +166,12 @@ impl Archiver {
         config: &ArchiverConfig,
         sdk: &SdkConfig,
     ) -> Result<Self, StartupError> {
-        let key_text = match &config.altinn.maskinporten_key {
-            MaskinportenKeySource::Inline(secret) => secret.clone(),
-            MaskinportenKeySource::SecretArn(arn) => {
-                lambda_support::aws::read_secret(sdk, arn).await?
-            }
-        };
-        let identity = config.altinn.maskinporten_kid.clone().map(KeyIdentity::Kid);
-        let key = MaskinportenKey::parse(&key_text, identity)?;
-        let settings = MaskinportenSettings {
-            issuer: config.altinn.maskinporten_issuer.clone(),
-            client_id: config.altinn.maskinporten_client_id.clone(),
-            scopes: config.altinn.maskinporten_scopes.clone(),
-            key,
-        };
+        let key_text =
+            lambda_support::aws::maskinporten_key_text(&config.altinn.maskinporten_key, sdk)
+                .await?;
         let http = AltinnClient::http_client(&config.retry);
-        let tokens = TokenProvider::new(
-            http.clone(),
-            settings,
-            config.altinn.environment.platform_url(),
-        );
-        let allowlist = config.altinn.allowlist();
-        let altinn = AltinnClient::new(http, allowlist, tokens, config.retry.clone());
+        let altinn =
+            AltinnClient::from_config(&config.altinn, &key_text, http, config.retry.clone())?;
         let s3 = lambda_support::aws::s3_client(sdk);
         let sqs = aws_sdk_sqs::Client::new(sdk);
         Self::new(config, altinn, s3, sqs)
@@ -210,22 +187,16 @@ impl Archiver {
         let layout = ArchiveLayout::new(config.prefix.clone()).map_err(StartupError::Prefix)?;
         let store = ArchiveStore::new(s3, config.bucket.clone(), layout, config.part_size)
             .with_parts_in_flight(config.element_concurrency);
-        let receipts = match &config.receipt {
-            None => None,
-            Some(settings) => {
-                // Its own client, built the same way as the Altinn client's (no redirects, the
-                // same timeouts): `new` receives a ready-made AltinnClient, which keeps its own.
-                let http = AltinnClient::try_http_client(&config.retry)
-                    .map_err(|e| StartupError::HttpClient(e.to_string()))?;
-                Some(ReceiptUploader::new(
-                    http,
-                    altinn.allowlist().clone(),
-                    altinn.tokens().clone(),
-                    config.retry.request_timeout,
-                    settings.clone(),
-                ))
-            }
-        };
+        // Receipts go through the Altinn client's own reqwest client: one pool per process.
+        let receipts = config.receipt.as_ref().map(|settings| {
+            ReceiptUploader::new(
+                altinn.http().clone(),
+                altinn.allowlist().clone(),
+                altinn.tokens().clone(),
+                config.retry.request_timeout,
+                settings.clone(),
+            )
+        });
         let pipeline = Pipeline::new(
             altinn,
             store,

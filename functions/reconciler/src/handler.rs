@@ -7,11 +7,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use altinn::auth::KeyIdentity;
-use altinn::{
-    AltinnClient, AuthError, MaskinportenKey, MaskinportenKeySource, MaskinportenSettings,
-    TokenProvider,
-};
+use altinn::{AltinnClient, AuthError};
 use archiver::ArchiveLayout;
 use aws_config::SdkConfig;
 use lambda_runtime::LambdaEvent;
@@ -72,26 +68,15 @@ pub async fn altinn_client(
     retry: &altinn::RetryPolicy,
     sdk: &SdkConfig,
 ) -> Result<AltinnClient, StartupError> {
-    let key_text = match &config.maskinporten_key {
-        MaskinportenKeySource::Inline(secret) => secret.clone(),
-        MaskinportenKeySource::SecretArn(arn) => lambda_support::aws::read_secret(sdk, arn).await?,
-    };
-    let identity = config.maskinporten_kid.clone().map(KeyIdentity::Kid);
-    let key = MaskinportenKey::parse(&key_text, identity)?;
-    let settings = MaskinportenSettings {
-        issuer: config.maskinporten_issuer.clone(),
-        client_id: config.maskinporten_client_id.clone(),
-        scopes: config.maskinporten_scopes.clone(),
-        key,
-    };
+    let key_text =
+        lambda_support::aws::maskinporten_key_text(&config.maskinporten_key, sdk).await?;
     let http = AltinnClient::http_client(retry);
-    let tokens = TokenProvider::new(http.clone(), settings, config.environment.platform_url());
-    Ok(AltinnClient::new(
+    Ok(AltinnClient::from_config(
+        config,
+        &key_text,
         http,
-        config.allowlist(),
-        tokens,
         retry.clone(),
-    ))
+    )?)
 }
 
 /// The function: built once per process, then run on every schedule tick.

@@ -1,6 +1,6 @@
 //! The AWS SDK configuration and the Secrets Manager reads every function shares.
 
-use altinn::Secret;
+use altinn::{MaskinportenKeySource, Secret};
 use aws_config::{BehaviorVersion, SdkConfig};
 
 /// Loads the SDK configuration from the environment (region, credentials, and the
@@ -24,6 +24,18 @@ pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
         .force_path_style(s3_endpoint_overridden(config))
         .build();
     aws_sdk_s3::Client::from_conf(s3_config)
+}
+
+/// The Maskinporten key text: inline (`MASKINPORTEN_KEY`) or read from Secrets Manager
+/// (`MASKINPORTEN_KEY_SECRET_ARN`).
+pub async fn maskinporten_key_text(
+    source: &MaskinportenKeySource,
+    config: &SdkConfig,
+) -> Result<Secret, SecretError> {
+    match source {
+        MaskinportenKeySource::Inline(secret) => Ok(secret.clone()),
+        MaskinportenKeySource::SecretArn(arn) => read_secret(config, arn).await,
+    }
 }
 
 /// Why a secret could not be read. Never contains the secret's value.

@@ -3,11 +3,7 @@
 //! demo's subscription, finding completed instances, and checking afterwards that Altinn
 //! recorded our `complete`.
 
-use altinn::auth::KeyIdentity;
-use altinn::{
-    AltinnClient, AltinnConfig, MaskinportenKey, MaskinportenKeySource, MaskinportenSettings,
-    RetryPolicy, TokenProvider,
-};
+use altinn::{AltinnClient, AltinnConfig, MaskinportenKeySource, RetryPolicy};
 
 use crate::error::RunError;
 
@@ -26,21 +22,12 @@ pub async fn altinn_client(
                 .map_err(|e| RunError::Setup(format!("MASKINPORTEN_KEY_SECRET_ARN: {e}")))?
         }
     };
-    let identity = config.maskinporten_kid.clone().map(KeyIdentity::Kid);
-    let key = MaskinportenKey::parse(&key_text, identity)?;
-    let settings = MaskinportenSettings {
-        issuer: config.maskinporten_issuer.clone(),
-        client_id: config.maskinporten_client_id.clone(),
-        scopes: config.maskinporten_scopes.clone(),
-        key,
-    };
     let http = AltinnClient::try_http_client(retry)
         .map_err(|e| RunError::Setup(format!("cannot set up HTTPS: {e}")))?;
-    let tokens = TokenProvider::new(http.clone(), settings, config.environment.platform_url());
-    Ok(AltinnClient::new(
+    Ok(AltinnClient::from_config(
+        config,
+        &key_text,
         http,
-        config.allowlist(),
-        tokens,
         retry.clone(),
-    ))
+    )?)
 }
