@@ -238,7 +238,17 @@ async fn serve_one(
     *lambda_request.version_mut() = parts.version;
     *lambda_request.headers_mut() = parts.headers;
 
-    let (parts, body) = service.handle(lambda_request).await.into_parts();
+    let body_left_unread =
+        matches!(lambda_request.body(), Body::Binary(b) if b.len() > webhook::MAX_BODY_BYTES);
+    let (mut parts, body) = service.handle(lambda_request).await.into_parts();
+    if body_left_unread {
+        // The rest of an oversized body was never read, so this connection cannot carry another
+        // request: say so, or a keep-alive client reuses it and its next request is lost.
+        parts.headers.insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
     axum::response::Response::from_parts(parts, axum::body::Body::from(body.as_ref().to_vec()))
 }
 

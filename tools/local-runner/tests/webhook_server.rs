@@ -107,6 +107,8 @@ async fn the_handler_sees_the_request_as_sent_and_answers_unchanged() {
         .await
         .expect("post");
     assert_eq!(too_large.status(), 413);
+    // The unread rest of the body makes the connection unusable: the client must not reuse it.
+    assert_eq!(too_large.headers()["connection"], "close");
 
     let stats = service.stats();
     assert_eq!(stats.requests, 4);
