@@ -188,13 +188,7 @@ pub async fn command(
     err: &mut dyn Write,
 ) -> Result<i32, CommandError> {
     if args.has("help") || rest.is_empty() {
-        out.write_all(HELP.as_bytes())
-            .map_err(CommandError::failed)?;
-        return Ok(if args.has("help") {
-            EXIT_OK
-        } else {
-            crate::EXIT_USAGE
-        });
+        return crate::print_help(out, HELP, args.has("help"));
     }
     let queues = || -> Result<Queues, CommandError> {
         Ok(Queues {

@@ -101,6 +101,18 @@ impl CommandError {
     }
 }
 
+/// Prints a command's help. Exit 0 when the user asked for it (`--help`), 2 when it is shown
+/// because the subcommand was missing.
+pub(crate) fn print_help(
+    out: &mut dyn std::io::Write,
+    help: &str,
+    asked: bool,
+) -> Result<i32, CommandError> {
+    out.write_all(help.as_bytes())
+        .map_err(CommandError::failed)?;
+    Ok(if asked { EXIT_OK } else { EXIT_USAGE })
+}
+
 /// The top-level help.
 pub const HELP: &str = "\
 archive-ops: operate the Altinn archive (reconcile, dead letters, subscriptions, verify)

@@ -46,9 +46,7 @@ pub async fn command(
     err: &mut dyn Write,
 ) -> Result<i32, CommandError> {
     if args.has("help") {
-        out.write_all(HELP.as_bytes())
-            .map_err(CommandError::failed)?;
-        return Ok(EXIT_OK);
+        return crate::print_help(out, HELP, true);
     }
     if !rest.is_empty() {
         return Err(UsageError(format!("unexpected argument {}", rest[0])).into());

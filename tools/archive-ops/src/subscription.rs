@@ -23,9 +23,7 @@ use reconciler::AppId;
 use serde::Serialize;
 use url::Url;
 
-use crate::{
-    Args, CommandError, Context, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, table, write_json,
-};
+use crate::{Args, CommandError, Context, EXIT_FAILURE, EXIT_OK, UsageError, table, write_json};
 
 /// Help for `subscription`.
 pub const HELP: &str = "\
@@ -247,13 +245,7 @@ pub async fn command(
     err: &mut dyn Write,
 ) -> Result<i32, CommandError> {
     if args.has("help") || rest.is_empty() {
-        out.write_all(HELP.as_bytes())
-            .map_err(CommandError::failed)?;
-        return Ok(if args.has("help") {
-            EXIT_OK
-        } else {
-            EXIT_USAGE
-        });
+        return crate::print_help(out, HELP, args.has("help"));
     }
     match rest {
         ["create"] => create(args, context, out, err).await,
