@@ -634,9 +634,9 @@ impl ArchiveStore {
             .await
     }
 
-    /// The bytes of a (small) object; `None` when missing.
-    pub async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
-        let response = match self
+    /// The body of the object at `key` as a stream; `None` when missing.
+    pub async fn open(&self, key: &str) -> Result<Option<ByteStream>, StoreError> {
+        match self
             .s3
             .get_object()
             .bucket(&self.bucket)
@@ -644,14 +644,18 @@ impl ArchiveStore {
             .send()
             .await
         {
-            Ok(response) => response,
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
-                return Ok(None);
-            }
-            Err(error) => return Err(StoreError::from_sdk("GetObject", key, error)),
+            Ok(response) => Ok(Some(response.body)),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
+            Err(error) => Err(StoreError::from_sdk("GetObject", key, error)),
+        }
+    }
+
+    /// The bytes of a (small) object; `None` when missing.
+    pub async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+        let Some(body) = self.open(key).await? else {
+            return Ok(None);
         };
-        let bytes = response
-            .body
+        let bytes = body
             .collect()
             .await
             .map_err(|e| StoreError::local("GetObject", key, format!("reading the body: {e}")))?

@@ -13,7 +13,6 @@ use altinn::InstanceRef;
 use altinn::environment::{is_valid_app_name, is_valid_org_code};
 use archiver::manifest::{ManifestObject, ObjectRole};
 use archiver::{ArchiveLayout, ArchiveStore};
-use aws_sdk_s3::error::DisplayErrorContext;
 use futures_util::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -276,26 +275,9 @@ pub async fn stream_digest(
     store: &ArchiveStore,
     key: &str,
 ) -> Result<Option<(u64, String)>, CommandError> {
-    let response = match store
-        .client()
-        .get_object()
-        .bucket(store.bucket())
-        .key(key)
-        .send()
-        .await
-    {
-        Ok(response) => response,
-        Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
-            return Ok(None);
-        }
-        Err(error) => {
-            return Err(CommandError::Failed(format!(
-                "S3 GetObject {key}: {}",
-                DisplayErrorContext(&error)
-            )));
-        }
+    let Some(mut body) = store.open(key).await.map_err(CommandError::failed)? else {
+        return Ok(None);
     };
-    let mut body = response.body;
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     while let Some(chunk) = body
