@@ -24,6 +24,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::tls::TlsError;
+
 use crate::auth::{
     AuthError, KeyIdentity, MaskinportenKey, MaskinportenSettings, TokenProvider,
     describe_transport_error, is_transient_status,
@@ -341,16 +343,21 @@ impl AltinnClient {
     /// `retry.request_timeout`, and the non-streaming calls set a per-request timeout.
     /// Redirects are not followed, so our token never travels to a URL we did not check.
     ///
+    /// TLS is the archive's one configuration ([`crate::tls`]: compiled-in roots, HTTP/2 or
+    /// 1.1).
+    ///
     /// # Panics
-    /// If the TLS backend cannot be initialised (see [`AltinnClient::try_http_client`]).
+    /// If the TLS configuration cannot be built (see [`AltinnClient::try_http_client`]).
     pub fn http_client(retry: &RetryPolicy) -> reqwest::Client {
         Self::try_http_client(retry).expect("the HTTP client (rustls) could not be initialised")
     }
 
-    /// [`AltinnClient::http_client`] without the panic.
-    pub fn try_http_client(retry: &RetryPolicy) -> Result<reqwest::Client, reqwest::Error> {
+    /// [`AltinnClient::http_client`] without the panic: fails when `SSL_CERT_FILE` names an
+    /// unusable file.
+    pub fn try_http_client(retry: &RetryPolicy) -> Result<reqwest::Client, TlsError> {
+        let tls = crate::tls::client_config(crate::tls::Alpn::Http2OrHttp1)?;
         reqwest::Client::builder()
-            .tls_backend_rustls()
+            .tls_backend_preconfigured(tls)
             .user_agent(USER_AGENT)
             .connect_timeout(CONNECT_TIMEOUT.min(retry.request_timeout))
             .read_timeout(retry.request_timeout)
@@ -358,6 +365,7 @@ impl AltinnClient {
             .tcp_keepalive(Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::none())
             .build()
+            .map_err(|e| TlsError::Config(e.to_string()))
     }
 
     /// A client over `http` (from [`AltinnClient::http_client`]) that sends `tokens`' Altinn

@@ -14,6 +14,7 @@ pub mod environment;
 pub mod event;
 pub mod instance;
 pub mod secret;
+pub mod tls;
 
 pub use auth::{AltinnToken, AuthError, MaskinportenKey, MaskinportenSettings, TokenProvider};
 pub use client::{AltinnClient, ClientError, DataStream, RetryPolicy};

@@ -51,6 +51,8 @@ pub enum StartupError {
     Key(#[from] AuthError),
     #[error("ARCHIVE_PREFIX: {0}")]
     Prefix(String),
+    #[error("HTTPS set-up: {0}")]
+    Tls(#[from] altinn::tls::TlsError),
 }
 
 /// What happened to one message.
@@ -169,7 +171,7 @@ impl Archiver {
         let key_text =
             lambda_support::aws::maskinporten_key_text(&config.altinn.maskinporten_key, sdk)
                 .await?;
-        let http = AltinnClient::http_client(&config.retry);
+        let http = AltinnClient::try_http_client(&config.retry)?;
         let altinn =
             AltinnClient::from_config(&config.altinn, &key_text, http, config.retry.clone())?;
         let s3 = lambda_support::aws::s3_client(sdk);

@@ -9,7 +9,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 async fn main() -> Result<(), Error> {
     lambda_support::logging::init();
     let config = ArchiverConfig::from_env()?;
-    let sdk = lambda_support::aws::sdk_config().await;
+    let sdk = lambda_support::aws::sdk_config().await?;
     let archiver = Archiver::from_config(&config, &sdk).await?;
     let archiver = &archiver;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

@@ -36,6 +36,9 @@ pub enum StartupError {
     /// `ARCHIVE_PREFIX` is not a valid prefix.
     #[error("ARCHIVE_PREFIX is invalid: {0}")]
     Prefix(String),
+    /// `SSL_CERT_FILE` names an unusable file.
+    #[error("HTTPS set-up: {0}")]
+    Tls(#[from] altinn::tls::TlsError),
 }
 
 /// A run in which at least one app failed (the others were still reconciled). Returned as the
@@ -70,7 +73,7 @@ pub async fn altinn_client(
 ) -> Result<AltinnClient, StartupError> {
     let key_text =
         lambda_support::aws::maskinporten_key_text(&config.maskinporten_key, sdk).await?;
-    let http = AltinnClient::http_client(retry);
+    let http = AltinnClient::try_http_client(retry)?;
     Ok(AltinnClient::from_config(
         config,
         &key_text,

@@ -35,6 +35,6 @@ async fn main() -> ExitCode {
 
 async fn start() -> Result<ReconcilerFunction, StartupError> {
     let config = ReconcilerConfig::from_env()?;
-    let sdk_config = lambda_support::aws::sdk_config().await;
+    let sdk_config = lambda_support::aws::sdk_config().await?;
     ReconcilerFunction::from_config(&config, &sdk_config).await
 }

@@ -89,6 +89,9 @@ pub enum StartupError {
     /// The secret read from `WEBHOOK_SECRET_ARN` is unusable.
     #[error("WEBHOOK_SECRET_ARN is invalid: the secret value {0}")]
     WeakSecret(String),
+    /// `SSL_CERT_FILE` names an unusable file.
+    #[error("HTTPS set-up: {0}")]
+    Tls(#[from] altinn::tls::TlsError),
 }
 
 impl Webhook<SqsEventQueue> {

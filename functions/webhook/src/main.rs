@@ -36,7 +36,7 @@ async fn main() -> ExitCode {
 /// Reads the configuration, loads the secret and builds the SQS client, once per process.
 async fn start() -> Result<Webhook, StartupError> {
     let config = WebhookConfig::from_env()?;
-    let sdk_config = lambda_support::aws::sdk_config().await;
+    let sdk_config = lambda_support::aws::sdk_config().await?;
     // No warm-up call at start: the only SQS permission the webhook has is SendMessage on its
     // queue (least privilege), so the first event pays for the TLS handshake instead.
     Webhook::from_config(config, &sdk_config).await

@@ -1,13 +1,21 @@
 //! The AWS SDK configuration and the Secrets Manager reads every function shares.
 
+use altinn::tls::TlsError;
 use altinn::{MaskinportenKeySource, Secret};
 use aws_config::{BehaviorVersion, SdkConfig};
 
+use crate::http::ReqwestHttpClient;
+
 /// Loads the SDK configuration from the environment (region, credentials, and the
-/// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` overrides used for local servers).
-/// Call once at start-up; the clients built from it are reused across invocations.
-pub async fn sdk_config() -> SdkConfig {
-    aws_config::load_defaults(BehaviorVersion::latest()).await
+/// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` overrides used for local servers), with
+/// [`ReqwestHttpClient`] as the HTTP client. Call once at start-up; the clients built from it
+/// are reused across invocations. Fails only when `SSL_CERT_FILE` names an unusable file.
+pub async fn sdk_config() -> Result<SdkConfig, TlsError> {
+    let http_client = ReqwestHttpClient::new()?.shared();
+    Ok(aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client)
+        .load()
+        .await)
 }
 
 /// True when S3 requests go to an endpoint override (moto, MinIO) rather than AWS.

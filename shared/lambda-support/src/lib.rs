@@ -9,6 +9,7 @@
 
 pub mod aws;
 pub mod deadline;
+pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod settings;

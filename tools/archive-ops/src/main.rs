@@ -7,8 +7,15 @@ use archive_ops::Context;
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let sdk = match lambda_support::aws::sdk_config().await {
+        Ok(sdk) => sdk,
+        Err(error) => {
+            eprintln!("archive-ops: cannot set up HTTPS: {error}");
+            std::process::exit(2);
+        }
+    };
     let context = Context {
-        sdk: lambda_support::aws::sdk_config().await,
+        sdk,
         env: Box::new(|name| std::env::var(name).ok()),
         progress: std::io::stderr().is_terminal(),
     };

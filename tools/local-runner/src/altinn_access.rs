@@ -16,7 +16,9 @@ pub async fn altinn_client(
     let key_text = match &config.maskinporten_key {
         MaskinportenKeySource::Inline(secret) => secret.clone(),
         MaskinportenKeySource::SecretArn(arn) => {
-            let sdk = lambda_support::aws::sdk_config().await;
+            let sdk = lambda_support::aws::sdk_config()
+                .await
+                .map_err(|e| RunError::Setup(format!("cannot set up HTTPS: {e}")))?;
             lambda_support::aws::read_secret(&sdk, arn)
                 .await
                 .map_err(|e| RunError::Setup(format!("MASKINPORTEN_KEY_SECRET_ARN: {e}")))?

@@ -148,7 +148,11 @@ pub async fn run_altinn(
         ArchiveTarget::Bucket(name) => (
             ArchiveBucket::Aws {
                 name: name.clone(),
-                sdk: Box::new(lambda_support::aws::sdk_config().await),
+                sdk: Box::new(
+                    lambda_support::aws::sdk_config()
+                        .await
+                        .map_err(|e| RunError::Setup(format!("cannot set up HTTPS: {e}")))?,
+                ),
             },
             None,
         ),

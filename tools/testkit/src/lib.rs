@@ -89,9 +89,15 @@ impl MotoServer {
         format!("http://{}", self.addr)
     }
 
-    /// An SDK configuration pointed at this server, with static test credentials.
+    /// An SDK configuration pointed at this server, with static test credentials and the
+    /// functions' own HTTP client ([`lambda_support::http::ReqwestHttpClient`]), so every test
+    /// sends its AWS requests the way the deployed functions do.
     pub async fn sdk_config(&self) -> SdkConfig {
+        let http_client = lambda_support::http::ReqwestHttpClient::new()
+            .expect("the functions' HTTP client could not be built")
+            .shared();
         aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http_client)
             .region(Region::new(REGION))
             .endpoint_url(self.endpoint())
             .credentials_provider(Credentials::new(
