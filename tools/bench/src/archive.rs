@@ -18,7 +18,7 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use serde::{Deserialize, Serialize};
 use testkit::MotoServer;
 
-use crate::rss;
+use crate::{rss, s3server};
 
 const BUCKET: &str = "bench-archive";
 const BASELINE_BUCKET: &str = "bench-baseline";
@@ -44,7 +44,9 @@ pub async fn run_child() -> Result<ChildRun, String> {
     let event =
         std::env::var(EVENT_VARIABLE).map_err(|_| format!("{EVENT_VARIABLE} is not set"))?;
     let config = ArchiverConfig::from_env().map_err(|e| e.to_string())?;
-    let sdk = lambda_support::aws::sdk_config().await;
+    let sdk = lambda_support::aws::sdk_config()
+        .await
+        .map_err(|e| e.to_string())?;
     // The EMF lines are collected, so stdout carries only the report.
     let archiver = Archiver::from_config(&config, &sdk)
         .await
@@ -74,6 +76,9 @@ pub async fn run_child() -> Result<ChildRun, String> {
 /// The simulator, the bucket and the queues the archive children use.
 pub struct ArchiveRig<'a> {
     moto: &'a MotoServer,
+    /// The S3 server's endpoint (moto's own, or s3s-fs).
+    s3_endpoint: String,
+    s3: aws_sdk_s3::Client,
     sim: Simulator,
     queue_url: String,
     dead_letter_queue_url: String,
@@ -81,17 +86,24 @@ pub struct ArchiveRig<'a> {
 }
 
 impl<'a> ArchiveRig<'a> {
-    /// Starts the simulator and creates the buckets and queues on `moto`.
-    pub async fn start(moto: &'a MotoServer) -> Result<ArchiveRig<'a>, String> {
+    /// Starts the simulator and creates the buckets on the S3 server at `s3_endpoint` and the
+    /// queues on `moto`.
+    pub async fn start(
+        moto: &'a MotoServer,
+        s3_endpoint: String,
+    ) -> Result<ArchiveRig<'a>, String> {
         let sim = Simulator::start(SimConfig::default())
             .await
             .map_err(|e| format!("starting the Altinn simulator: {e}"))?;
-        moto.create_bucket(BUCKET).await;
-        moto.create_bucket(BASELINE_BUCKET).await;
+        let s3 = s3server::client(&s3_endpoint).await;
+        s3server::create_bucket(&s3, BUCKET).await?;
+        s3server::create_bucket(&s3, BASELINE_BUCKET).await?;
         let queue_url = moto.create_queue("bench-archiver").await;
         let dead_letter_queue_url = moto.create_queue("bench-archiver-dlq").await;
         Ok(ArchiveRig {
             moto,
+            s3_endpoint,
+            s3,
             sim,
             queue_url,
             dead_letter_queue_url,
@@ -135,9 +147,10 @@ impl<'a> ArchiveRig<'a> {
                 altinn_sim::TEST_CLIENT_PRIVATE_KEY_PEM.to_owned(),
             ),
             ("AWS_ENDPOINT_URL", self.moto.endpoint()),
+            ("AWS_ENDPOINT_URL_S3", self.s3_endpoint.clone()),
             ("AWS_REGION", testkit::REGION.to_owned()),
-            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
-            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+            ("AWS_ACCESS_KEY_ID", s3server::ACCESS_KEY.to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", s3server::ACCESS_KEY.to_owned()),
             ("RUST_LOG", "error".to_owned()),
         ])
     }
@@ -220,20 +233,21 @@ pub fn write_random_file(path: &Path, size: u64, seed: u64) -> Result<(), String
 }
 
 /// `aws s3 cp` (with `--recursive` for a folder) of `source` to `s3://bench-baseline/{key}` on
-/// `endpoint`; the wall time in seconds.
+/// the rig's S3 server; the wall time in seconds.
 pub async fn aws_s3_cp(
     aws: &Path,
-    endpoint: &str,
+    rig: &ArchiveRig<'_>,
     source: &Path,
     key: &str,
 ) -> Result<f64, String> {
     let mut command = tokio::process::Command::new(aws);
     command
-        .args(["s3", "cp", "--only-show-errors", "--endpoint-url", endpoint])
+        .args(["s3", "cp", "--only-show-errors", "--endpoint-url"])
+        .arg(&rig.s3_endpoint)
         .arg(source)
         .arg(format!("s3://{BASELINE_BUCKET}/{key}"))
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_ACCESS_KEY_ID", s3server::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", s3server::ACCESS_KEY)
         .env("AWS_DEFAULT_REGION", testkit::REGION)
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
@@ -272,8 +286,8 @@ pub fn marginal_growth(t1: f64, t10: f64, t100: f64) -> Option<f64> {
 /// read the whole object again and compute its SHA-256. Returns the seconds it took. Printed
 /// beside the archive time because for a big element it is a server-side cost the archiver
 /// pays after the last byte is uploaded, and `aws s3 cp` does not.
-pub async fn seal_cost(moto: &MotoServer, key: &str) -> Result<f64, String> {
-    let s3 = moto.s3().await;
+pub async fn seal_cost(rig: &ArchiveRig<'_>, key: &str) -> Result<f64, String> {
+    let s3 = &rig.s3;
     let started = Instant::now();
     s3.copy_object()
         .bucket(BASELINE_BUCKET)

@@ -163,15 +163,3 @@ pub async fn measure(
         })
         .collect())
 }
-
-/// The system's CA bundle file, if one of the usual places has it (Debian/Ubuntu, then
-/// Amazon Linux/RHEL).
-pub fn ca_bundle() -> Option<String> {
-    [
-        "/etc/ssl/certs/ca-certificates.crt",
-        "/etc/pki/tls/certs/ca-bundle.crt",
-    ]
-    .into_iter()
-    .find(|path| Path::new(path).is_file())
-    .map(str::to_owned)
-}

@@ -10,6 +10,7 @@
 //!   scaling of archive time with the number of elements.
 //! - [`cold`]: cold start of the function binaries under a minimal Runtime API emulator,
 //!   against a hello-world `lambda_http` function built with the same profile.
+//! - [`s3server`]: the S3 server of the archive sections (moto or s3s-fs).
 //! - [`report`]: the table.
 //!
 //! Nothing here runs under `cargo test` except small unit tests of the arithmetic and parsing.
@@ -18,6 +19,7 @@ pub mod archive;
 pub mod cold;
 pub mod report;
 pub mod rss;
+pub mod s3server;
 pub mod warm;
 
 /// The median of `values` (the mean of the middle two for an even count); `None` when empty.

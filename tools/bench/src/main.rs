@@ -7,16 +7,20 @@ use std::process::ExitCode;
 use bench::archive::{self, ArchiveRig, ChildRun, ScratchDir};
 use bench::report::{Row, ratio, render};
 use bench::rss::mib;
+use bench::s3server::{S3Kind, S3sFs};
 use bench::{cold, warm};
 
 const USAGE: &str = "\
-bench [--quick] [--bin-dir DIR] [--aws PATH] [--only warm,archive,scaling,cold]
+bench [--quick] [--bin-dir DIR] [--aws PATH] [--s3s-fs PATH] [--s3 LIST] [--only LIST]
 
   --quick        small sizes (64 MiB big element, 20 small ones, fewer events): a smoke run
   --bin-dir DIR  where the webhook, archiver and hello-lambda binaries are (cold start);
                  without it the cold-start rows are left out
   --aws PATH     the aws CLI for the `aws s3 cp` baseline (default: aws on PATH)
-  --only LIST    run only these sections
+  --s3s-fs PATH  the s3s-fs binary (default: s3s-fs on PATH)
+  --s3 LIST      the S3 servers for the archive and scaling sections, in order: moto, s3s-fs
+                 (default: moto). The goals are judged on the first; the others are context
+  --only LIST    run only these sections: warm, archive, scaling, cold
 ";
 
 /// The sizes of one run.
@@ -67,6 +71,7 @@ struct Options {
     quick: bool,
     bin_dir: Option<PathBuf>,
     aws: PathBuf,
+    s3_servers: Vec<S3Kind>,
     only: Option<Vec<String>>,
 }
 
@@ -84,8 +89,11 @@ fn parse(args: &[String]) -> Result<Options, String> {
         quick: false,
         bin_dir: None,
         aws: PathBuf::from("aws"),
+        s3_servers: vec![S3Kind::Moto],
         only: None,
     };
+    let mut s3s_fs = PathBuf::from("s3s-fs");
+    let mut s3_names = vec!["moto".to_owned()];
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| {
@@ -100,19 +108,33 @@ fn parse(args: &[String]) -> Result<Options, String> {
             }
             "--bin-dir" => options.bin_dir = Some(PathBuf::from(value("--bin-dir")?)),
             "--aws" => options.aws = PathBuf::from(value("--aws")?),
-            "--only" => {
-                options.only = Some(
-                    value("--only")?
-                        .split(',')
-                        .map(|s| s.trim().to_owned())
-                        .collect(),
-                );
-            }
+            "--s3s-fs" => s3s_fs = PathBuf::from(value("--s3s-fs")?),
+            "--s3" => s3_names = list(&value("--s3")?),
+            "--only" => options.only = Some(list(&value("--only")?)),
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown option {other}")),
         }
     }
+    options.s3_servers = s3_names
+        .iter()
+        .map(|name| match name.as_str() {
+            "moto" => Ok(S3Kind::Moto),
+            "s3s-fs" => Ok(S3Kind::S3sFs(s3s_fs.clone())),
+            other => Err(format!("unknown S3 server {other} (moto, s3s-fs)")),
+        })
+        .collect::<Result<_, _>>()?;
+    if options.s3_servers.is_empty() {
+        return Err("--s3 needs at least one server".to_owned());
+    }
     Ok(options)
+}
+
+fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 fn main() -> ExitCode {
@@ -167,10 +189,16 @@ fn note(text: String) {
 async fn run(options: &Options) -> Vec<Row> {
     let mut rows = Vec::new();
     note(format!(
-        "{} run on {} CPU(s); S3/SQS server: moto_server ({})",
+        "{} run on {} CPU(s); SQS: moto_server ({}); S3 for archives: {}",
         if options.quick { "quick" } else { "full" },
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        std::env::var("MOTO_SERVER").unwrap_or_else(|_| "testkit default".into())
+        std::env::var("MOTO_SERVER").unwrap_or_else(|_| "testkit default".into()),
+        options
+            .s3_servers
+            .iter()
+            .map(S3Kind::label)
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
     if options.wants("cold") {
         match &options.bin_dir {
@@ -183,16 +211,41 @@ async fn run(options: &Options) -> Vec<Row> {
     }
     if options.wants("archive") || options.wants("scaling") {
         let moto = testkit::MotoServer::start().await;
-        match ArchiveRig::start(&moto).await {
-            Ok(rig) => {
-                if options.wants("archive") {
-                    rows.extend(streaming(&rig, &moto, options).await);
+        for (index, kind) in options.s3_servers.iter().enumerate() {
+            // The first server's rows carry the goals; the others are context.
+            let judged = index == 0;
+            let s3s_fs = match kind {
+                S3Kind::Moto => None,
+                S3Kind::S3sFs(program) => match S3sFs::start(program) {
+                    Ok(server) => Some(server),
+                    Err(error) => {
+                        rows.push(failed("archive set-up: s3s-fs", &error));
+                        continue;
+                    }
+                },
+            };
+            let endpoint = s3s_fs
+                .as_ref()
+                .map_or_else(|| moto.endpoint(), S3sFs::endpoint);
+            let mut section = Vec::new();
+            match ArchiveRig::start(&moto, endpoint).await {
+                Ok(rig) => {
+                    if options.wants("archive") {
+                        section.extend(streaming(&rig, options).await);
+                    }
+                    if options.wants("scaling") {
+                        section.extend(scaling(&rig, &options.sizes).await);
+                    }
                 }
-                if options.wants("scaling") {
-                    rows.extend(scaling(&rig, &options.sizes).await);
-                }
+                Err(error) => section.push(failed("archive set-up", &error)),
             }
-            Err(error) => rows.push(failed("archive set-up", &error)),
+            rows.extend(section.into_iter().map(|row| {
+                let mut row = row.on_server(kind.label());
+                if !judged && row.pass.is_some() {
+                    row.pass = None;
+                }
+                row
+            }));
         }
     }
     rows
@@ -237,17 +290,6 @@ async fn cold_start(dir: &Path, runs: usize) -> Vec<Row> {
     let hello = dir.join("hello-lambda");
     let webhook = dir.join("webhook");
     let archiver = dir.join("archiver");
-    // The same two functions told where the CA bundle is: the profile of the webhook's init
-    // showed most of it in rustls-native-certs reading every file of /etc/ssl/certs, which
-    // `SSL_CERT_FILE` replaces by one file. Reported for context (a deployment setting).
-    let bundle = cold::ca_bundle();
-    let with_bundle = |env: &[(&'static str, String)]| {
-        let mut env = env.to_vec();
-        if let Some(bundle) = &bundle {
-            env.push(("SSL_CERT_FILE", bundle.clone()));
-        }
-        env
-    };
     let binaries = [
         cold::FunctionBinary {
             path: &hello,
@@ -261,14 +303,6 @@ async fn cold_start(dir: &Path, runs: usize) -> Vec<Row> {
             path: &archiver,
             env: archiver_env.clone(),
         },
-        cold::FunctionBinary {
-            path: &webhook,
-            env: with_bundle(&webhook_env),
-        },
-        cold::FunctionBinary {
-            path: &archiver,
-            env: with_bundle(&archiver_env),
-        },
     ];
     note(format!(
         "cold start: {} runs of each binary in {}",
@@ -279,13 +313,7 @@ async fn cold_start(dir: &Path, runs: usize) -> Vec<Row> {
         Ok(measured) => measured,
         Err(error) => return vec![failed("1. cold start", &error)],
     };
-    let [hello, webhook, archiver, webhook_bundle, archiver_bundle] = [
-        measured[0],
-        measured[1],
-        measured[2],
-        measured[3],
-        measured[4],
-    ];
+    let [hello, webhook, archiver] = [measured[0], measured[1], measured[2]];
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
     let init_row = |name: &str, start: cold::ColdStart| {
         let r = ms(start.median_init) / ms(hello.median_init);
@@ -298,17 +326,7 @@ async fn cold_start(dir: &Path, runs: usize) -> Vec<Row> {
             Some(r <= 1.3),
         )
     };
-    let bundle_row = |name: &str, start: cold::ColdStart| {
-        Row::new(
-            format!("1. cold start: {name} init with SSL_CERT_FILE"),
-            format!("{:.1} ms", ms(start.median_init)),
-            format!("{:.1} ms hello-world", ms(hello.median_init)),
-            ratio(ms(start.median_init), ms(hello.median_init)),
-            "-",
-            None,
-        )
-    };
-    let mut rows = vec![
+    vec![
         init_row("webhook", webhook),
         init_row("archiver", archiver),
         Row::new(
@@ -327,12 +345,7 @@ async fn cold_start(dir: &Path, runs: usize) -> Vec<Row> {
             "-",
             None,
         ),
-    ];
-    if bundle.is_some() {
-        rows.push(bundle_row("webhook", webhook_bundle));
-        rows.push(bundle_row("archiver", archiver_bundle));
-    }
-    rows
+    ]
 }
 
 async fn warm_path(sizes: &Sizes) -> Vec<Row> {
@@ -378,11 +391,7 @@ fn mib_per_sec(bytes: u64, seconds: f64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0) / seconds
 }
 
-async fn streaming(
-    rig: &ArchiveRig<'_>,
-    moto: &testkit::MotoServer,
-    options: &Options,
-) -> Vec<Row> {
+async fn streaming(rig: &ArchiveRig<'_>, options: &Options) -> Vec<Row> {
     let sizes = &options.sizes;
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
@@ -448,13 +457,7 @@ async fn streaming(
         };
         let baseline = match source {
             Ok(source) => {
-                archive::aws_s3_cp(
-                    &options.aws,
-                    &moto.endpoint(),
-                    &source,
-                    &format!("case-{index}"),
-                )
-                .await
+                archive::aws_s3_cp(&options.aws, rig, &source, &format!("case-{index}")).await
             }
             Err(error) => Err(error),
         };
@@ -475,7 +478,7 @@ async fn streaming(
             Err(error) => rows.push(failed(&format!("3. aws s3 cp {label}"), &error)),
         }
         if count == 1 {
-            match archive::seal_cost(moto, &format!("case-{index}")).await {
+            match archive::seal_cost(rig, &format!("case-{index}")).await {
                 Ok(seal) => rows.push(Row::new(
                     format!("3. archive {label}: time without the seal"),
                     format!(

@@ -37,6 +37,12 @@ impl Row {
             pass,
         }
     }
+
+    /// The same row with the S3 server it ran against named after the item.
+    pub fn on_server(mut self, server: &str) -> Row {
+        self.item = format!("{} [{server}]", self.item);
+        self
+    }
 }
 
 /// The table as Markdown, columns padded to line up in a terminal.
