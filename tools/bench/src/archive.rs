@@ -95,9 +95,9 @@ impl<'a> ArchiveRig<'a> {
         let sim = Simulator::start(SimConfig::default())
             .await
             .map_err(|e| format!("starting the Altinn simulator: {e}"))?;
-        let s3 = s3server::client(&s3_endpoint).await;
-        s3server::create_bucket(&s3, BUCKET).await?;
-        s3server::create_bucket(&s3, BASELINE_BUCKET).await?;
+        let s3 = testkit::s3_client_for(&s3_endpoint).await;
+        testkit::create_bucket_on(&s3, BUCKET).await?;
+        testkit::create_bucket_on(&s3, BASELINE_BUCKET).await?;
         let queue_url = moto.create_queue("bench-archiver").await;
         let dead_letter_queue_url = moto.create_queue("bench-archiver-dlq").await;
         Ok(ArchiveRig {

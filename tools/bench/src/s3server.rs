@@ -8,12 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_s3::config::Credentials;
-
 use crate::archive::ScratchDir;
 
-/// The access key pair every local server here accepts.
+/// The access key pair every local server here accepts (testkit's clients use it too).
 pub const ACCESS_KEY: &str = "testing";
 
 /// Which S3 server a run uses.
@@ -94,41 +91,4 @@ impl Drop for S3sFs {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A path-style S3 client for `endpoint` with the local key pair.
-pub async fn client(endpoint: &str) -> aws_sdk_s3::Client {
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(testkit::REGION))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new(
-            ACCESS_KEY, ACCESS_KEY, None, None, "bench",
-        ))
-        .load()
-        .await;
-    let config = aws_sdk_s3::config::Builder::from(&sdk)
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
-}
-
-/// Creates `bucket` in [`testkit::REGION`].
-pub async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<(), String> {
-    let constraint = aws_sdk_s3::types::BucketLocationConstraint::from(testkit::REGION);
-    s3.create_bucket()
-        .bucket(bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(constraint)
-                .build(),
-        )
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| {
-            format!(
-                "CreateBucket {bucket}: {}",
-                aws_sdk_s3::error::DisplayErrorContext(&e)
-            )
-        })
 }

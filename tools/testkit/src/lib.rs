@@ -89,30 +89,14 @@ impl MotoServer {
         format!("http://{}", self.addr)
     }
 
-    /// An SDK configuration pointed at this server, with static test credentials and the
-    /// functions' own HTTP client ([`lambda_support::http::ReqwestHttpClient`]), so every test
-    /// sends its AWS requests the way the deployed functions do.
+    /// An SDK configuration pointed at this server (see [`sdk_config_for`]).
     pub async fn sdk_config(&self) -> SdkConfig {
-        let http_client = lambda_support::http::ReqwestHttpClient::new()
-            .expect("the functions' HTTP client could not be built")
-            .shared();
-        aws_config::defaults(BehaviorVersion::latest())
-            .http_client(http_client)
-            .region(Region::new(REGION))
-            .endpoint_url(self.endpoint())
-            .credentials_provider(Credentials::new(
-                "testing", "testing", None, None, "testkit",
-            ))
-            .load()
-            .await
+        sdk_config_for(&self.endpoint()).await
     }
 
     /// An S3 client for this server (path-style addressing).
     pub async fn s3(&self) -> aws_sdk_s3::Client {
-        let config = aws_sdk_s3::config::Builder::from(&self.sdk_config().await)
-            .force_path_style(true)
-            .build();
-        aws_sdk_s3::Client::from_conf(config)
+        s3_client_for(&self.endpoint()).await
     }
 
     /// An SQS client for this server.
@@ -122,19 +106,9 @@ impl MotoServer {
 
     /// Creates a bucket in [`REGION`].
     pub async fn create_bucket(&self, name: &str) {
-        let constraint = aws_sdk_s3::types::BucketLocationConstraint::from(REGION);
-        self.s3()
+        create_bucket_on(&self.s3().await, name)
             .await
-            .create_bucket()
-            .bucket(name)
-            .create_bucket_configuration(
-                aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                    .location_constraint(constraint)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("create bucket {name}: {e:?}"));
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// Creates a queue and returns its URL. Names ending in `.fifo` create FIFO queues.
@@ -230,6 +204,48 @@ fn moto_server_program() -> PathBuf {
          (installs moto[server]>=5.2.2 into .tools/venv)",
         venv.display()
     );
+}
+
+/// An SDK configuration for a local server at `endpoint` (moto, s3s-fs), with static test
+/// credentials and the functions' own HTTP client ([`lambda_support::http::ReqwestHttpClient`]),
+/// so every test sends its AWS requests the way the deployed functions do.
+pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
+    let http_client = lambda_support::http::ReqwestHttpClient::new()
+        .expect("the functions' HTTP client could not be built")
+        .shared();
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client)
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(
+            "testing", "testing", None, None, "testkit",
+        ))
+        .load()
+        .await
+}
+
+/// A path-style S3 client for a local server at `endpoint`.
+pub async fn s3_client_for(endpoint: &str) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(&sdk_config_for(endpoint).await)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// Creates `name` in [`REGION`] through `s3`.
+pub async fn create_bucket_on(s3: &aws_sdk_s3::Client, name: &str) -> Result<(), String> {
+    let constraint = aws_sdk_s3::types::BucketLocationConstraint::from(REGION);
+    s3.create_bucket()
+        .bucket(name)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(constraint)
+                .build(),
+        )
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("create bucket {name}: {e:?}"))
 }
 
 fn free_port() -> u16 {
