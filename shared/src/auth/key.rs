@@ -2,8 +2,8 @@
 //! names it (`kid` or an `x5c` certificate chain, reference §1.3).
 //!
 //! A JWK is turned into a PKCS#1 `RSAPrivateKey` DER with the small ASN.1 encoder below, because
-//! `jsonwebtoken` signs from DER or PEM only. Every key is test-signed once when parsed, so a
-//! broken key fails at start-up, not at the first grant.
+//! `jsonwebtoken` signs from DER or PEM only. Every key is checked once when parsed, the way the
+//! signer will parse it, so a broken key fails at start-up, not at the first grant.
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -158,9 +158,16 @@ impl MaskinportenKey {
         &self.identity
     }
 
-    /// Test-signs once so a key the crypto backend refuses is reported now.
+    /// Checks the key the way every signature will load it, so a key the crypto backend refuses
+    /// is reported now, not at the first grant.
+    ///
+    /// `jsonwebtoken` holds an RSA key as PKCS#1 DER and hands it to aws-lc's
+    /// `RsaKeyPair::from_der` for each signature; that parse also runs `RSA_check_key` (the
+    /// primes, exponents and CRT values agree) and refuses keys under 2048 bits. Running the same
+    /// parse here catches everything a test signature would, without the private-key operation,
+    /// which was four fifths of the archiver's cold start.
     fn checked(encoding_key: EncodingKey, identity: KeyIdentity) -> Result<Self, AuthError> {
-        jsonwebtoken::crypto::sign(b"key check", &encoding_key, Algorithm::RS256).map_err(|e| {
+        aws_lc_rs::signature::RsaKeyPair::from_der(encoding_key.as_bytes()).map_err(|e| {
             AuthError::Invalid(format!("the RSA private key cannot sign RS256: {e}"))
         })?;
         Ok(MaskinportenKey {
@@ -411,7 +418,7 @@ mod tests {
         let err = MaskinportenKey::parse(&Secret::new(not_base64.to_string()), None).unwrap_err();
         assert!(err.to_string().contains("`p`"), "{err}");
 
-        // A private exponent that does not belong to the modulus fails the signing check.
+        // A private exponent that does not belong to the modulus fails the key check.
         let mut wrong_d = original.clone();
         let mut d_bytes = URL_SAFE_NO_PAD.decode(&d).unwrap();
         d_bytes[10] ^= 0x55;
@@ -456,6 +463,23 @@ mod tests {
         let bad_chain =
             MaskinportenKey::from_pem(&Secret::new(PKCS8), KeyIdentity::X5c(vec!["%%%".into()]));
         assert!(bad_chain.is_err());
+    }
+
+    #[test]
+    fn keys_under_2048_bits_are_refused_at_parse() {
+        // Well-formed, but aws-lc will not sign with it: refused now, not at the first grant.
+        let small = include_str!("../../tests/fixtures/client-key-1024.pkcs1.pem");
+        let err = MaskinportenKey::from_pem(&Secret::new(small), KeyIdentity::Kid("k".into()))
+            .unwrap_err();
+        assert!(err.to_string().contains("cannot sign RS256"), "{err}");
+    }
+
+    #[test]
+    fn a_key_that_passes_the_check_signs() {
+        let key = MaskinportenKey::parse(&Secret::new(PKCS8), Some(KeyIdentity::Kid("k".into())))
+            .unwrap();
+        let signature = jsonwebtoken::crypto::sign(b"check", &key.encoding_key, Algorithm::RS256);
+        assert_eq!(signature.unwrap().len(), 342, "256 bytes of RS256, base64url");
     }
 
     #[test]
