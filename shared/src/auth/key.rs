@@ -1,13 +1,17 @@
 //! The Maskinporten client key: PEM (PKCS#1 or PKCS#8) or RSA JWK, and how the assertion header
 //! names it (`kid` or an `x5c` certificate chain, reference §1.3).
 //!
-//! A JWK is turned into a PKCS#1 `RSAPrivateKey` DER with the small ASN.1 encoder below, because
-//! `jsonwebtoken` signs from DER or PEM only. Every key is checked once when parsed, the way the
-//! signer will parse it, so a broken key fails at start-up, not at the first grant.
+//! Every form ends as PKCS#1 `RSAPrivateKey` DER (a JWK through the small ASN.1 encoder below),
+//! which aws-lc parses once into the key pair that signs every assertion. That parse checks the
+//! key (`RSA_check_key`: the primes, exponents and CRT values agree; at least 2048 bits), so a
+//! broken key fails at start-up, not at the first grant, and no grant parses the key again.
 
+use std::sync::Arc;
+
+use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use jsonwebtoken::{Algorithm, EncodingKey};
+use jsonwebtoken::EncodingKey;
 use serde::Deserialize;
 
 use super::AuthError;
@@ -62,7 +66,7 @@ impl KeyIdentity {
 /// Built from PEM (PKCS#1 or PKCS#8) or a JWK; `Debug` never shows key material.
 #[derive(Clone)]
 pub struct MaskinportenKey {
-    pub(super) encoding_key: EncodingKey,
+    key_pair: Arc<RsaKeyPair>,
     pub(super) identity: KeyIdentity,
 }
 
@@ -104,7 +108,7 @@ impl MaskinportenKey {
         let encoding_key = EncodingKey::from_rsa_pem(pem.expose().as_bytes()).map_err(|e| {
             AuthError::Invalid(format!("not a PEM RSA private key (PKCS#1 or PKCS#8): {e}"))
         })?;
-        Self::checked(encoding_key, identity)
+        Self::checked(encoding_key.as_bytes(), identity)
     }
 
     /// Parses a PEM RSA private key and names it by its business certificate chain (`x5c`),
@@ -150,7 +154,7 @@ impl MaskinportenKey {
         };
         identity.validate()?;
         let der = parsed.to_pkcs1_der()?;
-        Self::checked(EncodingKey::from_rsa_der(&der), identity)
+        Self::checked(&der, identity)
     }
 
     /// How the assertion names this key.
@@ -158,20 +162,23 @@ impl MaskinportenKey {
         &self.identity
     }
 
-    /// Checks the key the way every signature will load it, so a key the crypto backend refuses
-    /// is reported now, not at the first grant.
-    ///
-    /// `jsonwebtoken` holds an RSA key as PKCS#1 DER and hands it to aws-lc's
-    /// `RsaKeyPair::from_der` for each signature; that parse also runs `RSA_check_key` (the
-    /// primes, exponents and CRT values agree) and refuses keys under 2048 bits. Running the same
-    /// parse here catches everything a test signature would, without the private-key operation,
-    /// which was four fifths of the archiver's cold start.
-    fn checked(encoding_key: EncodingKey, identity: KeyIdentity) -> Result<Self, AuthError> {
-        aws_lc_rs::signature::RsaKeyPair::from_der(encoding_key.as_bytes()).map_err(|e| {
+    /// Signs `message` with RS256 (RSASSA-PKCS1-v1_5 with SHA-256): the JWS signature bytes.
+    pub(super) fn sign_rs256(&self, message: &[u8]) -> Result<Vec<u8>, AuthError> {
+        let mut signature = vec![0; self.key_pair.public_modulus_len()];
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        self.key_pair
+            .sign(&RSA_PKCS1_SHA256, &rng, message, &mut signature)
+            .map_err(|_| AuthError::Invalid("the RSA private key could not sign".into()))?;
+        Ok(signature)
+    }
+
+    /// Loads a PKCS#1 DER key into aws-lc, which refuses one that cannot sign RS256.
+    fn checked(pkcs1_der: &[u8], identity: KeyIdentity) -> Result<Self, AuthError> {
+        let key_pair = RsaKeyPair::from_der(pkcs1_der).map_err(|e| {
             AuthError::Invalid(format!("the RSA private key cannot sign RS256: {e}"))
         })?;
         Ok(MaskinportenKey {
-            encoding_key,
+            key_pair: Arc::new(key_pair),
             identity,
         })
     }
@@ -478,8 +485,18 @@ mod tests {
     fn a_key_that_passes_the_check_signs() {
         let key = MaskinportenKey::parse(&Secret::new(PKCS8), Some(KeyIdentity::Kid("k".into())))
             .unwrap();
-        let signature = jsonwebtoken::crypto::sign(b"check", &key.encoding_key, Algorithm::RS256);
-        assert_eq!(signature.unwrap().len(), 342, "256 bytes of RS256, base64url");
+        let public = include_str!("../../../tools/altinn-sim/testdata/client-key.pub.pem");
+        let signature = key.sign_rs256(b"check").unwrap();
+        let verified = jsonwebtoken::crypto::verify(
+            &URL_SAFE_NO_PAD.encode(&signature),
+            b"check",
+            &jsonwebtoken::DecodingKey::from_rsa_pem(public.as_bytes()).unwrap(),
+            jsonwebtoken::Algorithm::RS256,
+        );
+        assert!(
+            verified.unwrap(),
+            "the signature verifies with the public key"
+        );
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, Header};
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -78,9 +80,15 @@ pub(super) fn signed_assertion(
             header.x5c = Some(chain.clone());
         }
     }
-    jsonwebtoken::encode(&header, &claims, &settings.key.encoding_key)
-        .map(Secret::new)
-        .map_err(|e| AuthError::Invalid(format!("cannot sign the Maskinporten assertion: {e}")))
+    // A compact JWS: base64url(header) "." base64url(claims) "." base64url(signature).
+    let encode_part = |part: Vec<u8>| URL_SAFE_NO_PAD.encode(part);
+    let header_json = serde_json::to_vec(&header)
+        .map_err(|e| AuthError::Invalid(format!("cannot encode the assertion header: {e}")))?;
+    let claims_json = serde_json::to_vec(&claims)
+        .map_err(|e| AuthError::Invalid(format!("cannot encode the assertion claims: {e}")))?;
+    let message = format!("{}.{}", encode_part(header_json), encode_part(claims_json));
+    let signature = settings.key.sign_rs256(message.as_bytes())?;
+    Ok(Secret::new(format!("{message}.{}", encode_part(signature))))
 }
 
 /// Maskinporten's 200 answer (§1.5); only the token is needed.
