@@ -3,7 +3,8 @@
 //! The emulator serves `GET /2018-06-01/runtime/invocation/next` on 127.0.0.1 and never answers
 //! it: the time from spawning the process to that first request is the function's init (what
 //! Lambda reports as Init Duration, minus the sandbox's own start), and the process's `VmHWM`,
-//! read while it waits, is its peak RSS at init. Each binary is started `runs` times,
+//! read while it waits, is its peak RSS at init. Its minor page faults so far are read at the
+//! same moment: on this machine they, more than instructions, set a start's length. Each binary is started `runs` times,
 //! interleaved, and the median init is reported.
 
 use std::net::SocketAddr;
@@ -22,6 +23,19 @@ pub struct ColdStart {
     pub median_init: Duration,
     /// The largest peak RSS seen at that moment, in KiB.
     pub peak_rss_kib: u64,
+    /// Median minor page faults up to that moment.
+    pub median_minor_faults: u64,
+}
+
+/// One start's figures.
+#[derive(Debug, Clone, Copy)]
+pub struct Start {
+    /// Time from spawn to the first `next` request.
+    pub init: Duration,
+    /// Peak RSS at that moment, in KiB.
+    pub peak_rss_kib: u64,
+    /// Minor page faults up to that moment.
+    pub minor_faults: u64,
 }
 
 /// The Runtime API emulator: reports every `next` request and leaves it waiting.
@@ -63,7 +77,7 @@ impl RuntimeApi {
         &mut self,
         binary: &Path,
         env: &[(&str, String)],
-    ) -> Result<(Duration, u64), String> {
+    ) -> Result<Start, String> {
         while self.nexts.try_recv().is_ok() {}
         let started = Instant::now();
         let mut child = tokio::process::Command::new(binary)
@@ -89,10 +103,15 @@ impl RuntimeApi {
             }
             () = tokio::time::sleep(Duration::from_secs(30)) => None,
         };
-        let peak = rss::peak_kib_of(pid).unwrap_or(0);
+        let peak_rss_kib = rss::peak_kib_of(pid).unwrap_or(0);
+        let minor_faults = rss::minor_faults_of(pid).unwrap_or(0);
         let _ = child.kill().await;
         match arrived {
-            Some(at) => Ok((at.duration_since(started), peak)),
+            Some(at) => Ok(Start {
+                init: at.duration_since(started),
+                peak_rss_kib,
+                minor_faults,
+            }),
             None => Err(format!(
                 "{} never asked for an invocation",
                 binary.display()
@@ -144,22 +163,26 @@ pub async fn measure(
     let mut api = RuntimeApi::start().await?;
     let mut inits: Vec<Vec<f64>> = vec![Vec::new(); binaries.len()];
     let mut peaks = vec![0u64; binaries.len()];
+    let mut faults: Vec<Vec<f64>> = vec![Vec::new(); binaries.len()];
     // One unmeasured start each first, so the binaries are in the page cache for every run.
     for round in 0..=runs {
         for (index, binary) in binaries.iter().enumerate() {
-            let (init, peak) = api.measure_once(binary.path, &binary.env).await?;
+            let start = api.measure_once(binary.path, &binary.env).await?;
             if round > 0 {
-                inits[index].push(init.as_secs_f64());
-                peaks[index] = peaks[index].max(peak);
+                inits[index].push(start.init.as_secs_f64());
+                peaks[index] = peaks[index].max(start.peak_rss_kib);
+                faults[index].push(start.minor_faults as f64);
             }
         }
     }
     Ok(inits
         .iter()
         .zip(peaks)
-        .map(|(runs, peak)| ColdStart {
+        .zip(&faults)
+        .map(|((runs, peak), faults)| ColdStart {
             median_init: Duration::from_secs_f64(median(runs).unwrap_or_default()),
             peak_rss_kib: peak,
+            median_minor_faults: median(faults).unwrap_or_default() as u64,
         })
         .collect())
 }

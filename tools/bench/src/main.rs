@@ -49,7 +49,9 @@ impl Sizes {
             handler_batches: 25,
             e2e_events: 2_000,
             e2e_concurrency: 16,
-            cold_runs: 10,
+            // A start is a few milliseconds, and this machine's timings wander; many runs keep
+            // the median steady.
+            cold_runs: 40,
         }
     }
 
@@ -60,7 +62,7 @@ impl Sizes {
             handler_batches: 5,
             e2e_events: 200,
             scaling_repeats: 1,
-            cold_runs: 3,
+            cold_runs: 5,
             ..Sizes::full()
         }
     }
@@ -326,9 +328,24 @@ async fn cold_start(dir: &Path, runs: usize) -> Vec<Row> {
             Some(r <= 1.3),
         )
     };
+    let faults_row = |name: &str, start: cold::ColdStart| {
+        Row::new(
+            format!("1. cold start: {name} page faults (median)"),
+            start.median_minor_faults.to_string(),
+            format!("{} hello-world", hello.median_minor_faults),
+            ratio(
+                start.median_minor_faults as f64,
+                hello.median_minor_faults as f64,
+            ),
+            "-",
+            None,
+        )
+    };
     vec![
         init_row("webhook", webhook),
         init_row("archiver", archiver),
+        faults_row("webhook", webhook),
+        faults_row("archiver", archiver),
         Row::new(
             "1. cold start: webhook peak RSS",
             format!("{:.1} MiB", mib(webhook.peak_rss_kib)),
