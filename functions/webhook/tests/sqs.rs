@@ -8,8 +8,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_sqs::config::Credentials;
+use aws_config::SdkConfig;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use common::corpus::hostile_requests;
 use common::*;
@@ -127,16 +126,6 @@ async fn fifo_queue_groups_by_instance_and_deduplicates_altinn_retries() {
     );
 }
 
-/// An SDK configuration for a server at `endpoint` (nothing or something unhelpful there).
-async fn sdk_config_for(endpoint: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(testkit::REGION))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .load()
-        .await
-}
-
 #[tokio::test]
 async fn sqs_down_gets_503_within_the_bound() {
     let mut moto = MotoServer::start().await;
@@ -177,7 +166,7 @@ async fn unreachable_sqs_port_gets_503() {
         .port();
     let endpoint = format!("http://127.0.0.1:{port}");
     let queue_url = format!("{endpoint}/123456789012/altinn-events");
-    let sdk_config = sdk_config_for(&endpoint).await;
+    let sdk_config = testkit::sdk_config_for(&endpoint).await;
     let webhook = sqs_webhook(
         &sdk_config,
         &[("QUEUE_URL", &queue_url), ("ENQUEUE_TIMEOUT_MS", "1500")],
@@ -208,7 +197,7 @@ async fn hanging_sqs_gets_503_after_the_bounded_timeout() {
     });
     let endpoint = format!("http://{address}");
     let queue_url = format!("{endpoint}/123456789012/altinn-events");
-    let sdk_config = sdk_config_for(&endpoint).await;
+    let sdk_config = testkit::sdk_config_for(&endpoint).await;
     let webhook = sqs_webhook(
         &sdk_config,
         &[("QUEUE_URL", &queue_url), ("ENQUEUE_TIMEOUT_MS", "800")],

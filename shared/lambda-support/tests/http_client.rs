@@ -109,3 +109,30 @@ async fn a_silent_server_is_a_timeout_dispatch_failure() {
     }
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[tokio::test]
+async fn an_sdk_client_without_ours_sends_nothing() {
+    // The SDK is built without an HTTP client of its own (no `default-https-client`), so a
+    // client configured without `ReqwestHttpClient` fails at once rather than reaching the
+    // network through a second HTTPS stack that loads the system certificate store.
+    let (endpoint, requests) = canned_server(Some(
+        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    ));
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("eu-north-1"))
+        .endpoint_url(&endpoint)
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+        .load()
+        .await;
+    let error = aws_sdk_s3::Client::new(&sdk)
+        .list_buckets()
+        .send()
+        .await
+        .unwrap_err();
+    let message = format!(
+        "{}",
+        aws_smithy_types::error::display::DisplayErrorContext(&error)
+    );
+    assert!(message.contains("No HTTP client"), "{message}");
+    assert_eq!(requests.load(Ordering::SeqCst), 0);
+}

@@ -10,7 +10,6 @@ use altinn::client::SubscriptionRequest;
 use altinn::{AltinnClient, AltinnConfig, RetryPolicy, Secret};
 use altinn_sim::Simulator;
 use archiver::{ArchiveLayout, Archiver, ArchiverConfig};
-use aws_config::{BehaviorVersion, Region};
 use local_runner::altinn_access::altinn_client;
 use local_runner::demo::demo_settings;
 use local_runner::event_source::EventSourceMapping;
@@ -114,14 +113,7 @@ impl ChaosSystem {
             .expect("moto endpoint is host:port");
         let proxy = TcpProxy::start(target).await.expect("proxy starts");
         let direct = moto.sdk_config().await;
-        let proxied = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .endpoint_url(proxy.endpoint())
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                "testing", "testing", None, None, "chaos",
-            ))
-            .load()
-            .await;
+        let proxied = testkit::sdk_config_for(&proxy.endpoint()).await;
         let sqs = aws_sdk_sqs::Client::new(&direct);
         let s3 = lambda_support::aws::s3_client(&direct);
         let queues = create_queues(
