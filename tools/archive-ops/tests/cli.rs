@@ -1,34 +1,14 @@
 //! Every command against moto_server (and the Altinn simulator for `reconcile`).
 
+mod common;
+
 use std::collections::HashMap;
 
 use altinn_sim::{InstanceSpec, SimConfig, Simulator};
-use archive_ops::{Context, EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
+use archive_ops::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
 use aws_sdk_sqs::types::MessageAttributeValue;
+use common::run;
 use testkit::MotoServer;
-
-struct Output {
-    code: i32,
-    out: String,
-    err: String,
-}
-
-async fn run(moto: &MotoServer, env: &HashMap<&'static str, String>, words: &[&str]) -> Output {
-    let env = env.clone();
-    let context = Context {
-        sdk: moto.sdk_config().await,
-        env: Box::new(move |name| env.get(name).cloned()),
-        progress: false,
-    };
-    let args: Vec<String> = words.iter().map(|w| w.to_string()).collect();
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = archive_ops::run(&args, &context, &mut out, &mut err).await;
-    Output {
-        code,
-        out: String::from_utf8(out).unwrap(),
-        err: String::from_utf8(err).unwrap(),
-    }
-}
 
 async fn dead_letter(moto: &MotoServer, dlq: &str, reason: Option<&str>, instance: &str) -> String {
     let attribute = |v: &str| {

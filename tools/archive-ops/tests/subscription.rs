@@ -3,16 +3,19 @@
 //! `subscription rotate` runs against the real webhook instead, served on 127.0.0.1 and reading
 //! its secret from moto's Secrets Manager as it does in AWS.
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use altinn_sim::{SimConfig, Simulator};
-use archive_ops::{Context, EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
+use archive_ops::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::routing::post;
+use common::Output;
 use testkit::MotoServer;
 use webhook::{Webhook, WebhookConfig};
 
@@ -21,27 +24,9 @@ use webhook::{Webhook, WebhookConfig};
 const SECRET: &str = "ops-S3cret+/=&% with-space-and-length";
 const MARKER: &str = "S3cret";
 
-struct Output {
-    code: i32,
-    out: String,
-    err: String,
-}
-
+/// Runs the CLI (see [`common::run`]) and fails the test if anything it printed holds the secret.
 async fn run(moto: &MotoServer, env: &HashMap<&'static str, String>, words: &[&str]) -> Output {
-    let env = env.clone();
-    let context = Context {
-        sdk: moto.sdk_config().await,
-        env: Box::new(move |name| env.get(name).cloned()),
-        progress: false,
-    };
-    let args: Vec<String> = words.iter().map(|w| w.to_string()).collect();
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = archive_ops::run(&args, &context, &mut out, &mut err).await;
-    let output = Output {
-        code,
-        out: String::from_utf8(out).unwrap(),
-        err: String::from_utf8(err).unwrap(),
-    };
+    let output = common::run(moto, env, words).await;
     let encoded: String = url::form_urlencoded::byte_serialize(SECRET.as_bytes()).collect();
     for text in [&output.out, &output.err] {
         assert!(

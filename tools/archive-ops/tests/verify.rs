@@ -1,42 +1,22 @@
 //! `archive verify` on an instance archived by the real archiver (Altinn simulator + moto),
 //! then on the same archive after one object was overwritten and another deleted.
 
+mod common;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
 use altinn::InstanceRef;
 use altinn_sim::{DataSpec, InstanceSpec, SeededInstance, SimConfig, Simulator};
-use archive_ops::{Context, EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
+use archive_ops::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
 use archiver::pipeline::{ArchiveOutcome, ReceivedEvent, RunStats};
 use archiver::{Archiver, ArchiverConfig, Deadline};
 use aws_sdk_s3::primitives::ByteStream;
+use common::run;
 use testkit::MotoServer;
 
 const BUCKET: &str = "archive";
 const PREFIX: &str = "verify-test/";
-
-struct Output {
-    code: i32,
-    out: String,
-    err: String,
-}
-
-async fn run(moto: &MotoServer, env: &HashMap<&'static str, String>, words: &[&str]) -> Output {
-    let env = env.clone();
-    let context = Context {
-        sdk: moto.sdk_config().await,
-        env: Box::new(move |name| env.get(name).cloned()),
-        progress: false,
-    };
-    let args: Vec<String> = words.iter().map(|w| w.to_string()).collect();
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = archive_ops::run(&args, &context, &mut out, &mut err).await;
-    Output {
-        code,
-        out: String::from_utf8(out).unwrap(),
-        err: String::from_utf8(err).unwrap(),
-    }
-}
 
 /// Archives `seeded` with the archiver's own pipeline, as a `process.completed` event would.
 async fn archive(moto: &MotoServer, sim: &Simulator, seeded: &SeededInstance) {
