@@ -208,9 +208,7 @@ async fn a_crash_between_manifest_and_complete_is_completed_by_the_retry() {
     ));
 
     let report = harness.run(vec![harness.message(&event, 1)]).await;
-    let MessageOutcome::Retry { error, .. } = &report.outcomes[0].1 else {
-        panic!("retry, got {:?}", report.outcomes)
-    };
+    let error = first_retry(&report);
     assert_eq!(error.reason, FailureReason::AltinnServerError);
     assert_eq!(report.response.batch_item_failures.len(), 1);
     assert!(

@@ -152,9 +152,7 @@ async fn a_crash_between_upload_and_complete_does_not_upload_twice() {
     );
     let event = harness.completed_event(&instance);
     let first = harness.run(vec![harness.message(&event, 1)]).await;
-    let MessageOutcome::Retry { error, .. } = &first.outcomes[0].1 else {
-        panic!("a transient failure, got {:?}", first.outcomes)
-    };
+    let error = first_retry(&first);
     assert_eq!(error.reason, FailureReason::AltinnServerError);
     assert_eq!(receipts_in(&harness, &instance).len(), 1);
     assert!(
@@ -210,9 +208,7 @@ async fn a_crash_between_manifest_and_upload_uploads_on_the_retry() {
     );
     let event = harness.completed_event(&instance);
     let first = harness.run(vec![harness.message(&event, 1)]).await;
-    let MessageOutcome::Retry { error, .. } = &first.outcomes[0].1 else {
-        panic!("a transient failure, got {:?}", first.outcomes)
-    };
+    let error = first_retry(&first);
     assert_eq!(error.reason, FailureReason::AltinnServerError);
     assert!(receipts_in(&harness, &instance).is_empty());
     assert_eq!(
@@ -394,9 +390,7 @@ async fn a_fresh_claim_of_a_run_that_died_holds_off_the_upload() {
         .unwrap();
     let event = harness.completed_event(&instance);
     let report = harness.run(vec![harness.message(&event, 1)]).await;
-    let MessageOutcome::Retry { error, .. } = &report.outcomes[0].1 else {
-        panic!("retry, got {:?}", report.outcomes)
-    };
+    let error = first_retry(&report);
     assert_eq!(error.reason, FailureReason::ReceiptInProgress);
     let wait = error.retry_after.expect("told when to come back");
     assert!(wait > std::time::Duration::from_secs(60), "{wait:?}");

@@ -12,7 +12,10 @@ use altinn_sim::{
 };
 use archiver::manifest::ObjectRole;
 use archiver::store::{encoded_filename, percent_decode};
-use archiver::{ArchiveLayout, ArchiveStore, Archiver, ArchiverConfig, BatchReport, Manifest};
+use archiver::{
+    ArchiveError, ArchiveLayout, ArchiveStore, Archiver, ArchiverConfig, BatchReport, Manifest,
+    MessageOutcome,
+};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
@@ -423,6 +426,14 @@ impl Harness {
 }
 
 /// Runs a batch on an archiver with ten minutes to go.
+/// The error of the batch's first message, which must have come back for a retry.
+pub fn first_retry(report: &BatchReport) -> &ArchiveError {
+    match &report.outcomes[0].1 {
+        MessageOutcome::Retry { error, .. } => error,
+        _ => panic!("retry, got {:?}", report.outcomes),
+    }
+}
+
 pub async fn run_on(archiver: &Archiver, messages: Vec<SqsMessage>) -> BatchReport {
     let mut batch = SqsEvent::default();
     batch.records = messages;
