@@ -43,6 +43,28 @@ struct InstanceAddress<'a> {
     guid: &'a str,
 }
 
+impl<'a> InstanceAddress<'a> {
+    /// `instances/{party}/{guid}` on the Storage API.
+    fn storage(party: &'a str, guid: &'a str) -> Self {
+        InstanceAddress {
+            api: Api::Storage,
+            app: None,
+            party,
+            guid,
+        }
+    }
+
+    /// `{org}/{app}/instances/{party}/{guid}` on the App API.
+    fn app(org: &'a str, app: &'a str, party: &'a str, guid: &'a str) -> Self {
+        InstanceAddress {
+            api: Api::App,
+            app: Some((org, app)),
+            party,
+            guid,
+        }
+    }
+}
+
 fn instance_not_found(api: Api, party: &str, guid: &str) -> Response {
     match api {
         Api::Storage => text_response(
@@ -232,12 +254,7 @@ pub(crate) async fn storage_get_instance(
     Path((party, guid)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let address = InstanceAddress {
-        api: Api::Storage,
-        app: None,
-        party: &party,
-        guid: &guid,
-    };
+    let address = InstanceAddress::storage(&party, &guid);
     get_instance(&shared, &headers, address).await
 }
 
@@ -247,12 +264,7 @@ pub(crate) async fn storage_get_data(
     Path((party, guid, data)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let address = InstanceAddress {
-        api: Api::Storage,
-        app: None,
-        party: &party,
-        guid: &guid,
-    };
+    let address = InstanceAddress::storage(&party, &guid);
     get_data(&shared, &headers, address, &data).await
 }
 
@@ -262,12 +274,7 @@ pub(crate) async fn storage_complete(
     Path((party, guid)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let address = InstanceAddress {
-        api: Api::Storage,
-        app: None,
-        party: &party,
-        guid: &guid,
-    };
+    let address = InstanceAddress::storage(&party, &guid);
     complete(&shared, &headers, address).await
 }
 
@@ -277,12 +284,7 @@ pub(crate) async fn app_get_instance(
     Path((org, app, party, guid)): Path<(String, String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let address = InstanceAddress {
-        api: Api::App,
-        app: Some((&org, &app)),
-        party: &party,
-        guid: &guid,
-    };
+    let address = InstanceAddress::app(&org, &app, &party, &guid);
     get_instance(&shared, &headers, address).await
 }
 
@@ -292,12 +294,7 @@ pub(crate) async fn app_get_data(
     Path((org, app, party, guid, data)): Path<(String, String, String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let address = InstanceAddress {
-        api: Api::App,
-        app: Some((&org, &app)),
-        party: &party,
-        guid: &guid,
-    };
+    let address = InstanceAddress::app(&org, &app, &party, &guid);
     get_data(&shared, &headers, address, &data).await
 }
 
@@ -307,12 +304,7 @@ pub(crate) async fn app_complete(
     Path((org, app, party, guid)): Path<(String, String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let address = InstanceAddress {
-        api: Api::App,
-        app: Some((&org, &app)),
-        party: &party,
-        guid: &guid,
-    };
+    let address = InstanceAddress::app(&org, &app, &party, &guid);
     complete(&shared, &headers, address).await
 }
 
@@ -329,12 +321,7 @@ pub(crate) async fn app_post_data(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let address = InstanceAddress {
-        api: Api::App,
-        app: Some((&org, &app)),
-        party: &party,
-        guid: &guid,
-    };
+    let address = InstanceAddress::app(&org, &app, &party, &guid);
     let (caller, instance) = match authorized_instance(&shared, &headers, &address, WRITE_SCOPE) {
         Ok(found) => found,
         Err(reject) => return reject.into_response(),
