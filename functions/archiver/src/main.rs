@@ -5,9 +5,12 @@ use archiver::{Archiver, ArchiverConfig};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
+fn main() -> Result<(), Error> {
     lambda_support::logging::init();
+    lambda_support::runtime::for_this_process()?.block_on(serve())
+}
+
+async fn serve() -> Result<(), Error> {
     let config = ArchiverConfig::from_env()?;
     let sdk = lambda_support::aws::sdk_config().await?;
     let archiver = Archiver::from_config(&config, &sdk).await?;

@@ -7,10 +7,18 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use reconciler::{ReconcilerConfig, ReconcilerFunction, StartupError};
 use serde_json::Value;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     lambda_support::logging::init();
+    match lambda_support::runtime::for_this_process() {
+        Ok(runtime) => runtime.block_on(serve()),
+        Err(error) => {
+            tracing::error!(error = %error, "the async runtime could not start");
+            ExitCode::FAILURE
+        }
+    }
+}
 
+async fn serve() -> ExitCode {
     let function = match start().await {
         Ok(function) => function,
         Err(error) => {

@@ -6,10 +6,18 @@ use std::process::ExitCode;
 use lambda_http::{Error, Request, service_fn};
 use webhook::{StartupError, Webhook, WebhookConfig};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     lambda_support::logging::init();
+    match lambda_support::runtime::for_this_process() {
+        Ok(runtime) => runtime.block_on(serve()),
+        Err(error) => {
+            tracing::error!(error = %error, "the async runtime could not start");
+            ExitCode::FAILURE
+        }
+    }
+}
 
+async fn serve() -> ExitCode {
     // A configuration error fails the cold start with one log line naming the variable.
     let webhook = match start().await {
         Ok(webhook) => webhook,

@@ -6,10 +6,12 @@
 //! - [`deadline`]: the invocation deadline, robust to emulators that send a bogus one.
 //! - [`aws`]: the SDK configuration (honouring `AWS_ENDPOINT_URL*` for local servers) and
 //!   Secrets Manager reads.
+//! - [`runtime`]: the tokio runtime, single-threaded up to one vCPU's worth of memory.
 
 pub mod aws;
 pub mod deadline;
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod runtime;
 pub mod settings;
