@@ -2,7 +2,7 @@
 # measured in the same run on this machine, printed as one table. Not part of `make test`.
 #
 # Builds release binaries (the Lambda profile: LTO, codegen-units 1, panic = abort) of the two
-# functions, the hello-world reference and the harness into their own target directory, so a
+# functions, the hello-world references and the harness into their own target directory, so a
 # benchmark build never waits for or blocks the lock on target/. SQS is moto_server
 # (.tools/venv). The archive sections run against s3s-fs first (an S3 server in Rust on the file
 # system, from crates.io; its rows carry the goals) and then moto's S3 (context); the

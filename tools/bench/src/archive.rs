@@ -152,6 +152,10 @@ impl<'a> ArchiveRig<'a> {
             ("AWS_ACCESS_KEY_ID", s3server::ACCESS_KEY.to_owned()),
             ("AWS_SECRET_ACCESS_KEY", s3server::ACCESS_KEY.to_owned()),
             ("RUST_LOG", "error".to_owned()),
+            (
+                lambda_support::runtime::MEMORY_SIZE_VARIABLE,
+                crate::ARCHIVER_MEMORY_MB.to_string(),
+            ),
         ])
     }
 

@@ -126,11 +126,15 @@ impl Drop for RuntimeApi {
     }
 }
 
-/// The environment Lambda gives every function, plus `extra`.
-pub fn lambda_env(function: &str, extra: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+/// The environment Lambda gives every function of `memory_mb` (its `MemorySize`), plus `extra`.
+pub fn lambda_env(
+    function: &str,
+    memory_mb: u32,
+    extra: &[(&'static str, &str)],
+) -> Vec<(&'static str, String)> {
     let mut env: Vec<(&'static str, String)> = vec![
         ("AWS_LAMBDA_FUNCTION_NAME", function.to_owned()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_owned()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string()),
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
         (
             "AWS_LAMBDA_LOG_GROUP_NAME",

@@ -22,6 +22,13 @@ pub mod rss;
 pub mod s3server;
 pub mod warm;
 
+/// The webhook's `MemorySize` in `template.yaml`. The bench starts it with the memory size it is
+/// deployed with, since that picks its runtime (`lambda_support::runtime`).
+pub const WEBHOOK_MEMORY_MB: u32 = 128;
+
+/// The default of `ArchiverMemorySize` in `template.yaml`, for the same reason.
+pub const ARCHIVER_MEMORY_MB: u32 = 512;
+
 /// The median of `values` (the mean of the middle two for an even count); `None` when empty.
 pub fn median(values: &[f64]) -> Option<f64> {
     if values.is_empty() {
@@ -39,7 +46,27 @@ pub fn median(values: &[f64]) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
-    use super::median;
+    use super::*;
+
+    /// The line after `key:` in the template that starts with `field:`, trimmed of both.
+    fn template_value(template: &str, key: &str, field: &str) -> Option<String> {
+        let mut lines = template.lines().skip_while(|line| line.trim() != key);
+        lines.find_map(|line| line.trim().strip_prefix(field).map(|v| v.trim().to_owned()))
+    }
+
+    #[test]
+    fn memory_sizes_match_the_template() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml");
+        let template = std::fs::read_to_string(path).expect("template.yaml");
+        assert_eq!(
+            template_value(&template, "WebhookFunction:", "MemorySize:"),
+            Some(WEBHOOK_MEMORY_MB.to_string())
+        );
+        assert_eq!(
+            template_value(&template, "ArchiverMemorySize:", "Default:"),
+            Some(ARCHIVER_MEMORY_MB.to_string())
+        );
+    }
 
     #[test]
     fn median_of_odd_even_and_empty_inputs() {
