@@ -9,6 +9,8 @@
 //! Which `moto_server` runs: `$MOTO_SERVER` if set, else the project's own
 //! `.tools/venv/bin/moto_server` (installed by `make tools`, pinned to moto >= 5.2.2, because
 //! 5.2.1 answers `CompleteMultipartUpload` with XML the Rust SDK cannot read).
+//!
+//! [`runtime_api`] runs the functions' real binaries under a Lambda Runtime API emulator.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -17,6 +19,8 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::Credentials;
+
+pub mod runtime_api;
 
 /// The region the tests use. Not us-east-1, so bucket creation exercises `LocationConstraint`
 /// the way a Norwegian deployment (eu-north-1) does.

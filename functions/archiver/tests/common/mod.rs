@@ -83,6 +83,9 @@ pub struct Harness {
     pub moto: MotoServer,
     pub sim: Simulator,
     pub config: ArchiverConfig,
+    /// The environment `config` was read from (what the archiver binary is given too; the
+    /// in-process retry delays set on `config` are not in it).
+    pub env: HashMap<&'static str, String>,
     pub archiver: Archiver,
     pub queue_url: String,
     pub dlq_url: String,
@@ -149,6 +152,7 @@ impl Harness {
             moto,
             sim,
             config,
+            env,
             archiver,
             queue_url,
             dlq_url,
