@@ -58,13 +58,7 @@ async fn binary_archives_a_completed_instance(memory_mb: u32, flavor: Flavor, pa
 
     let manifest = harness.verify_archive(&instance, &event_id(&event)).await;
     assert_eq!(manifest.event_id, event_id(&event));
-    assert_eq!(harness.completes_of(&instance), 1);
-    let confirmations = harness
-        .sim
-        .complete_confirmations(instance.party_id, instance.instance_guid);
-    assert_eq!(confirmations.len(), 1);
-    assert_eq!(confirmations[0].0, "ttd");
-    assert_eq!(open_multipart_uploads(harness.store()).await, 0);
+    harness.assert_completed_once(&instance).await;
     assert!(
         harness.dead_letters().await.is_empty(),
         "nothing dead-lettered"

@@ -75,13 +75,7 @@ async fn completed_instance_is_archived_byte_for_byte_and_completed_once_after_t
             data.data_type
         );
     }
-    assert_eq!(harness.completes_of(&instance), 1);
-    let confirmations = harness
-        .sim
-        .complete_confirmations(instance.party_id, instance.instance_guid);
-    assert_eq!(confirmations.len(), 1);
-    assert_eq!(confirmations[0].0, "ttd");
-    assert_eq!(open_multipart_uploads(harness.store()).await, 0);
+    harness.assert_completed_once(&instance).await;
 }
 
 #[tokio::test]

@@ -8,13 +8,7 @@ use webhook::{StartupError, Webhook, WebhookConfig};
 
 fn main() -> ExitCode {
     lambda_support::logging::init();
-    match lambda_support::runtime::for_this_process() {
-        Ok(runtime) => runtime.block_on(serve()),
-        Err(error) => {
-            tracing::error!(error = %error, "the async runtime could not start");
-            ExitCode::FAILURE
-        }
-    }
+    lambda_support::runtime::run(serve())
 }
 
 async fn serve() -> ExitCode {

@@ -10,6 +10,8 @@
 //! does the same work, all of it I/O-bound here; above it, the worker pool can use the extra
 //! CPU, so we keep it.
 
+use std::process::ExitCode;
+
 use tokio::runtime::{Builder, Runtime};
 
 use crate::settings::{Lookup, process_env};
@@ -52,6 +54,18 @@ pub fn build(flavor: Flavor) -> std::io::Result<Runtime> {
 /// The runtime for this process's memory size: what each function's `main` blocks on.
 pub fn for_this_process() -> std::io::Result<Runtime> {
     build(flavor_for(&process_env))
+}
+
+/// Runs `serve` (a function's whole life) on [`for_this_process`]; a runtime that cannot start
+/// is logged and fails the process.
+pub fn run(serve: impl Future<Output = ExitCode>) -> ExitCode {
+    match for_this_process() {
+        Ok(runtime) => runtime.block_on(serve),
+        Err(error) => {
+            tracing::error!(error = %error, "the async runtime could not start");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[cfg(test)]

@@ -284,6 +284,18 @@ impl Harness {
             .count()
     }
 
+    /// The end of a clean archive: `complete` called once, the simulator confirming it for
+    /// `ttd`, and no multipart upload left open.
+    pub async fn assert_completed_once(&self, instance: &SeededInstance) {
+        assert_eq!(self.completes_of(instance), 1);
+        let confirmations = self
+            .sim
+            .complete_confirmations(instance.party_id, instance.instance_guid);
+        assert_eq!(confirmations.len(), 1);
+        assert_eq!(confirmations[0].0, "ttd");
+        assert_eq!(open_multipart_uploads(self.store()).await, 0);
+    }
+
     pub fn instance_ref(&self, instance: &SeededInstance) -> altinn::InstanceRef {
         altinn::InstanceRef {
             org: instance.org.clone(),
