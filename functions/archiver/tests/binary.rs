@@ -74,13 +74,10 @@ async fn binary_archives_a_completed_instance(memory_mb: u32, flavor: Flavor, pa
     assert_eq!(emf["ElementsArchived"].as_f64(), Some(4.0));
     assert_eq!(emf["ElementsSkipped"].as_f64(), Some(1.0));
 
-    // Back at the loop's head, alive and without an init error.
-    tokio::time::timeout(WAIT, api.next_requested(2))
-        .await
-        .expect("the archiver asks for the next invocation");
-    assert!(api.init_errors().is_empty(), "{:?}", api.init_errors());
-    // The runtime `main` chose for this memory size, seen from outside the process.
-    archiver.assert_runtime_flavor(flavor);
+    // Back at the loop's head, alive, without an init error, on the runtime for its size.
+    archiver
+        .assert_waiting_for_more(&api, 1, flavor, WAIT)
+        .await;
 }
 
 #[tokio::test]

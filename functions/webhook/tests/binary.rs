@@ -111,13 +111,8 @@ async fn binary_serves_http_api_events(memory_mb: u32, flavor: Flavor) {
         Some(format!("ttd/{APP}/{PARTY_ID}/{INSTANCE_GUID}").as_str())
     );
 
-    // Back at the loop's head for a third invocation, alive and without an init error.
-    tokio::time::timeout(WAIT, api.next_requested(3))
-        .await
-        .expect("the webhook asks for the next invocation");
-    assert!(api.init_errors().is_empty(), "{:?}", api.init_errors());
-    // The runtime `main` chose for this memory size, seen from outside the process.
-    webhook.assert_runtime_flavor(flavor);
+    // Back at the loop's head, alive, without an init error, on the runtime for its size.
+    webhook.assert_waiting_for_more(&api, 2, flavor, WAIT).await;
 }
 
 #[tokio::test]

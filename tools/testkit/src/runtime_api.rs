@@ -466,6 +466,26 @@ impl FunctionProcess {
         }
     }
 
+    /// After `invocations` invocations: the function asked `api` for the next one within
+    /// `timeout`, reported no init error, and runs on the runtime `flavor` (what `main` chose for
+    /// its memory size, seen from outside the process).
+    ///
+    /// # Panics
+    /// When any of the three does not hold.
+    pub async fn assert_waiting_for_more(
+        &self,
+        api: &RuntimeApi,
+        invocations: usize,
+        flavor: Flavor,
+        timeout: Duration,
+    ) {
+        tokio::time::timeout(timeout, api.next_requested(invocations + 1))
+            .await
+            .unwrap_or_else(|_| panic!("{} never asked for the next invocation", self.program));
+        assert!(api.init_errors().is_empty(), "{:?}", api.init_errors());
+        self.assert_runtime_flavor(flavor);
+    }
+
     /// Queues `payload` on `api` and waits for the function's outcome.
     ///
     /// # Panics
