@@ -151,6 +151,52 @@ pub fn lambda_env(
     env
 }
 
+/// The webhook's environment: its deployed memory size and a complete configuration.
+pub fn webhook_env() -> Vec<(&'static str, String)> {
+    lambda_env(
+        "webhook",
+        crate::WEBHOOK_MEMORY_MB,
+        &[
+            (
+                "WEBHOOK_SECRET",
+                "bench-secret-0123456789abcdef0123456789abcdef",
+            ),
+            ("ALTINN_ENV", "tt02"),
+            ("ALTINN_ORG", "ttd"),
+            ("EVENT_TYPES", "app.instance.process.completed"),
+            (
+                "QUEUE_URL",
+                "https://sqs.eu-north-1.amazonaws.com/123456789012/altinn-events",
+            ),
+        ],
+    )
+}
+
+/// The archiver's environment: its default memory size and a complete configuration, with the
+/// simulator's test key (so init runs the same key check as in production).
+pub fn archiver_env() -> Vec<(&'static str, String)> {
+    lambda_env(
+        "archiver",
+        crate::ARCHIVER_MEMORY_MB,
+        &[
+            ("ARCHIVE_BUCKET", "bench-archive"),
+            (
+                "QUEUE_URL",
+                "https://sqs.eu-north-1.amazonaws.com/123456789012/altinn-events",
+            ),
+            (
+                "DEAD_LETTER_QUEUE_URL",
+                "https://sqs.eu-north-1.amazonaws.com/123456789012/altinn-events-dlq",
+            ),
+            ("ALTINN_ENV", "tt02"),
+            ("ALTINN_ORG", "ttd"),
+            ("MASKINPORTEN_CLIENT_ID", "bench-client"),
+            ("MASKINPORTEN_KID", "bench-kid"),
+            ("MASKINPORTEN_KEY", altinn_sim::TEST_CLIENT_PRIVATE_KEY_PEM),
+        ],
+    )
+}
+
 /// A function binary and the environment it starts with.
 pub struct FunctionBinary<'a> {
     /// The executable.

@@ -10,6 +10,8 @@
 //!   scaling of archive time with the number of elements.
 //! - [`cold`]: cold start of the function binaries under a minimal Runtime API emulator,
 //!   against a hello-world `lambda_http` function built with the same profile.
+//! - [`layout`]: the startup layout, a linker script that puts the code each function runs at
+//!   init together (`make startup-layout` writes it, from a callgrind profile).
 //! - [`s3server`]: the S3 server of the archive sections (moto or s3s-fs).
 //! - [`report`]: the table.
 //!
@@ -17,6 +19,7 @@
 
 pub mod archive;
 pub mod cold;
+pub mod layout;
 pub mod report;
 pub mod rss;
 pub mod s3server;
