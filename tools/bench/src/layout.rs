@@ -31,13 +31,10 @@ pub fn executed_functions(callgrind_out: &str, object: &str) -> Vec<String> {
         {
             // Callgrind marks recursion depth as `name'2`.
             let name = name.trim();
-            let name = name.rsplit_once('\'').map_or(name, |(base, depth)| {
-                if depth.bytes().all(|b| b.is_ascii_digit()) {
-                    base
-                } else {
-                    name
-                }
-            });
+            let name = match name.rsplit_once('\'') {
+                Some((base, depth)) if depth.bytes().all(|b| b.is_ascii_digit()) => base,
+                _ => name,
+            };
             if seen.insert(name.to_owned()) {
                 functions.push(name.to_owned());
             }
@@ -54,7 +51,7 @@ pub fn symbol_pattern(symbol: &str) -> Option<String> {
     if first.is_ascii_digit() || !symbol.chars().all(is_symbol_char) {
         return None;
     }
-    if symbol.starts_with("_ZN") {
+    if is_rust_legacy(symbol) {
         // Legacy mangling: the path, then `17h` and the 16-digit hash, then `E`.
         if let Some(path) = symbol.strip_suffix('E')
             && let Some((path, hash)) = path.rsplit_once("17h")
@@ -65,10 +62,20 @@ pub fn symbol_pattern(symbol: &str) -> Option<String> {
         }
         return Some(symbol.to_owned());
     }
-    if symbol.starts_with("_R") {
+    if is_rust_v0(symbol) {
         return Some(without_crate_disambiguators(symbol));
     }
     Some(symbol.to_owned())
+}
+
+/// Rust's legacy mangling (`_ZN…17h<hash>E`).
+fn is_rust_legacy(symbol: &str) -> bool {
+    symbol.starts_with("_ZN")
+}
+
+/// Rust's v0 mangling (`_R…`), which the standard library is built with.
+fn is_rust_v0(symbol: &str) -> bool {
+    symbol.starts_with("_R")
 }
 
 /// A v0 symbol with every `Cs<base62>_` (a crate root and its disambiguator) as `Cs*_`.
@@ -116,8 +123,7 @@ pub fn linker_script(function: &str, symbols: &[String]) -> String {
     );
     for pattern in &patterns {
         // Only C compilers put constructors in `.text.startup.*`; Rust symbols skip that name.
-        let rust = pattern.starts_with("_ZN") || pattern.starts_with("_R");
-        let startup = if rust {
+        let startup = if is_rust_legacy(pattern) || is_rust_v0(pattern) {
             String::new()
         } else {
             format!(" .text.startup.{pattern}")

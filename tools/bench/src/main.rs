@@ -268,8 +268,6 @@ async fn run(options: &Options) -> Vec<Row> {
 }
 
 async fn cold_start(dir: &Path, runs: usize) -> Vec<Row> {
-    let webhook_env = cold::webhook_env();
-    let archiver_env = cold::archiver_env();
     let hello = dir.join("hello-lambda");
     let hello_current_thread = dir.join("hello-lambda-current-thread");
     let webhook = dir.join("webhook");
@@ -285,11 +283,11 @@ async fn cold_start(dir: &Path, runs: usize) -> Vec<Row> {
         },
         cold::FunctionBinary {
             path: &webhook,
-            env: webhook_env.clone(),
+            env: cold::webhook_env(),
         },
         cold::FunctionBinary {
             path: &archiver,
-            env: archiver_env.clone(),
+            env: cold::archiver_env(),
         },
     ];
     note(format!(

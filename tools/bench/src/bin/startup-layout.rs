@@ -114,9 +114,6 @@ fn profile_init(
             binary.display()
         )
     })?;
-    let object = binary
-        .file_name()
-        .and_then(|name| name.to_str())
-        .unwrap_or(function);
-    Ok(layout::executed_functions(&text, object))
+    // The binary is `<bin-dir>/<function>`, so callgrind names its object by that file name.
+    Ok(layout::executed_functions(&text, function))
 }
