@@ -35,7 +35,7 @@ use crate::pipeline::{
     ArchiveOutcome, ArchiveSummary, EventLocation, EventOutcome, Pipeline, PipelineSettings,
     ReceivedEvent, RunStats,
 };
-use crate::queue::{DeadLetter, MessageQueues, visibility_backoff};
+use crate::queue::{DeadLetter, MessageQueues, SqsClient, visibility_backoff};
 use crate::receipt::ReceiptUploader;
 use crate::store::ArchiveStore;
 
@@ -161,9 +161,10 @@ pub struct Archiver {
 pub type MetricLines = Arc<Mutex<Vec<String>>>;
 
 impl Archiver {
-    /// Builds every client from the configuration: reads the Maskinporten key (from Secrets
+    /// Builds the clients from the configuration: reads the Maskinporten key (from Secrets
     /// Manager when `MASKINPORTEN_KEY_SECRET_ARN` is set), then the one reqwest client, the token
-    /// provider, the Altinn client, and the S3 and SQS clients from `sdk`.
+    /// provider, the Altinn client, and the S3 client from `sdk`. The SQS client is built from
+    /// `sdk` at the first dead letter or delayed retry ([`SqsClient::on_first_use`]).
     pub async fn from_config(
         config: &ArchiverConfig,
         sdk: &SdkConfig,
@@ -175,8 +176,7 @@ impl Archiver {
         let altinn =
             AltinnClient::from_config(&config.altinn, &key_text, http, config.retry.clone())?;
         let s3 = lambda_support::aws::s3_client(sdk);
-        let sqs = aws_sdk_sqs::Client::new(sdk);
-        Self::new(config, altinn, s3, sqs)
+        Self::new(config, altinn, s3, SqsClient::on_first_use(sdk))
     }
 
     /// An archiver over ready-made clients.
@@ -184,7 +184,7 @@ impl Archiver {
         config: &ArchiverConfig,
         altinn: AltinnClient,
         s3: aws_sdk_s3::Client,
-        sqs: aws_sdk_sqs::Client,
+        sqs: impl Into<SqsClient>,
     ) -> Result<Self, StartupError> {
         let layout = ArchiveLayout::new(config.prefix.clone()).map_err(StartupError::Prefix)?;
         let store = ArchiveStore::new(s3, config.bucket.clone(), layout, config.part_size)
@@ -213,7 +213,7 @@ impl Archiver {
         Ok(Archiver {
             pipeline,
             queues: MessageQueues::new(
-                sqs,
+                sqs.into(),
                 config.queue_url.clone(),
                 config.dead_letter_queue_url.clone(),
             ),
@@ -235,6 +235,11 @@ impl Archiver {
     pub fn with_metric_lines(mut self, lines: MetricLines) -> Self {
         self.metric_lines = Some(lines);
         self
+    }
+
+    /// The source and dead-letter queues.
+    pub fn queues(&self) -> &MessageQueues {
+        &self.queues
     }
 
     /// The pipeline (archive store and Altinn client included).

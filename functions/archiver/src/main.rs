@@ -1,4 +1,4 @@
-//! The archiver Lambda: reads its configuration, builds every client once, then serves SQS
+//! The archiver Lambda: reads its configuration, builds its clients once, then serves SQS
 //! batches with partial batch failures. The logic is in the library (`archiver::Archiver`).
 
 use archiver::{Archiver, ArchiverConfig};

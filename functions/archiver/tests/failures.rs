@@ -65,7 +65,10 @@ async fn not_found_and_forbidden_go_to_the_dlq_at_once_with_their_reason() {
     while messages.len() < cases.len() {
         messages.extend(harness.receive().await);
     }
+    assert!(!harness.archiver.queues().client().is_built());
     let report = harness.run(messages.clone()).await;
+    // The SQS client was built at the first dead letter (the letters are checked below).
+    assert!(harness.archiver.queues().client().is_built());
     // Dead-lettered by us means done for the source queue: reported as success.
     assert!(
         report.response.batch_item_failures.is_empty(),

@@ -76,6 +76,8 @@ async fn completed_instance_is_archived_byte_for_byte_and_completed_once_after_t
         );
     }
     harness.assert_completed_once(&instance).await;
+    // SQS is for failures only: an archiver whose messages all archive never builds its client.
+    assert!(!harness.archiver.queues().client().is_built());
 }
 
 #[tokio::test]
