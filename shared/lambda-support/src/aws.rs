@@ -2,7 +2,9 @@
 
 use altinn::tls::TlsError;
 use altinn::{MaskinportenKeySource, Secret};
-use aws_config::environment::EnvironmentVariableCredentialsProvider;
+use aws_config::environment::{
+    EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider,
+};
 use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::http::ReqwestHttpClient;
@@ -14,8 +16,12 @@ use crate::http::ReqwestHttpClient;
 pub async fn sdk_config() -> Result<SdkConfig, TlsError> {
     let http_client = ReqwestHttpClient::new()?.shared();
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client);
-    if credentials_in_environment(|name| std::env::var(name).ok()) {
+    let var = |name: &str| std::env::var(name).ok();
+    if credentials_in_environment(var) {
         loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
+    }
+    if region_in_environment(var) {
+        loader = loader.region(EnvironmentVariableRegionProvider::new());
     }
     Ok(loader.load().await)
 }
@@ -32,6 +38,16 @@ fn credentials_in_environment(var: impl Fn(&str) -> Option<String>) -> bool {
     let present = |name: &str| var(name).is_some_and(|value| !value.trim().is_empty());
     present("AWS_ACCESS_KEY_ID")
         && (present("AWS_SECRET_ACCESS_KEY") || present("SECRET_ACCESS_KEY"))
+}
+
+/// True when `AWS_REGION` is set, as Lambda always sets it.
+///
+/// As with the credentials, the default region chain would choose that region first; naming
+/// the environment provider skips building the profile and IMDS region providers (an IMDS
+/// client among them) at every cold start. Without it (a laptop with only `AWS_DEFAULT_REGION`
+/// or a profile) the whole chain is used as before.
+fn region_in_environment(var: impl Fn(&str) -> Option<String>) -> bool {
+    var("AWS_REGION").is_some_and(|value| !value.trim().is_empty())
 }
 
 /// True when S3 requests go to an endpoint override (moto, MinIO) rather than AWS.
@@ -123,7 +139,7 @@ pub async fn read_secret_stage(
 
 #[cfg(test)]
 mod tests {
-    use super::credentials_in_environment;
+    use super::{credentials_in_environment, region_in_environment};
 
     fn environment(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let pairs: Vec<(String, String)> = pairs
@@ -168,5 +184,20 @@ mod tests {
             ("AWS_SECRET_ACCESS_KEY", ""),
             ("AWS_PROFILE", "dev"),
         ])));
+    }
+
+    #[test]
+    fn the_region_is_named_only_when_aws_region_is_set() {
+        assert!(region_in_environment(environment(&[(
+            "AWS_REGION",
+            "eu-north-1"
+        )])));
+        assert!(!region_in_environment(environment(&[])));
+        assert!(!region_in_environment(environment(&[("AWS_REGION", " ")])));
+        // The default chain reads AWS_DEFAULT_REGION and profiles itself.
+        assert!(!region_in_environment(environment(&[(
+            "AWS_DEFAULT_REGION",
+            "eu-north-1"
+        )])));
     }
 }
