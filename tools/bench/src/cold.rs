@@ -197,6 +197,25 @@ pub fn archiver_env() -> Vec<(&'static str, String)> {
     )
 }
 
+/// The median time, in this process, to parse and check the Maskinporten key the archiver is
+/// started with (`MaskinportenKey::parse`: aws-lc's `RSA_check_key` on a 2048-bit key), over
+/// `samples` parses. The archiver does this once at init; measured warm, it is a lower bound on
+/// what it costs in a cold process.
+pub fn key_check_cost(samples: usize) -> Result<Duration, String> {
+    let key = altinn::Secret::new(altinn_sim::TEST_CLIENT_PRIVATE_KEY_PEM);
+    let mut times = Vec::with_capacity(samples);
+    for _ in 0..samples.max(1) {
+        let started = Instant::now();
+        let parsed = altinn::MaskinportenKey::parse(
+            &key,
+            Some(altinn::auth::KeyIdentity::Kid("bench-kid".into())),
+        );
+        times.push(started.elapsed().as_secs_f64());
+        parsed.map_err(|e| format!("the test key does not parse: {e}"))?;
+    }
+    Ok(Duration::from_secs_f64(median(&times).unwrap_or_default()))
+}
+
 /// A function binary and the environment it starts with.
 pub struct FunctionBinary<'a> {
     /// The executable.
