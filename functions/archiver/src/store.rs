@@ -977,7 +977,8 @@ fn content_disposition(filename: &str) -> String {
     )
 }
 
-/// The percent-encoded filename, cut to whole characters within [`MAX_ENCODED_FILENAME`].
+/// The percent-encoded filename, cut to whole characters within `MAX_ENCODED_FILENAME`
+/// (1,024 bytes).
 pub fn encoded_filename(filename: &str) -> String {
     let mut encoded = String::new();
     for c in filename.chars() {
