@@ -305,7 +305,6 @@ async fn cold_start(dir: &Path, runs: usize) -> Vec<Row> {
     let [hello, hello_current_thread, webhook, archiver] =
         [measured[0], measured[1], measured[2], measured[3]];
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
-    let key_check = cold::key_check_cost(KEY_CHECK_SAMPLES);
     let init_row = |name: &str, start: cold::ColdStart| {
         let r = ms(start.median_init) / ms(hello.median_init);
         Row::new(
@@ -371,7 +370,7 @@ async fn cold_start(dir: &Path, runs: usize) -> Vec<Row> {
     ];
     // How much of the archiver's init is its one check of the Maskinporten key, which it does at
     // init on purpose (README, Performance): the rest of its init, against the same hello-world.
-    match key_check {
+    match cold::key_check_cost(KEY_CHECK_SAMPLES) {
         Ok(key_check) => {
             let rest = (ms(archiver.median_init) - ms(key_check)).max(0.0);
             rows.push(Row::new(
