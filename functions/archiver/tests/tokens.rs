@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use altinn_sim::{DataSpec, Fault, FaultRule, Route, SimConfig};
-use archiver::MessageOutcome;
+use archiver::{FailureReason, MessageOutcome};
 use common::*;
 
 fn storage_routes() -> [Route; 3] {
@@ -176,4 +176,76 @@ async fn the_maskinporten_key_can_come_from_secrets_manager() {
         .err()
         .expect("start-up fails");
     assert!(error.to_string().contains("missing-AbCdEf"), "{error}");
+}
+
+/// The simulator's test key as a JWK with one octet of `d` changed: the shape of a key, parts
+/// that disagree.
+fn key_whose_parts_disagree() -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut jwk: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../shared/tests/fixtures/client-key.jwk.json"
+    ))
+    .expect("fixture JWK");
+    let mut d = URL_SAFE_NO_PAD
+        .decode(jwk["d"].as_str().expect("d"))
+        .expect("base64url d");
+    d[10] ^= 0x55;
+    jwk["d"] = serde_json::Value::String(URL_SAFE_NO_PAD.encode(d));
+    jwk.to_string()
+}
+
+#[tokio::test]
+async fn a_key_whose_parts_disagree_holds_messages_back_then_dead_letters_them_with_the_reason() {
+    // Start-up checks the key's shape only; aws-lc's full check runs at the first grant.
+    let harness = Harness::start_with(
+        Options::default()
+            .env("MASKINPORTEN_KEY", key_whose_parts_disagree())
+            .env("MAX_RECEIVE_COUNT", 2),
+    )
+    .await;
+    let instance = harness.seed(50_050_301, vec![DataSpec::pdf()]);
+    harness.enqueue(&harness.completed_event(&instance)).await;
+
+    let first = harness.run(harness.receive().await).await;
+    let MessageOutcome::Retry { error, .. } = &first.outcomes[0].1 else {
+        panic!(
+            "a key problem is not the message's fault: {:?}",
+            first.outcomes
+        );
+    };
+    assert_eq!(error.reason, FailureReason::AuthFailed);
+    assert!(
+        error.detail.contains("cannot sign RS256"),
+        "{}",
+        error.detail
+    );
+
+    let last = harness.run(harness.receive().await).await;
+    let MessageOutcome::DeadLettered { error, .. } = &last.outcomes[0].1 else {
+        panic!("dead-lettered on MAX_RECEIVE_COUNT: {:?}", last.outcomes);
+    };
+    assert_eq!(error.reason, FailureReason::AuthFailed);
+    let letters = harness.dead_letters().await;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        attribute(&letters[0], "Reason").as_deref(),
+        Some("auth_failed")
+    );
+    assert!(
+        harness.requests_for(Route::MaskinportenToken).is_empty(),
+        "no grant was signed, so none was sent"
+    );
+    assert_eq!(harness.completes_of(&instance), 0);
+
+    // A key of the wrong shape still stops the start, before any message is taken.
+    let mut config = harness.config.clone();
+    config.altinn.maskinporten_key = altinn::MaskinportenKeySource::Inline(altinn::Secret::new(
+        &altinn_sim::TEST_CLIENT_PRIVATE_KEY_PEM[..600],
+    ));
+    let error = archiver::Archiver::from_config(&config, &harness.moto.sdk_config().await)
+        .await
+        .err()
+        .expect("start-up fails");
+    assert!(error.to_string().contains("Maskinporten key"), "{error}");
 }

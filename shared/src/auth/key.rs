@@ -1,12 +1,15 @@
 //! The Maskinporten client key: PEM (PKCS#1 or PKCS#8) or RSA JWK, and how the assertion header
 //! names it (`kid` or an `x5c` certificate chain, reference §1.3).
 //!
-//! Every form ends as PKCS#1 `RSAPrivateKey` DER (a JWK through the small ASN.1 encoder below),
-//! which aws-lc parses once into the key pair that signs every assertion. That parse checks the
-//! key (`RSA_check_key`: the primes, exponents and CRT values agree; at least 2048 bits), so a
-//! broken key fails at start-up, not at the first grant, and no grant parses the key again.
+//! Every form ends as PKCS#1 `RSAPrivateKey` DER (a JWK through the encoder in `pkcs1`). Parsing
+//! checks that DER's shape (`pkcs1::check_private_key_shape`), so a malformed, truncated,
+//! non-RSA or under-2048-bit key fails at start-up. aws-lc loads the key into the key pair that
+//! signs every assertion at the first signature: its load runs `RSA_check_key` (the primes,
+//! exponents and CRT values agree), five constant-time divisions that cost more than the rest of
+//! the archiver's init. The first grant needs the key anyway, so that is where the check runs;
+//! a key whose parts disagree fails every grant with the reason, and no grant loads it twice.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine;
@@ -15,6 +18,7 @@ use jsonwebtoken::EncodingKey;
 use serde::Deserialize;
 
 use super::AuthError;
+use super::pkcs1;
 use crate::secret::Secret;
 
 /// How the assertion header identifies the key.
@@ -63,11 +67,19 @@ impl KeyIdentity {
 }
 
 /// A Maskinporten client's private key and how the assertion names it.
-/// Built from PEM (PKCS#1 or PKCS#8) or a JWK; `Debug` never shows key material.
+/// Built from PEM (PKCS#1 or PKCS#8) or a JWK; `Debug` never shows key material. Clones share
+/// one key pair.
 #[derive(Clone)]
 pub struct MaskinportenKey {
-    key_pair: Arc<RsaKeyPair>,
+    material: Arc<KeyMaterial>,
     pub(super) identity: KeyIdentity,
+}
+
+/// The key's PKCS#1 DER, its shape checked, and the aws-lc key pair made from it at the first
+/// signature (or the reason aws-lc refused it, kept so every later grant fails the same way).
+struct KeyMaterial {
+    pkcs1_der: Vec<u8>,
+    key_pair: OnceLock<Result<RsaKeyPair, String>>,
 }
 
 impl std::fmt::Debug for MaskinportenKey {
@@ -162,23 +174,45 @@ impl MaskinportenKey {
         &self.identity
     }
 
+    /// Loads the key into aws-lc now, with its full check, instead of at the first signature.
+    /// For tools that want a key whose parts disagree reported before any grant.
+    pub fn load_now(&self) -> Result<(), AuthError> {
+        self.key_pair().map(|_| ())
+    }
+
     /// Signs `message` with RS256 (RSASSA-PKCS1-v1_5 with SHA-256): the JWS signature bytes.
     pub(super) fn sign_rs256(&self, message: &[u8]) -> Result<Vec<u8>, AuthError> {
-        let mut signature = vec![0; self.key_pair.public_modulus_len()];
+        let key_pair = self.key_pair()?;
+        let mut signature = vec![0; key_pair.public_modulus_len()];
         let rng = aws_lc_rs::rand::SystemRandom::new();
-        self.key_pair
+        key_pair
             .sign(&RSA_PKCS1_SHA256, &rng, message, &mut signature)
             .map_err(|_| AuthError::Invalid("the RSA private key could not sign".into()))?;
         Ok(signature)
     }
 
-    /// Loads a PKCS#1 DER key into aws-lc, which refuses one that cannot sign RS256.
+    /// The aws-lc key pair, loaded (and checked by `RSA_check_key`) at the first call.
+    fn key_pair(&self) -> Result<&RsaKeyPair, AuthError> {
+        let material = &*self.material;
+        material
+            .key_pair
+            .get_or_init(|| {
+                // KeyRejected names the problem (e.g. `InconsistentComponents`), never a value.
+                RsaKeyPair::from_der(&material.pkcs1_der)
+                    .map_err(|e| format!("the RSA private key cannot sign RS256: {e}"))
+            })
+            .as_ref()
+            .map_err(|reason| AuthError::Invalid(reason.clone()))
+    }
+
+    /// A key over PKCS#1 DER whose shape is checked now; aws-lc loads it at the first signature.
     fn checked(pkcs1_der: &[u8], identity: KeyIdentity) -> Result<Self, AuthError> {
-        let key_pair = RsaKeyPair::from_der(pkcs1_der).map_err(|e| {
-            AuthError::Invalid(format!("the RSA private key cannot sign RS256: {e}"))
-        })?;
+        pkcs1::check_private_key_shape(pkcs1_der)?;
         Ok(MaskinportenKey {
-            key_pair: Arc::new(key_pair),
+            material: Arc::new(KeyMaterial {
+                pkcs1_der: pkcs1_der.to_vec(),
+                key_pair: OnceLock::new(),
+            }),
             identity,
         })
     }
@@ -224,7 +258,7 @@ impl RsaJwk {
             ("dq", private_member("dq", &self.dq)?),
             ("qi", private_member("qi", &self.qi)?),
         ];
-        let mut body = der_unsigned_integer(&[0]);
+        let mut body = pkcs1::der_unsigned_integer(&[0]);
         for (name, value) in members {
             let bytes = decode_base64url(value).ok_or_else(|| {
                 AuthError::Invalid(format!("the JWK member `{name}` is not base64url"))
@@ -234,9 +268,9 @@ impl RsaJwk {
                     "the JWK member `{name}` is empty"
                 )));
             }
-            body.extend(der_unsigned_integer(&bytes));
+            body.extend(pkcs1::der_unsigned_integer(&bytes));
         }
-        Ok(der_sequence(&body))
+        Ok(pkcs1::der_sequence(&body))
     }
 }
 
@@ -245,50 +279,6 @@ fn decode_base64url(value: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD
         .decode(value.trim().trim_end_matches('='))
         .ok()
-}
-
-/// DER length octets: short form below 128, else long form.
-fn der_length(length: usize) -> Vec<u8> {
-    if length < 0x80 {
-        return vec![length as u8];
-    }
-    let bytes = length.to_be_bytes();
-    let first = bytes
-        .iter()
-        .position(|b| *b != 0)
-        .unwrap_or(bytes.len() - 1);
-    let significant = &bytes[first..];
-    let mut out = Vec::with_capacity(1 + significant.len());
-    out.push(0x80 | significant.len() as u8);
-    out.extend_from_slice(significant);
-    out
-}
-
-/// A DER INTEGER from an unsigned big-endian magnitude: leading zeros stripped, one zero byte
-/// added when the high bit is set (so the value stays positive).
-fn der_unsigned_integer(magnitude: &[u8]) -> Vec<u8> {
-    let first = magnitude.iter().position(|b| *b != 0);
-    let trimmed: &[u8] = match first {
-        Some(index) => &magnitude[index..],
-        None => &[0],
-    };
-    let pad = trimmed[0] & 0x80 != 0;
-    let content_length = trimmed.len() + usize::from(pad);
-    let mut out = vec![0x02];
-    out.extend(der_length(content_length));
-    if pad {
-        out.push(0);
-    }
-    out.extend_from_slice(trimmed);
-    out
-}
-
-/// A DER SEQUENCE around already-encoded members.
-fn der_sequence(content: &[u8]) -> Vec<u8> {
-    let mut out = vec![0x30];
-    out.extend(der_length(content.len()));
-    out.extend_from_slice(content);
-    out
 }
 
 /// The base64 DER of every `CERTIFICATE` block in `pem`, in order.
@@ -338,32 +328,6 @@ mod tests {
     const PKCS8: &str = include_str!("../../../tools/altinn-sim/testdata/client-key.pkcs8.pem");
     const CERT: &str = include_str!("../../../tools/altinn-sim/testdata/client-cert.pem");
     const JWK: &str = include_str!("../../tests/fixtures/client-key.jwk.json");
-
-    #[test]
-    fn der_lengths_use_short_and_long_form() {
-        assert_eq!(der_length(0), vec![0]);
-        assert_eq!(der_length(127), vec![127]);
-        assert_eq!(der_length(128), vec![0x81, 128]);
-        assert_eq!(der_length(255), vec![0x81, 255]);
-        assert_eq!(der_length(256), vec![0x82, 1, 0]);
-        assert_eq!(der_length(1190), vec![0x82, 0x04, 0xa6]);
-    }
-
-    #[test]
-    fn der_integers_are_minimal_and_positive() {
-        assert_eq!(der_unsigned_integer(&[0]), vec![0x02, 1, 0]);
-        assert_eq!(der_unsigned_integer(&[0, 0, 5]), vec![0x02, 1, 5]);
-        assert_eq!(
-            der_unsigned_integer(&[0x01, 0x00, 0x01]),
-            vec![0x02, 3, 1, 0, 1]
-        );
-        assert_eq!(der_unsigned_integer(&[0x80]), vec![0x02, 2, 0, 0x80]);
-        assert_eq!(der_unsigned_integer(&[]), vec![0x02, 1, 0]);
-        let big = vec![0xff; 256];
-        let encoded = der_unsigned_integer(&big);
-        assert_eq!(&encoded[..5], &[0x02, 0x82, 0x01, 0x01, 0x00]);
-        assert_eq!(encoded.len(), 5 + 256);
-    }
 
     #[test]
     fn jwk_becomes_the_same_pkcs1_der_as_the_pem() {
@@ -425,13 +389,14 @@ mod tests {
         let err = MaskinportenKey::parse(&Secret::new(not_base64.to_string()), None).unwrap_err();
         assert!(err.to_string().contains("`p`"), "{err}");
 
-        // A private exponent that does not belong to the modulus fails the key check.
-        let mut wrong_d = original.clone();
-        let mut d_bytes = URL_SAFE_NO_PAD.decode(&d).unwrap();
-        d_bytes[10] ^= 0x55;
-        wrong_d["d"] = serde_json::Value::String(URL_SAFE_NO_PAD.encode(&d_bytes));
-        let err = MaskinportenKey::parse(&Secret::new(wrong_d.to_string()), None).unwrap_err();
-        assert!(matches!(err, AuthError::Invalid(_)));
+        // A prime from another key: its size gives it away at parse.
+        let mut short_p = original.clone();
+        let p_bytes = URL_SAFE_NO_PAD
+            .decode(original["p"].as_str().unwrap())
+            .unwrap();
+        short_p["p"] = serde_json::Value::String(URL_SAFE_NO_PAD.encode(&p_bytes[16..]));
+        let err = MaskinportenKey::parse(&Secret::new(short_p.to_string()), None).unwrap_err();
+        assert!(err.to_string().contains("parts disagree"), "{err}");
 
         let mut ec = original.clone();
         ec["kty"] = serde_json::Value::String("EC".into());
@@ -443,7 +408,7 @@ mod tests {
 
         for err in [
             MaskinportenKey::parse(&Secret::new(missing_crt.to_string()), None).unwrap_err(),
-            MaskinportenKey::parse(&Secret::new(wrong_d.to_string()), None).unwrap_err(),
+            MaskinportenKey::parse(&Secret::new(short_p.to_string()), None).unwrap_err(),
         ] {
             assert!(!err.to_string().contains(&d[..16]));
             assert!(!format!("{err:?}").contains(&d[..16]));
@@ -478,13 +443,35 @@ mod tests {
         let small = include_str!("../../tests/fixtures/client-key-1024.pkcs1.pem");
         let err = MaskinportenKey::from_pem(&Secret::new(small), KeyIdentity::Kid("k".into()))
             .unwrap_err();
-        assert!(err.to_string().contains("cannot sign RS256"), "{err}");
+        assert!(err.to_string().contains("1024 bits"), "{err}");
+    }
+
+    #[test]
+    fn a_key_whose_parts_disagree_fails_at_its_first_signature_and_every_one_after() {
+        // d changed in its middle: the same shape, so only aws-lc's check can tell.
+        let original: serde_json::Value = serde_json::from_str(JWK).unwrap();
+        let d = original["d"].as_str().unwrap().to_owned();
+        let mut wrong_d = original.clone();
+        let mut d_bytes = URL_SAFE_NO_PAD.decode(&d).unwrap();
+        d_bytes[10] ^= 0x55;
+        wrong_d["d"] = serde_json::Value::String(URL_SAFE_NO_PAD.encode(&d_bytes));
+        let key = MaskinportenKey::parse(&Secret::new(wrong_d.to_string()), None)
+            .expect("the shape is right");
+
+        let first = key.sign_rs256(b"assertion").unwrap_err();
+        assert!(first.to_string().contains("cannot sign RS256"), "{first}");
+        let again = key.clone().sign_rs256(b"assertion").unwrap_err();
+        assert_eq!(again.to_string(), first.to_string());
+        assert_eq!(key.load_now().unwrap_err().to_string(), first.to_string());
+        assert!(!first.to_string().contains(&d[..16]));
+        assert!(!format!("{first:?}").contains(&d[..16]));
     }
 
     #[test]
     fn a_key_that_passes_the_check_signs() {
         let key = MaskinportenKey::parse(&Secret::new(PKCS8), Some(KeyIdentity::Kid("k".into())))
             .unwrap();
+        key.load_now().expect("aws-lc accepts the test key");
         let public = include_str!("../../../tools/altinn-sim/testdata/client-key.pub.pem");
         let signature = key.sign_rs256(b"check").unwrap();
         let verified = jsonwebtoken::crypto::verify(

@@ -16,6 +16,7 @@ mod cache;
 mod exchange;
 mod key;
 mod maskinporten;
+mod pkcs1;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
