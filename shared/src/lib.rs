@@ -13,6 +13,7 @@ pub mod config;
 pub mod environment;
 pub mod event;
 pub mod instance;
+pub mod retry;
 pub mod secret;
 pub mod tls;
 
@@ -22,4 +23,5 @@ pub use config::{AltinnConfig, ConfigError, MaskinportenKeySource};
 pub use environment::{Allowlist, AltinnEnvironment};
 pub use event::{CloudEvent, CorrespondenceRef, EventError, EventKind, InstanceRef, SourceError};
 pub use instance::{DataElement, Instance, RawInstance};
+pub use retry::Backoff;
 pub use secret::Secret;
