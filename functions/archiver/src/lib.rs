@@ -18,13 +18,14 @@ pub mod config;
 pub mod deadline;
 pub mod error;
 pub mod handler;
-pub mod layout;
-pub mod manifest;
 pub mod metrics;
 pub mod pipeline;
 pub mod queue;
 pub mod receipt;
 pub mod store;
+
+/// The key layout and manifest types, shared with the reconciler and the tools.
+pub use archive_model::{layout, manifest};
 
 pub use config::{ArchiverConfig, EventTypeFilter};
 pub use deadline::Deadline;

@@ -142,7 +142,7 @@ impl ReconcilerConfig {
         let apps = parse_apps(&required(&lookup, "RECONCILE_APPS")?, &altinn.org)?;
         let queue_url = required(&lookup, "QUEUE_URL")?;
         let bucket = required(&lookup, "ARCHIVE_BUCKET")?;
-        let prefix = archiver::ArchiveLayout::normalise_prefix(
+        let prefix = archive_model::ArchiveLayout::normalise_prefix(
             optional(&lookup, "ARCHIVE_PREFIX").as_deref(),
         )
         .map_err(|reason| ConfigError::Invalid {

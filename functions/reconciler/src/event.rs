@@ -3,7 +3,7 @@
 //!
 //! To the archiver it is indistinguishable from an event the webhook enqueued: a full
 //! CloudEvent 1.0 with the `source`, `subject`, `resource` and `resourceinstance` Altinn Events
-//! would have written (reference §3.1), so it passes the same strict `source` checks. Two marks
+//! would have written for the instance, so it passes the same strict `source` checks. Two marks
 //! tell people where it came from: the CloudEvent extension attribute
 //! [`ORIGIN_EXTENSION`]` = "reconciler"` (kept in the archived `events/{id}.json`) and the SQS
 //! message attribute `Origin = reconciler`.
@@ -15,8 +15,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-/// The CloudEvents extension attribute naming who made the event (extension names are
-/// lowercase alphanumerics, CloudEvents 1.0 §3.1.1).
+/// The CloudEvents extension attribute naming who made the event (CloudEvents attribute names
+/// are lower-case ASCII letters and digits only, no `-` or `_`).
 pub const ORIGIN_EXTENSION: &str = "altinnarchiveorigin";
 /// The value of [`ORIGIN_EXTENSION`] and of the `Origin` message attribute.
 pub const ORIGIN_RECONCILER: &str = "reconciler";

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use altinn::{AltinnClient, AuthError};
-use archiver::ArchiveLayout;
+use archive_model::ArchiveLayout;
 use aws_config::SdkConfig;
 use lambda_runtime::LambdaEvent;
 use lambda_support::metrics::{Metric, MetricsLogger};

@@ -1,11 +1,12 @@
 //! # reconciler
 //!
-//! The scheduled Lambda function that closes the gap events leave: Altinn apps drop an event
-//! when publishing fails (reference §3.2) and Altinn Events dead-letters one after 12 failed
-//! deliveries (§3.5), so an archive fed by events alone silently misses instances. Every run
-//! asks Storage, per configured app, for the instances that are complete and not confirmed by
-//! us (§5.3), and enqueues a synthetic `app.instance.process.completed` event for each one
-//! that has no `manifest.json` yet. The archiver then treats it like any other event.
+//! The scheduled Lambda function that closes the gap events leave: an Altinn app drops an
+//! event when publishing it to Altinn Events fails, and Altinn Events gives up on a subscriber
+//! after 12 failed deliveries, so an archive fed by events alone silently misses instances.
+//! Every run asks Storage, per configured app, for the instances that are complete and not
+//! confirmed by us (`GET storage/api/v1/instances?process.isComplete=true&excludeConfirmedBy=
+//! {org}`), and enqueues a synthetic `app.instance.process.completed` event for each one that
+//! has no `manifest.json` yet. The archiver then treats it like any other event.
 //!
 //! - [`config::ReconcilerConfig`]: the environment variables.
 //! - [`reconcile::Reconciler`]: the query, the archive check and the enqueue, as plain async

@@ -24,8 +24,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use altinn::{AltinnClient, AltinnEnvironment, ClientError, Instance, InstanceRef};
-use archiver::ArchiveLayout;
-use archiver::layout::KeyError;
+use archive_model::{ArchiveLayout, KeyError};
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use serde::Serialize;
@@ -34,9 +33,6 @@ use time::OffsetDateTime;
 
 use crate::config::AppId;
 use crate::event::{ORIGIN_RECONCILER, SyntheticMessage, synthetic_completed_event};
-
-/// Name of the marker object written next to an instance's archive once it was enqueued.
-pub const MARKER_NAME: &str = "reconcile-enqueued.json";
 
 /// Why reconciling an app failed.
 #[derive(Debug, thiserror::Error)]
@@ -315,7 +311,7 @@ impl Reconciler {
             tracing::debug!(instance = %instance.instance_id(), "archived, completion pending");
             return Ok(Finding::AlreadyArchived);
         }
-        let marker_key = format!("{}{MARKER_NAME}", self.layout.instance_prefix(instance)?);
+        let marker_key = self.layout.reconcile_marker(instance)?;
         if let Some(modified) = self.last_modified(&marker_key).await? {
             let age = SystemTime::now()
                 .duration_since(modified)
@@ -469,10 +465,7 @@ fn fifo_id(value: &str) -> String {
     if usable {
         value.to_owned()
     } else {
-        Sha256::digest(value.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex::encode(Sha256::digest(value.as_bytes()))
     }
 }
 

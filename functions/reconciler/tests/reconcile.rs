@@ -7,6 +7,7 @@ use std::time::Duration;
 use altinn::event::PROCESS_COMPLETED;
 use altinn::{CloudEvent, EventKind, InstanceRef};
 use altinn_sim::{InstanceSpec, SeededInstance, SimConfig, Simulator};
+use archive_model::ArchiveLayout;
 use lambda_runtime::{Context, LambdaEvent};
 use reconciler::event::{ORIGIN_EXTENSION, ORIGIN_RECONCILER};
 use reconciler::{Finding, ReconcilerConfig, ReconcilerFunction, StopReason};
@@ -21,6 +22,7 @@ struct Harness {
     sim: Simulator,
     queue_url: String,
     config: ReconcilerConfig,
+    layout: ArchiveLayout,
 }
 
 impl Harness {
@@ -60,6 +62,7 @@ impl Harness {
             sim,
             queue_url,
             config,
+            layout: ArchiveLayout::new(PREFIX).unwrap(),
         }
     }
 
@@ -75,11 +78,23 @@ impl Harness {
         self.sim.add_instance(spec)
     }
 
-    fn key(&self, instance: &SeededInstance, name: &str) -> String {
-        format!(
-            "{PREFIX}ttd/{APP}/{}/{}/{name}",
-            instance.party_id, instance.instance_guid
-        )
+    fn instance_ref(instance: &SeededInstance) -> InstanceRef {
+        InstanceRef {
+            org: instance.org.clone(),
+            app: instance.app.clone(),
+            party_id: instance.party_id,
+            instance_guid: instance.instance_guid,
+        }
+    }
+
+    fn manifest_key(&self, instance: &SeededInstance) -> String {
+        self.layout.manifest(&Self::instance_ref(instance)).unwrap()
+    }
+
+    fn marker_key(&self, instance: &SeededInstance) -> String {
+        self.layout
+            .reconcile_marker(&Self::instance_ref(instance))
+            .unwrap()
     }
 
     async fn put(&self, key: &str) {
@@ -150,7 +165,7 @@ async fn enqueues_exactly_the_unarchived_completed_instances_from_the_sample_sch
     let lost_b = harness.seed(50_000_002, true);
     let archived = harness.seed(50_000_003, true);
     let _running = harness.seed(50_000_004, false);
-    harness.put(&harness.key(&archived, "manifest.json")).await;
+    harness.put(&harness.manifest_key(&archived)).await;
 
     let function = harness.function().await;
     let summary = function.handle(schedule_event()).await.expect("run");
@@ -201,16 +216,8 @@ async fn enqueues_exactly_the_unarchived_completed_instances_from_the_sample_sch
         })
         .collect();
     assert_eq!(instances, expected);
-    assert!(
-        harness
-            .exists(&harness.key(&lost_a, "reconcile-enqueued.json"))
-            .await
-    );
-    assert!(
-        !harness
-            .exists(&harness.key(&archived, "reconcile-enqueued.json"))
-            .await
-    );
+    assert!(harness.exists(&harness.marker_key(&lost_a)).await);
+    assert!(!harness.exists(&harness.marker_key(&archived)).await);
 
     // The next run finds them pending (enqueued, not archived yet) and sends nothing again.
     let again = function.run(None).await.expect("second run");
@@ -268,20 +275,14 @@ async fn a_dry_run_reports_without_sending_or_marking() {
         format!("ttd/{APP}/{}/{}", lost.party_id, lost.instance_guid)
     );
     assert!(harness.drain().await.is_empty());
-    assert!(
-        !harness
-            .exists(&harness.key(&lost, "reconcile-enqueued.json"))
-            .await
-    );
+    assert!(!harness.exists(&harness.marker_key(&lost)).await);
 }
 
 #[tokio::test]
 async fn an_old_marker_is_enqueued_again_and_a_failing_query_fails_the_run() {
     let harness = Harness::start(&[("RECONCILE_REENQUEUE_AFTER_MINUTES", "0")]).await;
     let lost = harness.seed(53_000_001, true);
-    harness
-        .put(&harness.key(&lost, "reconcile-enqueued.json"))
-        .await;
+    harness.put(&harness.marker_key(&lost)).await;
     let function = harness.function().await;
     let summary = function.run(None).await.expect("run");
     assert_eq!(
@@ -299,81 +300,4 @@ async fn an_old_marker_is_enqueued_again_and_a_failing_query_fails_the_run() {
         .expect("bounded by the retry policy")
         .expect_err("the query fails");
     assert_eq!((error.failed, error.total), (1, 1));
-}
-
-/// The whole loop: lost events → reconciler → queue → the real archiver → archived and
-/// confirmed in Altinn → the next reconciliation finds nothing.
-#[tokio::test]
-async fn the_archiver_archives_what_the_reconciler_enqueued() {
-    let harness = Harness::start(&[]).await;
-    let lost = harness.seed(54_000_001, true);
-    let function = harness.function().await;
-    assert_eq!(function.run(None).await.expect("run").enqueued, 1);
-
-    let dlq_url = harness.moto.create_queue("dead-letters").await;
-    let base = harness.sim.base_url().to_string();
-    let env: HashMap<&str, String> = HashMap::from([
-        ("ARCHIVE_BUCKET", BUCKET.to_owned()),
-        ("ARCHIVE_PREFIX", PREFIX.to_owned()),
-        ("QUEUE_URL", harness.queue_url.clone()),
-        ("DEAD_LETTER_QUEUE_URL", dlq_url),
-        ("ALTINN_ENV", "local".to_owned()),
-        ("ALTINN_ORG", "ttd".to_owned()),
-        ("ALTINN_PLATFORM_URL", base.clone()),
-        ("ALTINN_APPS_URL", base),
-        (
-            "MASKINPORTEN_URL",
-            harness.sim.maskinporten_issuer().to_string(),
-        ),
-        ("MASKINPORTEN_CLIENT_ID", "sim-client".to_owned()),
-        ("MASKINPORTEN_KID", "sim-kid".to_owned()),
-        (
-            "MASKINPORTEN_KEY",
-            altinn_sim::TEST_CLIENT_PRIVATE_KEY_PEM.to_owned(),
-        ),
-    ]);
-    let archiver_config =
-        archiver::ArchiverConfig::from_lookup(|name: &str| env.get(name).cloned())
-            .expect("archiver config");
-    let archiver =
-        archiver::Archiver::from_config(&archiver_config, &harness.moto.sdk_config().await)
-            .await
-            .expect("archiver");
-
-    let records = harness
-        .drain()
-        .await
-        .into_iter()
-        .map(|message| {
-            let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
-            record.message_id = message.message_id().map(str::to_owned);
-            record.body = message.body().map(str::to_owned);
-            record.attributes =
-                HashMap::from([("ApproximateReceiveCount".to_owned(), "1".to_owned())]);
-            record
-        })
-        .collect();
-    let mut batch = aws_lambda_events::event::sqs::SqsEvent::default();
-    batch.records = records;
-    let response = archiver
-        .handle_batch(
-            &batch,
-            std::time::SystemTime::now() + Duration::from_secs(120),
-        )
-        .await;
-    assert!(
-        response.batch_item_failures.is_empty(),
-        "archived without failures"
-    );
-    assert!(harness.exists(&harness.key(&lost, "manifest.json")).await);
-    let confirmations = harness
-        .sim
-        .complete_confirmations(lost.party_id, lost.instance_guid);
-    assert_eq!(confirmations.len(), 1, "confirmed once");
-
-    let after = function.run(None).await.expect("run after archiving");
-    assert_eq!(
-        after.apps[0].found, 0,
-        "a confirmed instance leaves the query"
-    );
 }

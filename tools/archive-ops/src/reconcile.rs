@@ -6,7 +6,7 @@
 use std::io::Write;
 
 use altinn::{AltinnConfig, RetryPolicy};
-use archiver::ArchiveLayout;
+use archive_model::ArchiveLayout;
 use reconciler::reconcile::ReconcilerSettings;
 use reconciler::{AppId, AppReport, Finding, Reconciler, RunOptions};
 

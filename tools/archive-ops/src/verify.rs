@@ -11,8 +11,8 @@ use std::io::Write;
 
 use altinn::InstanceRef;
 use altinn::environment::{is_valid_app_name, is_valid_org_code};
-use archiver::manifest::{ManifestObject, ObjectRole};
-use archiver::{ArchiveLayout, ArchiveStore};
+use archive_model::{ArchiveLayout, Manifest, ManifestObject, ObjectRole};
+use aws_sdk_s3::primitives::ByteStream;
 use futures_util::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -41,8 +41,71 @@ manifest, or an error; 2 usage error.
 
 /// Objects read at the same time.
 const CONCURRENT_READS: usize = 4;
-/// `ArchiveStore` wants a part size; verification only reads, so it is never used for writes.
-const PART_SIZE: usize = 8 * 1024 * 1024;
+
+/// The archive bucket, read only: all `verify` needs from S3.
+#[derive(Debug, Clone)]
+pub struct ArchiveReader {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    layout: ArchiveLayout,
+}
+
+impl ArchiveReader {
+    /// A reader of `bucket`, whose keys follow `layout`.
+    pub fn new(s3: aws_sdk_s3::Client, bucket: impl Into<String>, layout: ArchiveLayout) -> Self {
+        ArchiveReader {
+            s3,
+            bucket: bucket.into(),
+            layout,
+        }
+    }
+
+    /// The bucket's name.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The key layout.
+    pub fn layout(&self) -> &ArchiveLayout {
+        &self.layout
+    }
+
+    /// `GetObject`: the object's body, still streaming; `None` when there is no such key.
+    pub async fn open(&self, key: &str) -> Result<Option<ByteStream>, CommandError> {
+        match self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(response) => Ok(Some(response.body)),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
+            Err(error) => Err(CommandError::Failed(format!(
+                "S3 GetObject {key}: {}",
+                aws_sdk_s3::error::DisplayErrorContext(&error)
+            ))),
+        }
+    }
+
+    /// The manifest at `key`; `None` when there is none.
+    pub async fn manifest(&self, key: &str) -> Result<Option<Manifest>, CommandError> {
+        let Some(body) = self.open(key).await? else {
+            return Ok(None);
+        };
+        let bytes = body
+            .collect()
+            .await
+            .map_err(|e| {
+                CommandError::Failed(format!("S3 GetObject {key}: reading the body: {e}"))
+            })?
+            .into_bytes();
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| CommandError::Failed(format!("{key} is not a manifest: {e}")))
+    }
+}
 
 /// How one object compares with its manifest entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -165,12 +228,7 @@ pub async fn command(
         .setting(args, "prefix", "ARCHIVE_PREFIX")?
         .unwrap_or_default();
     let layout = ArchiveLayout::new(prefix).map_err(|e| UsageError(format!("--prefix: {e}")))?;
-    let store = ArchiveStore::new(
-        lambda_support::aws::s3_client(&context.sdk),
-        bucket,
-        layout,
-        PART_SIZE,
-    );
+    let store = ArchiveReader::new(lambda_support::aws::s3_client(&context.sdk), bucket, layout);
 
     let report = verify_instance(&store, &instance, context.progress, err).await?;
     if args.has("json") {
@@ -188,7 +246,7 @@ pub async fn command(
 /// Reads the manifest and checks every object it lists. Fails when there is no manifest, when
 /// it names another instance, or when S3 fails (other than a missing object).
 pub async fn verify_instance(
-    store: &ArchiveStore,
+    store: &ArchiveReader,
     instance: &InstanceRef,
     progress: bool,
     err: &mut dyn Write,
@@ -197,16 +255,12 @@ pub async fn verify_instance(
         .layout()
         .manifest(instance)
         .map_err(CommandError::failed)?;
-    let manifest = store
-        .get_manifest(&manifest_key)
-        .await
-        .map_err(CommandError::failed)?
-        .ok_or_else(|| {
-            CommandError::Failed(format!(
-                "not archived: there is no s3://{}/{manifest_key}",
-                store.bucket()
-            ))
-        })?;
+    let manifest = store.manifest(&manifest_key).await?.ok_or_else(|| {
+        CommandError::Failed(format!(
+            "not archived: there is no s3://{}/{manifest_key}",
+            store.bucket()
+        ))
+    })?;
     if manifest.instance_id != instance.instance_id() || manifest.app_id != instance.app_id() {
         return Err(CommandError::Failed(format!(
             "{manifest_key} describes {}/{}, not this instance",
@@ -244,7 +298,7 @@ pub async fn verify_instance(
 
 /// Streams one object and compares it with its manifest entry.
 async fn check_object(
-    store: &ArchiveStore,
+    store: &ArchiveReader,
     object: &ManifestObject,
 ) -> Result<ObjectCheck, CommandError> {
     let actual = stream_digest(store, &object.key).await?;
@@ -272,10 +326,10 @@ async fn check_object(
 /// The size and lower-case hex SHA-256 of the object at `key`, hashed chunk by chunk as the
 /// body arrives; `None` when there is no such object.
 pub async fn stream_digest(
-    store: &ArchiveStore,
+    store: &ArchiveReader,
     key: &str,
 ) -> Result<Option<(u64, String)>, CommandError> {
-    let Some(mut body) = store.open(key).await.map_err(CommandError::failed)? else {
+    let Some(mut body) = store.open(key).await? else {
         return Ok(None);
     };
     let mut hasher = Sha256::new();
@@ -288,13 +342,13 @@ pub async fn stream_digest(
         hasher.update(&chunk);
         size += chunk.len() as u64;
     }
-    Ok(Some((size, archiver::store::hex(&hasher.finalize()))))
+    Ok(Some((size, hex::encode(hasher.finalize()))))
 }
 
 /// The report as a table (keys relative to the instance's folder) and a summary line.
 fn print_table(
     out: &mut dyn Write,
-    store: &ArchiveStore,
+    store: &ArchiveReader,
     instance: &InstanceRef,
     report: &VerifyReport,
 ) -> Result<(), CommandError> {

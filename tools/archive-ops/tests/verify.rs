@@ -1,71 +1,105 @@
-//! `archive verify` on an instance archived by the real archiver (Altinn simulator + moto),
-//! then on the same archive after one object was overwritten and another deleted.
+//! `archive verify` on an archived instance (the simulator's data, laid out and listed in a
+//! manifest exactly as the archiver writes them, in moto), then on the same archive after one
+//! object was overwritten and another deleted. That the archiver's own output matches its
+//! manifest is checked by the whole-system tests (tools/chaos).
 
 mod common;
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use altinn::InstanceRef;
 use altinn_sim::{DataSpec, InstanceSpec, SeededInstance, SimConfig, Simulator};
+use archive_model::{ArchiveLayout, MANIFEST_VERSION, Manifest, ManifestObject, ObjectRole};
 use archive_ops::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
-use archiver::pipeline::{ArchiveOutcome, ReceivedEvent, RunStats};
-use archiver::{Archiver, ArchiverConfig, Deadline};
 use aws_sdk_s3::primitives::ByteStream;
 use common::run;
+use sha2::{Digest, Sha256};
 use testkit::MotoServer;
 
 const BUCKET: &str = "archive";
 const PREFIX: &str = "verify-test/";
 
-/// Archives `seeded` with the archiver's own pipeline, as a `process.completed` event would.
+/// Archives `seeded` as a `process.completed` event would: `instance.json`, the event and every
+/// data element under the layout's keys, then `manifest.json` listing each with its size and
+/// SHA-256.
 async fn archive(moto: &MotoServer, sim: &Simulator, seeded: &SeededInstance) {
-    let base = sim.base_url().to_string();
-    let dlq = moto.create_queue("dead-letters").await;
-    let env: HashMap<&str, String> = HashMap::from([
-        ("ARCHIVE_BUCKET", BUCKET.to_owned()),
-        ("ARCHIVE_PREFIX", PREFIX.to_owned()),
-        ("DEAD_LETTER_QUEUE_URL", dlq),
-        // Five MiB parts: the 6 MiB attachment becomes a multipart object.
-        ("PART_SIZE_MIB", "5".to_owned()),
-        ("ALTINN_ENV", "local".to_owned()),
-        ("ALTINN_ORG", "ttd".to_owned()),
-        ("ALTINN_PLATFORM_URL", base.clone()),
-        ("ALTINN_APPS_URL", base),
-        ("MASKINPORTEN_URL", sim.maskinporten_issuer().to_string()),
-        ("MASKINPORTEN_CLIENT_ID", "sim-client".to_owned()),
-        ("MASKINPORTEN_KID", "sim-kid".to_owned()),
-        (
-            "MASKINPORTEN_KEY",
-            altinn_sim::TEST_CLIENT_PRIVATE_KEY_PEM.to_owned(),
-        ),
-    ]);
-    let config = ArchiverConfig::from_lookup(|name: &str| env.get(name).cloned()).unwrap();
-    let archiver = Archiver::from_config(&config, &moto.sdk_config().await)
-        .await
-        .unwrap();
-    let event = sim.cloud_event(seeded, "app.instance.process.completed");
-    let event = ReceivedEvent::parse(event.to_string().into_bytes()).unwrap();
+    let layout = ArchiveLayout::new(PREFIX).unwrap();
     let instance = InstanceRef {
         org: seeded.org.clone(),
         app: seeded.app.clone(),
         party_id: seeded.party_id,
         instance_guid: seeded.instance_guid,
     };
-    let outcome = archiver
-        .pipeline()
-        .archive_instance(
-            &event,
-            &instance,
-            &Deadline::after(Duration::from_secs(120), Duration::ZERO),
-            &RunStats::default(),
-        )
+    let event = sim.cloud_event(seeded, "app.instance.process.completed");
+    let event_id = event["id"].as_str().unwrap().to_owned();
+    let instance_json = sim
+        .instance_json(seeded.party_id, seeded.instance_guid)
+        .unwrap();
+    let mut objects = vec![
+        (
+            layout.instance_json(&instance).unwrap(),
+            ObjectRole::Instance,
+            serde_json::to_vec(&instance_json).unwrap(),
+            None,
+        ),
+        (
+            layout.instance_event(&instance, &event_id).unwrap(),
+            ObjectRole::Event,
+            serde_json::to_vec(&event).unwrap(),
+            None,
+        ),
+    ];
+    for data in &seeded.data {
+        objects.push((
+            layout
+                .data_element(&instance, &data.id.to_string())
+                .unwrap(),
+            ObjectRole::DataElement,
+            sim.data_bytes(seeded.instance_guid, data.id).unwrap(),
+            Some(data),
+        ));
+    }
+
+    let s3 = moto.s3().await;
+    let mut entries = Vec::new();
+    for (key, role, bytes, data) in objects {
+        entries.push(ManifestObject {
+            key: key.clone(),
+            role,
+            size: bytes.len() as u64,
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            content_type: data
+                .map_or("application/json", |d| &d.content_type)
+                .to_owned(),
+            data_element_id: data.map(|d| d.id.to_string()),
+            data_type: data.map(|d| d.data_type.clone()),
+            filename: data.and_then(|d| d.filename.clone()),
+        });
+        s3.put_object()
+            .bucket(BUCKET)
+            .key(key)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .unwrap();
+    }
+    let manifest = Manifest {
+        manifest_version: MANIFEST_VERSION,
+        instance_id: seeded.instance_id(),
+        app_id: seeded.app_id(),
+        archived_at: "2026-01-01T00:00:00Z".into(),
+        event_id,
+        event_type: "app.instance.process.completed".into(),
+        objects: entries,
+        skipped_data_elements: Vec::new(),
+    };
+    s3.put_object()
+        .bucket(BUCKET)
+        .key(layout.manifest(&instance).unwrap())
+        .body(ByteStream::from(manifest.to_json()))
+        .send()
         .await
         .unwrap();
-    assert!(
-        matches!(outcome, ArchiveOutcome::Archived { .. }),
-        "{outcome:?}"
-    );
 }
 
 fn statuses(report: &serde_json::Value) -> HashMap<String, String> {
@@ -98,8 +132,20 @@ async fn verify_reports_each_object_and_catches_changed_and_deleted_ones() {
         "ttd/verify-app/{}/{}",
         seeded.party_id, seeded.instance_guid
     );
-    let folder = format!("{PREFIX}{instance}/");
-    let data_key = |index: usize| format!("{folder}data/{}", seeded.data[index].id);
+    let layout = ArchiveLayout::new(PREFIX).unwrap();
+    let reference = InstanceRef {
+        org: seeded.org.clone(),
+        app: seeded.app.clone(),
+        party_id: seeded.party_id,
+        instance_guid: seeded.instance_guid,
+    };
+    let folder = layout.instance_prefix(&reference).unwrap();
+    let instance_json = layout.instance_json(&reference).unwrap();
+    let data_key = |index: usize| {
+        layout
+            .data_element(&reference, &seeded.data[index].id.to_string())
+            .unwrap()
+    };
     let env = HashMap::from([
         ("ARCHIVE_BUCKET", BUCKET.to_owned()),
         ("ARCHIVE_PREFIX", PREFIX.to_owned()),
@@ -112,7 +158,7 @@ async fn verify_reports_each_object_and_catches_changed_and_deleted_ones() {
     assert_eq!(report["objects"].as_array().unwrap().len(), 5);
     assert_eq!(report["ok"], 5);
     let all = statuses(&report);
-    assert_eq!(all[&format!("{folder}instance.json")], "OK");
+    assert_eq!(all[&instance_json], "OK");
     assert_eq!(all[&data_key(2)], "OK");
     let large = report["objects"]
         .as_array()
@@ -159,7 +205,7 @@ async fn verify_reports_each_object_and_catches_changed_and_deleted_ones() {
     assert_eq!(all[&data_key(0)], "MISSING");
     assert_eq!(all[&data_key(1)], "DIFFERENT");
     assert_eq!(all[&data_key(2)], "OK");
-    assert_eq!(all[&format!("{folder}instance.json")], "OK");
+    assert_eq!(all[&instance_json], "OK");
     assert_eq!(
         (&report["ok"], &report["different"], &report["missing"]),
         (&3.into(), &1.into(), &1.into())

@@ -25,8 +25,7 @@ use altinn::{InstanceRef, RetryPolicy};
 use altinn_sim::{
     DataSpec, Fault, FaultRule, InstanceSpec, Route, SeededInstance, SimConfig, Simulator,
 };
-use archiver::Manifest;
-use archiver::manifest::ObjectRole;
+use archive_model::{Manifest, ObjectRole};
 use chaos::system::BUCKET;
 use chaos::{ChaosSystem, SystemOptions};
 use local_runner::demo::instance_ref;

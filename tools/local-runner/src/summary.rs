@@ -18,6 +18,8 @@ pub struct InstanceReport {
     pub instance: InstanceRef,
     /// Its key prefix in the bucket.
     pub prefix: String,
+    /// The key of its `manifest.json`.
+    pub manifest: String,
     /// `manifest.json` is in the bucket: the archive is complete.
     pub archived: bool,
     /// Altinn lists our org in `completeConfirmations`; `None` when that could not be checked.
@@ -222,10 +224,7 @@ impl RunSummary {
             Some(folder) => {
                 line("look at", format!("{}/", folder.display()));
                 for report in self.instances.iter().filter(|i| i.archived) {
-                    line(
-                        "",
-                        format!("{}/{}manifest.json", folder.display(), report.prefix),
-                    );
+                    line("", format!("{}/{}", folder.display(), report.manifest));
                 }
                 line(
                     "",

@@ -8,7 +8,8 @@ use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use altinn::{AltinnClient, InstanceRef, Secret};
-use archiver::{ArchiveLayout, Archiver, ArchiverConfig, MetricLines};
+use archive_model::ArchiveLayout;
+use archiver::{Archiver, ArchiverConfig, MetricLines};
 use aws_config::SdkConfig;
 use tokio::sync::watch;
 
@@ -342,7 +343,7 @@ impl LocalSystem {
         let mut reports = Vec::with_capacity(instances.len());
         let mut copied = (0usize, 0u64);
         for instance in instances {
-            let key_error = |e: archiver::layout::KeyError| RunError::Setup(e.to_string());
+            let key_error = |e: archive_model::KeyError| RunError::Setup(e.to_string());
             let prefix = self.layout.instance_prefix(&instance).map_err(key_error)?;
             let manifest = self.layout.manifest(&instance).map_err(key_error)?;
             let objects = list_objects(&self.s3, &self.bucket, &prefix).await?;
@@ -372,6 +373,7 @@ impl LocalSystem {
             }
             reports.push(InstanceReport {
                 archived: objects.iter().any(|o| o.key == manifest),
+                manifest,
                 objects: objects.len(),
                 bytes: objects.iter().map(|o| o.size).sum(),
                 instance,

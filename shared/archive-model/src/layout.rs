@@ -1,12 +1,15 @@
-//! Where things go in the archive bucket (design.md, "The archive in S3"):
+//! Where things go in the archive bucket (docs/layout.md has the same picture, with what each
+//! object holds). Every key the system writes or lists is built here:
 //!
 //! ```text
-//! {prefix}{org}/{app}/{partyId}/{instanceGuid}/instance.json         raw bytes as Altinn sent them
-//! {prefix}{org}/{app}/{partyId}/{instanceGuid}/events/{eventId}.json  every event that touched it
-//! {prefix}{org}/{app}/{partyId}/{instanceGuid}/data/{dataGuid}        the element's bytes
-//! {prefix}{org}/{app}/{partyId}/{instanceGuid}/manifest.json          written last
+//! {prefix}{org}/{app}/{partyId}/{instanceGuid}/instance.json            raw bytes as Altinn sent them
+//! {prefix}{org}/{app}/{partyId}/{instanceGuid}/events/{eventId}.json     every event that touched it
+//! {prefix}{org}/{app}/{partyId}/{instanceGuid}/data/{dataGuid}           the element's bytes
+//! {prefix}{org}/{app}/{partyId}/{instanceGuid}/manifest.json             written last
+//! {prefix}{org}/{app}/{partyId}/{instanceGuid}/receipt-upload.json       receipt upload claim
+//! {prefix}{org}/{app}/{partyId}/{instanceGuid}/reconcile-enqueued.json   reconciler's marker
 //! {prefix}correspondence/{resourceId}/{resourceinstance}/events/{eventId}.json
-//! {prefix}events/{eventId}.json                                       any other event
+//! {prefix}events/{eventId}.json                                          any other event
 //! ```
 //!
 //! Every component that comes from outside (org, app, event id, data element id, resource,
@@ -25,6 +28,8 @@ const MAX_COMPONENT_LEN: usize = 128;
 
 /// The name of the receipt claim object next to an instance's archive.
 pub const RECEIPT_CLAIM_NAME: &str = "receipt-upload.json";
+/// The name of the reconciler's marker next to an instance's archive.
+pub const RECONCILE_MARKER_NAME: &str = "reconcile-enqueued.json";
 
 /// A value that cannot be part of an S3 key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,11 +83,22 @@ impl ArchiveLayout {
         ))
     }
 
-    /// `…/receipt-upload.json`: the claim of the run uploading the archive receipt (see
-    /// [`crate::receipt`]); not part of the archive and not listed in the manifest.
+    /// `…/receipt-upload.json`: the claim of the archiver run that uploads the archive receipt
+    /// into the instance, so that two runs never upload it twice; not part of the archive and
+    /// not listed in the manifest.
     pub fn receipt_claim(&self, instance: &InstanceRef) -> Result<String, KeyError> {
         Ok(format!(
             "{}{RECEIPT_CLAIM_NAME}",
+            self.instance_prefix(instance)?
+        ))
+    }
+
+    /// `…/reconcile-enqueued.json`: written by the reconciler when it enqueues a synthetic event
+    /// for an instance, so later runs count it as pending instead of enqueueing it again; not
+    /// part of the archive and not listed in the manifest.
+    pub fn reconcile_marker(&self, instance: &InstanceRef) -> Result<String, KeyError> {
+        Ok(format!(
+            "{}{RECONCILE_MARKER_NAME}",
             self.instance_prefix(instance)?
         ))
     }
@@ -97,10 +113,16 @@ impl ArchiveLayout {
         Ok(format!("{}manifest.json", self.instance_prefix(instance)?))
     }
 
+    /// `…/data/`: the folder of an instance's data elements (listed to find the ones an earlier
+    /// run already stored).
+    pub fn data_prefix(&self, instance: &InstanceRef) -> Result<String, KeyError> {
+        Ok(format!("{}data/", self.instance_prefix(instance)?))
+    }
+
     /// `…/data/{dataId}`.
     pub fn data_element(&self, instance: &InstanceRef, data_id: &str) -> Result<String, KeyError> {
         check_component("data element id", data_id)?;
-        Ok(format!("{}data/{data_id}", self.instance_prefix(instance)?))
+        Ok(format!("{}{data_id}", self.data_prefix(instance)?))
     }
 
     /// `…/events/{eventId}.json` under the instance.
@@ -222,8 +244,20 @@ mod tests {
             format!("{base}data/0b0c0d0e-0000-4000-8000-000000000001")
         );
         assert_eq!(
+            layout.data_prefix(&instance()).unwrap(),
+            format!("{base}data/")
+        );
+        assert_eq!(
             layout.instance_event(&instance(), "e-1").unwrap(),
             format!("{base}events/e-1.json")
+        );
+        assert_eq!(
+            layout.receipt_claim(&instance()).unwrap(),
+            format!("{base}receipt-upload.json")
+        );
+        assert_eq!(
+            layout.reconcile_marker(&instance()).unwrap(),
+            format!("{base}reconcile-enqueued.json")
         );
         assert_eq!(
             ArchiveLayout::new("")
