@@ -34,9 +34,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use altinn::event::VALIDATE_SUBSCRIPTION;
-use altinn::{Allowlist, AltinnEnvironment, CloudEvent, EventKind};
+use altinn::{Allowlist, CloudEvent, EventKind};
 use aws_config::SdkConfig;
-use lambda_http::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use lambda_http::http::header::RETRY_AFTER;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -45,7 +45,6 @@ use lambda_support::metrics::{Metric, MetricsLogger};
 use serde_json::json;
 use tracing::Instrument;
 use tracing::field::Empty;
-use url::Url;
 
 use crate::config::WebhookConfig;
 use crate::event_filter::EventTypeFilter;
