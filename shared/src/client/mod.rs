@@ -219,3 +219,72 @@ impl AltinnClient {
         &self.tokens
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MaskinportenKeySource;
+
+    fn config(key: &str) -> AltinnConfig {
+        let vars = [
+            ("ALTINN_ENV", "tt02"),
+            ("ALTINN_ORG", "ttd"),
+            ("MASKINPORTEN_CLIENT_ID", "client"),
+            ("MASKINPORTEN_KID", "kid"),
+            ("MASKINPORTEN_KEY", key),
+        ];
+        AltinnConfig::from_lookup(|name| {
+            vars.iter()
+                .find(|(variable, _)| *variable == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_key_aws_lc_refuses_stops_the_start_with_the_variable_it_came_from() {
+        let pem = include_str!("../../../tools/altinn-sim/testdata/client-key.pkcs1.pem");
+        let retry = RetryPolicy::default();
+        let http = AltinnClient::try_http_client(&retry).unwrap();
+        let good = config(pem);
+        let key_text = Secret::new(pem);
+        AltinnClient::from_config(&good, &key_text, http.clone(), retry.clone())
+            .expect("the test key is accepted");
+
+        let cut = Secret::new(&pem[..600]);
+        let error =
+            AltinnClient::from_config(&config(&pem[..600]), &cut, http.clone(), retry.clone())
+                .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                AuthError::Key {
+                    variable: "MASKINPORTEN_KEY",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(
+            error.to_string().starts_with("MASKINPORTEN_KEY "),
+            "{error}"
+        );
+        assert!(!error.is_transient());
+
+        let mut from_secret = good;
+        from_secret.maskinporten_key = MaskinportenKeySource::SecretArn(
+            "arn:aws:secretsmanager:eu-north-1:123456789012:secret:key-AbCdEf".into(),
+        );
+        let small = Secret::new(include_str!(
+            "../../tests/fixtures/client-key-1024.pkcs1.pem"
+        ));
+        let error = AltinnClient::from_config(&from_secret, &small, http, retry).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("MASKINPORTEN_KEY_SECRET_ARN "),
+            "{error}"
+        );
+        assert!(error.to_string().contains("under 2048 bits"), "{error}");
+    }
+}
