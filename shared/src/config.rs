@@ -55,6 +55,16 @@ pub enum MaskinportenKeySource {
     SecretArn(String),
 }
 
+impl MaskinportenKeySource {
+    /// The variable the key is configured by, for errors about the key.
+    pub fn variable(&self) -> &'static str {
+        match self {
+            MaskinportenKeySource::Inline(_) => "MASKINPORTEN_KEY",
+            MaskinportenKeySource::SecretArn(_) => "MASKINPORTEN_KEY_SECRET_ARN",
+        }
+    }
+}
+
 /// Everything needed to talk to Altinn as a service owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AltinnConfig {
@@ -258,7 +268,7 @@ fn key_source(
 /// Scopes separated by single spaces; each must be an RFC 6749 scope token.
 fn normalise_scopes(value: &str) -> Result<String, ConfigError> {
     let scopes: Vec<&str> = value.split_whitespace().collect();
-    // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+    // RFC 6749, section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
     let valid = |scope: &&str| {
         scope
             .bytes()

@@ -403,7 +403,7 @@ impl ReceiptUploader {
 
 fn retry_after_of(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    altinn::client::parse_retry_after(value, std::time::SystemTime::now())
+    altinn::retry::parse_retry_after(value, std::time::SystemTime::now())
 }
 
 /// What a 400 says, for the DLQ: the ProblemDetails `detail` (or `title`), or the start of a

@@ -23,7 +23,7 @@ use lambda_support::settings::{Lookup, optional, parsed_or, process_env, require
 
 use crate::event_filter::EventTypeFilter;
 
-/// Default bound on one SQS `SendMessage`, in milliseconds. Altinn waits 45 s (reference §3.4)
+/// Default bound on one SQS `SendMessage`, in milliseconds. Altinn Events waits 45 s for an answer
 /// and API Gateway at most 30 s; 4 s leaves room for the SDK's own retries while a slow queue
 /// still turns into a quick 503 (and an Altinn retry) instead of a gateway timeout.
 pub const DEFAULT_ENQUEUE_TIMEOUT_MS: u64 = 4_000;

@@ -1,7 +1,7 @@
 //! Which event types the webhook passes on (`EVENT_TYPES`).
 //!
 //! Everything else is answered 200 and dropped: a 4xx or 5xx would make Altinn retry the event
-//! twelve times over about 35 hours (reference §3.5) although it will never be wanted.
+//! twelve times over about 35 hours although it will never be wanted.
 
 use std::fmt;
 use std::str::FromStr;

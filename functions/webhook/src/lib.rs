@@ -1,7 +1,7 @@
 //! # webhook
 //!
 //! The Lambda function that receives Altinn Events' webhook calls (one CloudEvent per `POST`,
-//! reference §3.4) behind an API Gateway HTTP API (payload v2), a REST API (v1) or a Lambda
+//! [Altinn Events](https://github.com/Altinn/altinn-events)) behind an API Gateway HTTP API (payload v2), a REST API (v1) or a Lambda
 //! function URL, checks them, and puts the ones we handle on SQS for the archiver.
 //!
 //! - [`config`] reads the environment variables and checks them at start-up.
@@ -10,7 +10,8 @@
 //! - [`event_filter`] is `EVENT_TYPES`.
 //! - [`problem`] builds the `application/problem+json` answers.
 //! - [`queue`] holds the [`EventQueue`] port and its SQS adapter.
-//! - [`handler`] holds [`Webhook::handle`], the whole decision for one request.
+//! - [`handler`] holds [`Webhook::handle`], the whole decision for one request; the checks
+//!   that need only the request (size, content type, what SQS can carry) are in `request_checks`.
 //!
 //! `main.rs` only wires these together; the local demo serves [`Webhook::handle`] over HTTP.
 //!
@@ -35,6 +36,7 @@ pub mod event_filter;
 pub mod handler;
 pub mod problem;
 pub mod queue;
+mod request_checks;
 pub mod secret_check;
 pub mod secret_source;
 

@@ -1,6 +1,6 @@
 //! The shared-secret check for Altinn's webhook calls.
 //!
-//! Altinn sends no authentication of its own (reference §3.4); the only proof that a call comes
+//! Altinn Events sends no authentication of its own; the only proof that a call comes
 //! from our subscription is the secret we put into the subscription's endpoint URL as the `code`
 //! query parameter (`https://…/events?code=…`). Only that query parameter counts: a `code`
 //! header, a cookie or a body attribute is ignored, so the secret has exactly one way in.

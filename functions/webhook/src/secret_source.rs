@@ -1,7 +1,7 @@
 //! The secrets the webhook accepts right now, and how they follow a rotation.
 //!
 //! Rotating the webhook secret means a second Altinn subscription with the new secret in its
-//! URL while the old subscription still delivers (reference §3.3: the endpoint of a
+//! URL while the old subscription still delivers (the endpoint of an Altinn Events
 //! subscription cannot be changed). During that overlap both secrets must pass, so:
 //!
 //! - `WEBHOOK_SECRET` may list several secrets, comma-separated; all of them are accepted

@@ -1,4 +1,6 @@
-//! The Altinn token exchange (reference §2): a Maskinporten access token in, an Altinn JWT out.
+//! The Altinn token exchange (`GET authentication/api/v1/exchange/maskinporten`,
+//! https://github.com/Altinn/altinn-authentication): a Maskinporten access token in, an Altinn
+//! JWT out.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -28,7 +30,7 @@ pub(super) async fn exchange(
     timeout: Duration,
 ) -> Result<AltinnToken, AuthError> {
     // Altinn's own clients ask for JSON (a quoted string); the plain-text default works too, and
-    // `parse_exchange_body` reads both (§2.3).
+    // `parse_exchange_body` reads both.
     let response = http
         .get(url.clone())
         .bearer_auth(maskinporten_token.expose())
@@ -55,7 +57,7 @@ pub(super) async fn exchange(
 
 /// Reads the exchange answer: a raw JWT (`text/plain`) or the same as a JSON string literal
 /// (`application/json`). The expiry comes from the token's own `exp`, because Altinn's lifetime
-/// (30 min) has nothing to do with Maskinporten's `expires_in` (§2.6). The signature is not
+/// (30 min) has nothing to do with Maskinporten's `expires_in`. The signature is not
 /// checked: the token came over TLS from the allowlisted platform host and is opaque to us.
 pub(super) fn parse_exchange_body(body: &[u8]) -> Result<AltinnToken, AuthError> {
     let text = std::str::from_utf8(body)

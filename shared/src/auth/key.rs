@@ -1,16 +1,16 @@
 //! The Maskinporten client key: PEM (PKCS#1 or PKCS#8) or RSA JWK, and how the assertion header
-//! names it (`kid` or an `x5c` certificate chain, reference §1.3).
+//! names it (`kid` or an `x5c` certificate chain; Maskinporten's JWT grant:
+//! https://docs.digdir.no/docs/Maskinporten/maskinporten_protocol_token).
 //!
-//! Every form ends as PKCS#1 `RSAPrivateKey` DER (a JWK through the encoder in `pkcs1`). Parsing
-//! checks that DER's shape (`pkcs1::check_private_key_shape`), so a malformed, truncated,
-//! non-RSA or under-2048-bit key fails at start-up. aws-lc loads the key into the key pair that
-//! signs every assertion at the first signature: its load runs `RSA_check_key` (the primes,
-//! exponents and CRT values agree), five constant-time divisions that cost more than the rest of
-//! the archiver's init. The first grant needs the key anyway, so that is where the check runs;
-//! a key whose parts disagree fails every grant with the reason, and no grant loads it twice.
+//! The key is loaded into aws-lc when it is parsed, and aws-lc checks it then (`RSA_check_key`:
+//! the primes, exponents and CRT values agree; a 2048 to 8192-bit modulus). A function parses
+//! its key once at start-up, so a truncated, non-RSA, too small or inconsistent key stops the
+//! start with the reason instead of failing every grant later.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
+use aws_lc_rs::error::KeyRejected;
+use aws_lc_rs::rsa::{KeyPairComponents, PublicKeyComponents};
 use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -18,7 +18,6 @@ use jsonwebtoken::EncodingKey;
 use serde::Deserialize;
 
 use super::AuthError;
-use super::pkcs1;
 use crate::secret::Secret;
 
 /// How the assertion header identifies the key.
@@ -66,20 +65,13 @@ impl KeyIdentity {
     }
 }
 
-/// A Maskinporten client's private key and how the assertion names it.
-/// Built from PEM (PKCS#1 or PKCS#8) or a JWK; `Debug` never shows key material. Clones share
-/// one key pair.
+/// A Maskinporten client's private key, loaded and checked by aws-lc, and how the assertion
+/// names it. Built from PEM (PKCS#1 or PKCS#8) or a JWK; `Debug` never shows key material.
+/// Clones share one key pair.
 #[derive(Clone)]
 pub struct MaskinportenKey {
-    material: Arc<KeyMaterial>,
+    key_pair: Arc<RsaKeyPair>,
     pub(super) identity: KeyIdentity,
-}
-
-/// The key's PKCS#1 DER, its shape checked, and the aws-lc key pair made from it at the first
-/// signature (or the reason aws-lc refused it, kept so every later grant fails the same way).
-struct KeyMaterial {
-    pkcs1_der: Vec<u8>,
-    key_pair: OnceLock<Result<RsaKeyPair, String>>,
 }
 
 impl std::fmt::Debug for MaskinportenKey {
@@ -92,8 +84,9 @@ impl std::fmt::Debug for MaskinportenKey {
 
 impl MaskinportenKey {
     /// Parses a PEM private key (PKCS#1 `RSA PRIVATE KEY` or PKCS#8 `PRIVATE KEY`) or an RSA JWK
-    /// (JSON). `identity` says how the assertion names the key; a JWK's own `kid` / `x5c` is used
-    /// when `identity` is `None` (its `kid` first: a JWK is normally a pre-registered key).
+    /// (JSON), and has aws-lc load and check it. `identity` says how the assertion names the
+    /// key; a JWK's own `kid` / `x5c` is used when `identity` is `None` (its `kid` first: a JWK
+    /// is normally a pre-registered key).
     pub fn parse(key_text: &Secret, identity: Option<KeyIdentity>) -> Result<Self, AuthError> {
         let text = key_text.expose().trim_start();
         if text.starts_with('{') {
@@ -120,7 +113,9 @@ impl MaskinportenKey {
         let encoding_key = EncodingKey::from_rsa_pem(pem.expose().as_bytes()).map_err(|e| {
             AuthError::Invalid(format!("not a PEM RSA private key (PKCS#1 or PKCS#8): {e}"))
         })?;
-        Self::checked(encoding_key.as_bytes(), identity)
+        // jsonwebtoken hands over the PKCS#1 `RSAPrivateKey` DER for either PEM form.
+        let key_pair = RsaKeyPair::from_der(encoding_key.as_bytes()).map_err(refused)?;
+        Ok(Self::new(key_pair, identity))
     }
 
     /// Parses a PEM RSA private key and names it by its business certificate chain (`x5c`),
@@ -165,8 +160,7 @@ impl MaskinportenKey {
             },
         };
         identity.validate()?;
-        let der = parsed.to_pkcs1_der()?;
-        Self::checked(&der, identity)
+        Ok(Self::new(parsed.key_pair()?, identity))
     }
 
     /// How the assertion names this key.
@@ -174,51 +168,37 @@ impl MaskinportenKey {
         &self.identity
     }
 
-    /// Loads the key into aws-lc now, with its full check, instead of at the first signature.
-    /// For tools that want a key whose parts disagree reported before any grant.
-    pub fn load_now(&self) -> Result<(), AuthError> {
-        self.key_pair().map(|_| ())
-    }
-
     /// Signs `message` with RS256 (RSASSA-PKCS1-v1_5 with SHA-256): the JWS signature bytes.
     pub(super) fn sign_rs256(&self, message: &[u8]) -> Result<Vec<u8>, AuthError> {
-        let key_pair = self.key_pair()?;
-        let mut signature = vec![0; key_pair.public_modulus_len()];
+        let mut signature = vec![0; self.key_pair.public_modulus_len()];
         let rng = aws_lc_rs::rand::SystemRandom::new();
-        key_pair
+        self.key_pair
             .sign(&RSA_PKCS1_SHA256, &rng, message, &mut signature)
             .map_err(|_| AuthError::Invalid("the RSA private key could not sign".into()))?;
         Ok(signature)
     }
 
-    /// The aws-lc key pair, loaded (and checked by `RSA_check_key`) at the first call.
-    fn key_pair(&self) -> Result<&RsaKeyPair, AuthError> {
-        let material = &*self.material;
-        material
-            .key_pair
-            .get_or_init(|| {
-                // KeyRejected names the problem (e.g. `InconsistentComponents`), never a value.
-                RsaKeyPair::from_der(&material.pkcs1_der)
-                    .map_err(|e| format!("the RSA private key cannot sign RS256: {e}"))
-            })
-            .as_ref()
-            .map_err(|reason| AuthError::Invalid(reason.clone()))
-    }
-
-    /// A key over PKCS#1 DER whose shape is checked now; aws-lc loads it at the first signature.
-    fn checked(pkcs1_der: &[u8], identity: KeyIdentity) -> Result<Self, AuthError> {
-        pkcs1::check_private_key_shape(pkcs1_der)?;
-        Ok(MaskinportenKey {
-            material: Arc::new(KeyMaterial {
-                pkcs1_der: pkcs1_der.to_vec(),
-                key_pair: OnceLock::new(),
-            }),
+    fn new(key_pair: RsaKeyPair, identity: KeyIdentity) -> Self {
+        MaskinportenKey {
+            key_pair: Arc::new(key_pair),
             identity,
-        })
+        }
     }
 }
 
-/// The parts of an RSA JWK (RFC 7518 §6.3) we need. Unknown members (`use`, `alg`, …) are ignored.
+/// Why aws-lc refused a key, in words. `KeyRejected` names the problem (e.g. `TooSmall`,
+/// `InconsistentComponents`), never a value.
+fn refused(rejected: KeyRejected) -> AuthError {
+    let what = match rejected.to_string().as_str() {
+        "TooSmall" => "the modulus is under 2048 bits (RS256 keys need 2048 to 8192)",
+        "TooLarge" => "the modulus is over 8192 bits (RS256 keys need 2048 to 8192)",
+        _ => "aws-lc's check failed: the key is damaged or its parts disagree",
+    };
+    AuthError::Invalid(format!(
+        "the RSA private key cannot sign RS256: {what} ({rejected})"
+    ))
+}
+
 /// A private JWK member, or why the JWK cannot sign.
 fn private_member<'a>(name: &'static str, value: &'a Option<String>) -> Result<&'a str, AuthError> {
     value.as_deref().ok_or_else(|| {
@@ -228,6 +208,8 @@ fn private_member<'a>(name: &'static str, value: &'a Option<String>) -> Result<&
     })
 }
 
+/// The members of an RSA JWK we need (RFC 7518, section 6.3). Unknown members (`use`, `alg`, …)
+/// are ignored.
 #[derive(Deserialize)]
 struct RsaJwk {
     kty: String,
@@ -246,31 +228,31 @@ struct RsaJwk {
 }
 
 impl RsaJwk {
-    /// `RSAPrivateKey ::= SEQUENCE { version 0, n, e, d, p, q, dp, dq, qi }` (RFC 8017 A.1.2).
-    fn to_pkcs1_der(&self) -> Result<Vec<u8>, AuthError> {
-        let members: [(&'static str, &str); 8] = [
-            ("n", &self.n),
-            ("e", &self.e),
-            ("d", private_member("d", &self.d)?),
-            ("p", private_member("p", &self.p)?),
-            ("q", private_member("q", &self.q)?),
-            ("dp", private_member("dp", &self.dp)?),
-            ("dq", private_member("dq", &self.dq)?),
-            ("qi", private_member("qi", &self.qi)?),
-        ];
-        let mut body = pkcs1::der_unsigned_integer(&[0]);
-        for (name, value) in members {
+    /// The aws-lc key pair from the JWK's members, which aws-lc checks against each other.
+    fn key_pair(&self) -> Result<RsaKeyPair, AuthError> {
+        let member = |name: &'static str, value: &str| {
             let bytes = decode_base64url(value).ok_or_else(|| {
                 AuthError::Invalid(format!("the JWK member `{name}` is not base64url"))
             })?;
-            if bytes.is_empty() {
-                return Err(AuthError::Invalid(format!(
-                    "the JWK member `{name}` is empty"
-                )));
-            }
-            body.extend(pkcs1::der_unsigned_integer(&bytes));
-        }
-        Ok(pkcs1::der_sequence(&body))
+            // aws-lc wants the public values without leading zero octets; some tools add one.
+            let first = bytes.iter().position(|b| *b != 0).ok_or_else(|| {
+                AuthError::Invalid(format!("the JWK member `{name}` is empty or zero"))
+            })?;
+            Ok::<_, AuthError>(bytes[first..].to_vec())
+        };
+        let components = KeyPairComponents {
+            public_key: PublicKeyComponents {
+                n: member("n", &self.n)?,
+                e: member("e", &self.e)?,
+            },
+            d: member("d", private_member("d", &self.d)?)?,
+            p: member("p", private_member("p", &self.p)?)?,
+            q: member("q", private_member("q", &self.q)?)?,
+            dP: member("dp", private_member("dp", &self.dp)?)?,
+            dQ: member("dq", private_member("dq", &self.dq)?)?,
+            qInv: member("qi", private_member("qi", &self.qi)?)?,
+        };
+        RsaKeyPair::from_components(&components).map_err(refused)
     }
 }
 
@@ -330,15 +312,17 @@ mod tests {
     const JWK: &str = include_str!("../../tests/fixtures/client-key.jwk.json");
 
     #[test]
-    fn jwk_becomes_the_same_pkcs1_der_as_the_pem() {
-        // The PKCS#1 PEM body is exactly the DER our encoder must produce from the JWK.
-        let body: String = PKCS1
-            .lines()
-            .filter(|line| !line.starts_with("-----"))
-            .collect();
-        let expected = STANDARD.decode(body).unwrap();
-        let jwk: RsaJwk = serde_json::from_str(JWK).unwrap();
-        assert_eq!(jwk.to_pkcs1_der().unwrap(), expected);
+    fn the_jwk_and_the_pem_load_as_the_same_key() {
+        use aws_lc_rs::signature::KeyPair;
+        let jwk = MaskinportenKey::parse(&Secret::new(JWK), None).unwrap();
+        for pem in [PKCS1, PKCS8] {
+            let pem =
+                MaskinportenKey::from_pem(&Secret::new(pem), KeyIdentity::Kid("k".into())).unwrap();
+            assert_eq!(
+                jwk.key_pair.public_key().as_ref(),
+                pem.key_pair.public_key().as_ref()
+            );
+        }
     }
 
     #[test]
@@ -439,15 +423,14 @@ mod tests {
 
     #[test]
     fn keys_under_2048_bits_are_refused_at_parse() {
-        // Well-formed, but aws-lc will not sign with it: refused now, not at the first grant.
         let small = include_str!("../../tests/fixtures/client-key-1024.pkcs1.pem");
         let err = MaskinportenKey::from_pem(&Secret::new(small), KeyIdentity::Kid("k".into()))
             .unwrap_err();
-        assert!(err.to_string().contains("1024 bits"), "{err}");
+        assert!(err.to_string().contains("under 2048 bits"), "{err}");
     }
 
     #[test]
-    fn a_key_whose_parts_disagree_fails_at_its_first_signature_and_every_one_after() {
+    fn a_key_whose_parts_disagree_is_refused_at_parse() {
         // d changed in its middle: the same shape, so only aws-lc's check can tell.
         let original: serde_json::Value = serde_json::from_str(JWK).unwrap();
         let d = original["d"].as_str().unwrap().to_owned();
@@ -455,23 +438,23 @@ mod tests {
         let mut d_bytes = URL_SAFE_NO_PAD.decode(&d).unwrap();
         d_bytes[10] ^= 0x55;
         wrong_d["d"] = serde_json::Value::String(URL_SAFE_NO_PAD.encode(&d_bytes));
-        let key = MaskinportenKey::parse(&Secret::new(wrong_d.to_string()), None)
-            .expect("the shape is right");
+        let err = MaskinportenKey::parse(&Secret::new(wrong_d.to_string()), None).unwrap_err();
+        assert!(err.to_string().contains("cannot sign RS256"), "{err}");
+        assert!(err.to_string().contains("parts disagree"), "{err}");
+        assert!(!err.to_string().contains(&d[..16]));
+        assert!(!format!("{err:?}").contains(&d[..16]));
 
-        let first = key.sign_rs256(b"assertion").unwrap_err();
-        assert!(first.to_string().contains("cannot sign RS256"), "{first}");
-        let again = key.clone().sign_rs256(b"assertion").unwrap_err();
-        assert_eq!(again.to_string(), first.to_string());
-        assert_eq!(key.load_now().unwrap_err().to_string(), first.to_string());
-        assert!(!first.to_string().contains(&d[..16]));
-        assert!(!format!("{first:?}").contains(&d[..16]));
+        // The PEM path: a PKCS#1 body cut short is refused too.
+        let cut = &PKCS1[..600];
+        assert!(
+            MaskinportenKey::from_pem(&Secret::new(cut), KeyIdentity::Kid("k".into())).is_err()
+        );
     }
 
     #[test]
     fn a_key_that_passes_the_check_signs() {
         let key = MaskinportenKey::parse(&Secret::new(PKCS8), Some(KeyIdentity::Kid("k".into())))
             .unwrap();
-        key.load_now().expect("aws-lc accepts the test key");
         let public = include_str!("../../../tools/altinn-sim/testdata/client-key.pub.pem");
         let signature = key.sign_rs256(b"check").unwrap();
         let verified = jsonwebtoken::crypto::verify(

@@ -1,4 +1,5 @@
-//! The Maskinporten JWT-bearer grant (reference §1): build and sign the assertion, POST it to
+//! The Maskinporten JWT-bearer grant
+//! (https://docs.digdir.no/docs/Maskinporten/maskinporten_protocol_token): build and sign the assertion, POST it to
 //! `{issuer}token`, and read the access token or the OAuth error.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -13,7 +14,7 @@ use super::key::KeyIdentity;
 use super::{AuthError, MaskinportenSettings, describe_transport_error};
 use crate::secret::Secret;
 
-/// Seconds between the assertion's `iat` and `exp`. Maskinporten allows at most 120 (§1.4);
+/// Seconds between the assertion's `iat` and `exp`. Maskinporten allows at most 120;
 /// a minute leaves room for a slow network without approaching that limit.
 pub(super) const ASSERTION_LIFETIME_SECS: u64 = 60;
 /// Maskinporten's hard limit on `exp - iat`.
@@ -23,7 +24,8 @@ const _: () = assert!(ASSERTION_LIFETIME_SECS <= MAX_ASSERTION_LIFETIME_SECS);
 /// The OAuth grant type of the JWT-bearer flow (RFC 7523).
 const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
-/// The assertion's claims, exactly those of §1.4 (extra claims make Maskinporten answer 400).
+/// The assertion's claims, exactly `aud`, `iss`, `scope`, `iat`, `exp` and `jti` (extra claims
+/// make Maskinporten answer 400).
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub(super) struct AssertionClaims {
     pub aud: String,
@@ -34,7 +36,7 @@ pub(super) struct AssertionClaims {
     pub jti: String,
 }
 
-/// The issuer with exactly one trailing slash: the assertion's `aud` (§1.1).
+/// The issuer with exactly one trailing slash: the assertion's `aud` (Maskinporten compares it as a string).
 pub(super) fn normalized_issuer(issuer: &Url) -> Url {
     let mut issuer = issuer.clone();
     if !issuer.path().ends_with('/') {
@@ -71,11 +73,11 @@ pub(super) fn signed_assertion(
     let mut header = Header::new(Algorithm::RS256);
     match &settings.key.identity {
         KeyIdentity::Kid(kid) => {
-            // {"alg":"RS256","kid":…,"typ":"JWT"} like Altinn's JWK path (§1.3).
+            // {"alg":"RS256","kid":…,"typ":"JWT"} like Altinn's own JWK-key client.
             header.kid = Some(kid.clone());
         }
         KeyIdentity::X5c(chain) => {
-            // {"alg":"RS256","x5c":[…]}: Altinn's certificate path drops typ and kid (§1.3).
+            // {"alg":"RS256","x5c":[…]}: Altinn's own certificate client drops typ and kid.
             header.typ = None;
             header.x5c = Some(chain.clone());
         }
@@ -91,13 +93,13 @@ pub(super) fn signed_assertion(
     Ok(Secret::new(format!("{message}.{}", encode_part(signature))))
 }
 
-/// Maskinporten's 200 answer (§1.5); only the token is needed.
+/// Maskinporten's 200 answer; only the token is needed.
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,
 }
 
-/// Maskinporten's OAuth error body (§1.6).
+/// Maskinporten's OAuth error body (`{error, error_description}`).
 #[derive(Deserialize)]
 struct OAuthError {
     error: String,

@@ -1,5 +1,6 @@
-//! Getting an Altinn token: the Maskinporten JWT-bearer grant (reference §1), the Altinn token
-//! exchange (§2), and a cache that refreshes a minute before expiry with one refresh at a time.
+//! Getting an Altinn token: the Maskinporten JWT-bearer grant
+//! (https://docs.digdir.no/docs/Maskinporten/maskinporten_protocol_token), the Altinn token
+//! exchange (https://github.com/Altinn/altinn-authentication), and a cache that refreshes a minute before expiry with one refresh at a time.
 //!
 //! ```text
 //! TokenProvider::token()
@@ -16,7 +17,6 @@ mod cache;
 mod exchange;
 mod key;
 mod maskinporten;
-mod pkcs1;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -51,7 +51,7 @@ impl std::fmt::Debug for AltinnToken {
 
 impl AltinnToken {
     /// Reads a token-exchange answer: the raw JWT (`text/plain`) or the same as a JSON string
-    /// literal (`application/json`), both as Altinn sends them (§2.3). `expires_at` is the JWT's
+    /// literal (`application/json`), both as Altinn sends them. `expires_at` is the JWT's
     /// own `exp`, read without verifying the signature (the token came over TLS from the
     /// allowlisted platform host and is opaque to us).
     pub fn from_exchange_response(body: &[u8]) -> Result<AltinnToken, AuthError> {
@@ -73,7 +73,8 @@ pub struct MaskinportenSettings {
     pub issuer: Url,
     /// Our Maskinporten `client_id` (the assertion's `iss`).
     pub client_id: String,
-    /// Space-separated scopes, each registered on the client (§2.8).
+    /// Space-separated scopes, each registered on the Maskinporten client (Maskinporten refuses
+    /// a grant for a scope the client does not have).
     pub scopes: String,
     /// The key that signs the assertion, and how the header names it.
     pub key: MaskinportenKey,
@@ -112,6 +113,15 @@ pub enum AuthError {
     /// A key or a token we could not use (permanent: a configuration or protocol problem).
     #[error("invalid key or token: {0}")]
     Invalid(String),
+    /// The configured Maskinporten key cannot sign (permanent); `variable` names where it came
+    /// from (`MASKINPORTEN_KEY` or `MASKINPORTEN_KEY_SECRET_ARN`).
+    #[error("{variable} does not hold a usable Maskinporten key: {reason}")]
+    Key {
+        /// The variable the key was configured by.
+        variable: &'static str,
+        /// What is wrong with it; never key material.
+        reason: String,
+    },
 }
 
 impl AuthError {
@@ -122,7 +132,7 @@ impl AuthError {
                 is_transient_status(*status)
             }
             AuthError::Transport { .. } => true,
-            AuthError::Invalid(_) => false,
+            AuthError::Invalid(_) | AuthError::Key { .. } => false,
         }
     }
 }
@@ -158,7 +168,7 @@ pub fn describe_transport_error(error: &reqwest::Error) -> String {
 
 /// Runs one Maskinporten JWT-bearer grant and returns the Maskinporten access token, uncached.
 /// [`TokenProvider`] does this and the exchange for you; this is for the few APIs that take a
-/// Maskinporten token directly (e.g. Correspondence as sender, §7.2).
+/// Maskinporten token directly (e.g. the Correspondence API as a sender).
 pub async fn maskinporten_token(
     http: &reqwest::Client,
     settings: &MaskinportenSettings,

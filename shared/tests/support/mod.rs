@@ -16,7 +16,7 @@ pub const PKCS1: &str = include_str!("../../../tools/altinn-sim/testdata/client-
 pub const CERT: &str = include_str!("../../../tools/altinn-sim/testdata/client-cert.pem");
 pub const JWK: &str = include_str!("../fixtures/client-key.jwk.json");
 
-/// The scopes our Lambda asks for (reference §2.8), plus the Events one for subscriptions.
+/// The scopes our Lambda asks for, plus the Events one for subscriptions.
 pub const SCOPES: &str = "altinn:serviceowner/instances.read altinn:serviceowner/instances.write altinn:events.subscribe";
 
 /// A simulator with test-speed event retries.

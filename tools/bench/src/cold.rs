@@ -201,32 +201,24 @@ pub fn archiver_env() -> Vec<(&'static str, String)> {
 /// bound on a cold process).
 #[derive(Debug, Clone, Copy)]
 pub struct KeyCosts {
-    /// `MaskinportenKey::parse` of the archiver's test key: PEM, DER shape. Paid at init.
+    /// `MaskinportenKey::parse` of the archiver's test key: PEM, then aws-lc's load with
+    /// `RSA_check_key` on a 2048-bit key. Paid once at init.
     pub parse: Duration,
-    /// `MaskinportenKey::load_now` after that parse: aws-lc's load with `RSA_check_key` on a
-    /// 2048-bit key. Paid by the first grant, which needs the key pair anyway.
-    pub load: Duration,
 }
 
 /// The medians of [`KeyCosts`] over `samples` keys.
 pub fn key_costs(samples: usize) -> Result<KeyCosts, String> {
     let text = altinn::Secret::new(altinn_sim::TEST_CLIENT_PRIVATE_KEY_PEM);
     let identity = altinn::auth::KeyIdentity::Kid("bench-kid".into());
-    let (mut parses, mut loads) = (Vec::new(), Vec::new());
+    let mut parses = Vec::new();
     for _ in 0..samples.max(1) {
         let started = Instant::now();
-        let key = altinn::MaskinportenKey::parse(&text, Some(identity.clone()))
+        altinn::MaskinportenKey::parse(&text, Some(identity.clone()))
             .map_err(|e| format!("the test key does not parse: {e}"))?;
-        let parsed = Instant::now();
-        key.load_now()
-            .map_err(|e| format!("aws-lc refuses the test key: {e}"))?;
-        loads.push(parsed.elapsed().as_secs_f64());
-        parses.push((parsed - started).as_secs_f64());
+        parses.push(started.elapsed().as_secs_f64());
     }
-    let median_of = |times: &[f64]| Duration::from_secs_f64(median(times).unwrap_or_default());
     Ok(KeyCosts {
-        parse: median_of(&parses),
-        load: median_of(&loads),
+        parse: Duration::from_secs_f64(median(&parses).unwrap_or_default()),
     })
 }
 

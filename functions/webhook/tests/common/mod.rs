@@ -203,7 +203,7 @@ pub const PARTY_ID: u64 = 50019855;
 pub const INSTANCE_GUID: &str = "5d9e906b-83ed-44df-85a7-2f104c640bff";
 pub const APP: &str = "archive-demo";
 
-/// A realistic tt02 `app.instance.process.completed` event for org ttd (reference §3.1).
+/// A realistic tt02 `app.instance.process.completed` event for org ttd.
 pub fn completed_event() -> Value {
     app_event(
         "ttd",
@@ -228,7 +228,7 @@ pub fn app_event(org: &str, app: &str, event_type: &str, id: &str) -> Value {
     })
 }
 
-/// The validation event Altinn sends to a new subscription (reference §3.3).
+/// The validation event Altinn sends to a new subscription.
 pub fn validation_event() -> Value {
     json!({
         "specversion": "1.0",
@@ -238,7 +238,7 @@ pub fn validation_event() -> Value {
     })
 }
 
-/// A Correspondence event on tt02 (reference §7.1).
+/// A Correspondence event on tt02.
 pub fn correspondence_event() -> Value {
     json!({
         "specversion": "1.0",

@@ -1,0 +1,354 @@
+//! The request core every API shares: the allowlist check, the bearer token, per-request
+//! timeouts, a 401 answered by one token refresh, and retries of transient failures with the
+//! system's one backoff ([`crate::retry::Backoff`]).
+
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use super::{AltinnClient, ClientError};
+use crate::auth::{describe_transport_error, is_transient_status};
+use crate::instance::RawInstance;
+
+/// The largest JSON answer we read into memory (a query page of 100 instances is far smaller).
+const MAX_JSON_BODY: usize = 32 * 1024 * 1024;
+
+/// What a request sends as its body.
+pub(super) enum Payload {
+    /// No body (GET, DELETE).
+    None,
+    /// An explicitly empty body with `Content-Length: 0` (POST `complete`): some front ends
+    /// refuse a POST without a length.
+    Empty,
+    /// A JSON document.
+    Json(Vec<u8>),
+}
+
+/// One Altinn call: where, how, and under which name it is logged.
+pub(super) struct Call {
+    pub(super) operation: &'static str,
+    pub(super) method: Method,
+    pub(super) url: Url,
+    pub(super) payload: Payload,
+}
+
+/// A successful answer, read whole (JSON) or left as a stream (data downloads).
+pub(super) enum Answer {
+    Buffered(Bytes),
+    Streaming(reqwest::Response),
+}
+
+/// A failure that may be retried.
+enum TransientFailure {
+    Status {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
+    Transport(String),
+}
+
+impl AltinnClient {
+    /// `{platform}` + segments.
+    pub(super) fn platform_url(
+        &self,
+        operation: &'static str,
+        segments: &[&str],
+    ) -> Result<Url, ClientError> {
+        let mut url = self.allowlist.environment().platform_url();
+        extend_path(operation, &mut url, segments)?;
+        Ok(url)
+    }
+
+    /// Runs a call and reads its whole (small, JSON) body.
+    pub(super) async fn buffered(&self, call: Call) -> Result<Bytes, ClientError> {
+        match self.execute(&call, true).await? {
+            Answer::Buffered(body) => Ok(body),
+            Answer::Streaming(_) => unreachable!("execute buffers when asked to"),
+        }
+    }
+
+    /// Sends `call` with our token, retrying transient failures; the allowlist is checked
+    /// before anything is sent. With `buffer`, the body is read inside the retry loop (under the
+    /// per-request timeout); without, the response is returned as soon as its head arrives.
+    pub(super) async fn execute(&self, call: &Call, buffer: bool) -> Result<Answer, ClientError> {
+        let operation = call.operation;
+        if !self.allowlist.permits(&call.url) {
+            return Err(ClientError::NotAllowed { operation });
+        }
+        let max_attempts = self.retry.max_attempts.max(1);
+        let mut attempt = 0u32;
+        let mut refreshed_after_401 = false;
+        loop {
+            attempt += 1;
+            let token = match self.tokens.token().await {
+                Ok(token) => token,
+                Err(error) => {
+                    let error = ClientError::Auth(error);
+                    if !error.is_transient() || attempt >= max_attempts {
+                        return Err(error);
+                    }
+                    let delay = self.retry.between_attempts().delay(attempt, None);
+                    tracing::warn!(
+                        operation,
+                        attempt,
+                        delay_ms = delay.as_millis() as u64,
+                        error = %error,
+                        "could not get an Altinn token; retrying"
+                    );
+                    tokio::time::sleep(delay).await;
+                    continue;
+                }
+            };
+
+            let mut request = self
+                .http
+                .request(call.method.clone(), call.url.clone())
+                .bearer_auth(token.value.expose());
+            request = match &call.payload {
+                Payload::None => request,
+                Payload::Empty => request.body(Vec::new()),
+                Payload::Json(json) => request
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(json.clone()),
+            };
+            if buffer {
+                request = request
+                    .header(ACCEPT, "application/json")
+                    .timeout(self.retry.request_timeout);
+            }
+
+            let failure = match request.send().await {
+                Err(error) => TransientFailure::Transport(describe_transport_error(&error)),
+                Ok(response) => {
+                    let status = response.status();
+                    if status.is_success() {
+                        if !buffer {
+                            return Ok(Answer::Streaming(response));
+                        }
+                        match read_json_body(response).await {
+                            Ok(body) => return Ok(Answer::Buffered(body)),
+                            Err(BodyError::TooLarge) => {
+                                return Err(ClientError::Decode {
+                                    operation,
+                                    reason: format!(
+                                        "the body is larger than {MAX_JSON_BODY} bytes"
+                                    ),
+                                });
+                            }
+                            Err(BodyError::Transport(reason)) => {
+                                TransientFailure::Transport(reason)
+                            }
+                        }
+                    } else if status == StatusCode::UNAUTHORIZED && !refreshed_after_401 {
+                        // The token was revoked or expired early: one retry with a fresh one,
+                        // not counted as an attempt.
+                        refreshed_after_401 = true;
+                        attempt -= 1;
+                        tracing::warn!(
+                            operation,
+                            status = 401,
+                            "Altinn refused our token; refreshing it"
+                        );
+                        self.tokens.invalidate_token(&token).await;
+                        continue;
+                    } else if is_transient_status(status.as_u16()) {
+                        TransientFailure::Status {
+                            status: status.as_u16(),
+                            retry_after: retry_after_of(response.headers()),
+                        }
+                    } else {
+                        return Err(ClientError::Status {
+                            operation,
+                            status: status.as_u16(),
+                            transient: false,
+                            retry_after: retry_after_of(response.headers()),
+                        });
+                    }
+                }
+            };
+
+            let (status, retry_after) = match &failure {
+                TransientFailure::Status {
+                    status,
+                    retry_after,
+                } => (Some(*status), *retry_after),
+                TransientFailure::Transport(_) => (None, None),
+            };
+            let give_up = |failure: TransientFailure| match failure {
+                TransientFailure::Status {
+                    status,
+                    retry_after,
+                } => ClientError::Status {
+                    operation,
+                    status,
+                    transient: true,
+                    retry_after,
+                },
+                TransientFailure::Transport(reason) => ClientError::Transport { operation, reason },
+            };
+            if attempt >= max_attempts {
+                return Err(give_up(failure));
+            }
+            // A `Retry-After` longer than we may wait here goes to the caller to reschedule (a
+            // Lambda should not sleep on its bill); a shorter one is the backoff's floor.
+            if retry_after.is_some_and(|wait| wait > self.retry.max_delay) {
+                return Err(give_up(failure));
+            }
+            let delay = self.retry.between_attempts().delay(attempt, retry_after);
+            let reason = match &failure {
+                TransientFailure::Transport(reason) => Some(reason.as_str()),
+                TransientFailure::Status { .. } => None,
+            };
+            tracing::warn!(
+                operation,
+                attempt,
+                status,
+                reason,
+                delay_ms = delay.as_millis() as u64,
+                "Altinn call failed; retrying"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+impl Call {
+    pub(super) fn get(operation: &'static str, url: Url) -> Self {
+        Call {
+            operation,
+            method: Method::GET,
+            url,
+            payload: Payload::None,
+        }
+    }
+}
+
+/// Appends path segments (each percent-encoded by the `url` crate, so no input can add a `/`,
+/// `?` or `..`) after the base URL's trailing slash.
+pub(super) fn extend_path(
+    operation: &'static str,
+    url: &mut Url,
+    segments: &[&str],
+) -> Result<(), ClientError> {
+    url.set_query(None);
+    url.set_fragment(None);
+    url.path_segments_mut()
+        .map_err(|_| ClientError::NotAllowed { operation })?
+        .pop_if_empty()
+        .extend(segments);
+    Ok(())
+}
+
+/// An org or app name as Altinn forms them (letters, digits, `-`, `_`). Anything else cannot be
+/// a real name and might steer the apps host, so it is refused before a URL is built.
+pub(super) fn plain_name<'a>(
+    operation: &'static str,
+    name: &'a str,
+) -> Result<&'a str, ClientError> {
+    let plain = !name.is_empty()
+        && name.len() <= 100
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if plain {
+        Ok(name)
+    } else {
+        Err(ClientError::NotAllowed { operation })
+    }
+}
+
+fn retry_after_of(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    crate::retry::parse_retry_after(value, SystemTime::now())
+}
+
+enum BodyError {
+    TooLarge,
+    Transport(String),
+}
+
+/// Reads a JSON answer chunk by chunk, refusing more than [`MAX_JSON_BODY`] bytes.
+async fn read_json_body(mut response: reqwest::Response) -> Result<Bytes, BodyError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > MAX_JSON_BODY as u64)
+    {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::with_capacity(response.content_length().unwrap_or(0) as usize);
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_JSON_BODY {
+                    return Err(BodyError::TooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(Bytes::from(body)),
+            Err(error) => return Err(BodyError::Transport(describe_transport_error(&error))),
+        }
+    }
+}
+
+pub(super) fn parse_instance(
+    operation: &'static str,
+    body: Bytes,
+) -> Result<RawInstance, ClientError> {
+    RawInstance::parse(body).map_err(|e| ClientError::Decode {
+        operation,
+        reason: format!("not an Instance: {e}"),
+    })
+}
+
+pub(super) fn parse_json<T: DeserializeOwned>(
+    operation: &'static str,
+    body: &[u8],
+) -> Result<T, ClientError> {
+    serde_json::from_slice(body).map_err(|e| ClientError::Decode {
+        operation,
+        reason: format!("JSON of the wrong shape: {e}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_could_steer_a_url_are_refused() {
+        for good in ["ttd", "skd", "apps-test", "frontend_test", "a1"] {
+            assert!(plain_name("t", good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "ttd.evil.com",
+            "ttd/..",
+            "a b",
+            "ttd@x",
+            "ttd%2F",
+            "æøå",
+            "x:1",
+        ] {
+            assert!(plain_name("t", bad).is_err(), "{bad}");
+        }
+        let long = "a".repeat(101);
+        assert!(plain_name("t", &long).is_err());
+    }
+
+    #[test]
+    fn path_segments_are_encoded_not_concatenated() {
+        let mut url = Url::parse("https://platform.altinn.no/").unwrap();
+        extend_path("t", &mut url, &["storage", "a/../b", "x?y#z"]).unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://platform.altinn.no/storage/a%2F..%2Fb/x%3Fy%23z"
+        );
+        let mut local = Url::parse("http://127.0.0.1:5101/?q=1").unwrap();
+        extend_path("t", &mut local, &["events", "api"]).unwrap();
+        assert_eq!(local.as_str(), "http://127.0.0.1:5101/events/api");
+    }
+}
