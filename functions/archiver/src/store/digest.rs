@@ -2,7 +2,12 @@
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
-use super::*;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use md5::Md5;
+use sha2::{Digest, Sha256};
+
+use super::{ElementUpload, UploadError};
 
 /// Everything but RFC 3986's unreserved characters is encoded.
 const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC

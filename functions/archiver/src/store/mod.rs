@@ -34,28 +34,15 @@
 //! `Content-Type` is the element's, and `Content-Disposition` is
 //! `attachment; filename*=UTF-8''<percent-encoded filename>` (RFC 6266/8187) when it has one.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
 
-use altinn::{CloudEvent, CorrespondenceRef};
+use altinn::CloudEvent;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{
-    ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart, MetadataDirective,
-};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use bytes::{Bytes, BytesMut};
-use futures_util::{Stream, StreamExt};
-use md5::Md5;
-use sha2::{Digest, Sha256};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use tokio::sync::Semaphore;
 
 use crate::layout::ArchiveLayout;
-use crate::manifest::Manifest;
 
 mod digest;
 mod multipart;

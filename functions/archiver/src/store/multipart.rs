@@ -1,7 +1,25 @@
 //! Streaming element uploads: one verified put up to a part, else a multipart upload sealed
 //! by an in-place copy (see the module docs of [`crate::store`]).
 
-use super::*;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, MetadataDirective,
+};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+
+use super::{
+    ArchiveStore, BodyDigest, ElementUpload, StoreError, StoredObject, UploadError,
+    content_disposition, element_metadata,
+};
 
 impl ArchiveStore {
     /// Streams `body` into the element's object, checking it against `upload.size` and

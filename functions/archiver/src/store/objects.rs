@@ -1,6 +1,17 @@
 //! Whole objects: HEAD, small puts (conditional or not), GETs, listings, and events read back.
 
-use super::*;
+use altinn::{CloudEvent, CorrespondenceRef};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::ChecksumMode;
+use bytes::Bytes;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::{
+    ArchiveStore, BodyDigest, ConditionalPut, ElementUpload, StoreError, StoredEvent, StoredObject,
+    is_sha256_hex,
+};
+use crate::manifest::Manifest;
 
 impl ArchiveStore {
     /// True when an object exists at `key`.
