@@ -22,10 +22,11 @@
 //! Every step can be repeated: a crash anywhere followed by a retry ends in the same archive
 //! and one completion.
 //!
-//! **Adding a new archived kind** (Correspondence is next): one match arm in
-//! [`Pipeline::handle`] that calls it, one module under `pipeline/` with its steps (like
-//! [`instance`]), and its keys in [`crate::layout`]. The handler, the outcome type, the retry
-//! policy and the dead-letter queue need no change.
+//! **Adding a new archived kind** (Correspondence is next) takes one match arm in
+//! [`Pipeline::handle`], one module under `pipeline/` with its steps (as `pipeline/instance.rs`
+//! has the instance's), and its keys in [`crate::layout`]. It returns a [`MessageOutcome`] or an
+//! [`ArchiveError`] like the others, so the handler, the retry policy and the dead-letter queue
+//! stay as they are.
 
 mod element;
 mod instance;

@@ -529,3 +529,12 @@ async fn the_receipt_is_uploaded_once_before_completing() {
         1
     );
 }
+
+/// Compile-time: the pipeline's future over the in-memory parts is `Send` too, as the seams
+/// promise for every implementation.
+#[allow(dead_code)]
+fn the_handle_future_is_send(fixture: &Fixture, deadline: &Deadline, context: &mut MessageContext) {
+    fn assert_send<F: Send>(_: &F) {}
+    let stats = RunStats::default();
+    assert_send(&fixture.pipeline.handle(None, deadline, &stats, context));
+}
