@@ -12,7 +12,7 @@
 //! | `PART_SIZE_MIB` | 8 | multipart part size and single-put threshold, 5..=512 |
 //! | `DEADLINE_MARGIN_SECS` | 15 | no new work starts when less than this is left of the invocation |
 //! | `MAX_RECEIVE_COUNT` | 5 | a transient failure on this receive goes to the DLQ with its reason |
-//! | `VISIBILITY_BACKOFF_SECS` | 30 | first visibility extension after a transient failure (doubles) |
+//! | `VISIBILITY_BACKOFF_SECS` | 30 | visibility after the first transient failure: jittered between half and all of it, doubling per receive |
 //! | `DOWNLOAD_ATTEMPTS` | 3 | attempts per element when a body is cut short or does not match |
 //! | `ALTINN_MAX_ATTEMPTS` | 4 | attempts per Altinn request (the client's own retries) |
 //! | `ALTINN_REQUEST_TIMEOUT_SECS` | 30 | per Altinn request; between body chunks for downloads |
@@ -60,8 +60,10 @@ pub struct ArchiverConfig {
     /// with its reason, instead of coming back once more. Set it below the queue's redrive
     /// `maxReceiveCount`, so SQS's own redrive (which cannot say why) is only the last line.
     pub max_receive_count: u32,
-    /// `VISIBILITY_BACKOFF_SECS`: the visibility timeout after the first failed receive; it
-    /// doubles with every receive, capped at 12 h (SQS's limit). `Retry-After` wins when larger.
+    /// `VISIBILITY_BACKOFF_SECS`: the backoff base of the visibility timeout after a failed
+    /// receive ([`crate::queue::FailurePolicy`]): it doubles with every receive, is jittered
+    /// between half and all of that, and is capped at 12 h (SQS's limit). `Retry-After` wins
+    /// when larger.
     pub visibility_backoff: Duration,
     /// `DOWNLOAD_ATTEMPTS`.
     pub download_attempts: u32,

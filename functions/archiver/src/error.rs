@@ -217,7 +217,7 @@ mod tests {
     }
 
     #[test]
-    fn altinn_statuses_are_classified_as_the_issue_says() {
+    fn altinn_statuses_are_classified_by_whether_a_retry_can_help() {
         for (code, class, reason) in [
             (400, FailureClass::Permanent, "altinn_bad_request"),
             (403, FailureClass::Permanent, "altinn_forbidden"),

@@ -7,10 +7,14 @@
 //!
 //! - [`handler::Archiver`]: SQS batch → partial batch failures; the entry point for Lambda and
 //!   for the local demo runner ([`handler::Archiver::handle_batch`]).
-//! - [`pipeline::Pipeline`]: the archive steps as plain async functions.
+//! - [`pipeline::Pipeline`]: routes each event and runs the archive steps; the one place that
+//!   decides what an event leads to.
+//! - [`seams`]: the pipeline's two seams, [`seams::AltinnSource`] and [`seams::ArchiveTarget`];
+//!   [`memory`] has in-memory implementations for tests.
+//! - [`outcome::MessageOutcome`]: what happened to a message, the one outcome type.
 //! - [`store::ArchiveStore`]: the bucket (streaming, verified uploads; conditional manifest).
 //! - [`layout::ArchiveLayout`]: the keys, with every outside component validated.
-//! - [`queue`]: the dead-letter queue and visibility backoff.
+//! - [`queue`]: retry or dead letter ([`queue::FailurePolicy`]), the DLQ and visibility backoff.
 //! - [`receipt`]: the optional archive receipt written back into the instance.
 //! - [`config::ArchiverConfig`]: the environment variables.
 
@@ -18,10 +22,13 @@ pub mod config;
 pub mod deadline;
 pub mod error;
 pub mod handler;
+pub mod memory;
 pub mod metrics;
+pub mod outcome;
 pub mod pipeline;
 pub mod queue;
 pub mod receipt;
+pub mod seams;
 pub mod store;
 
 /// The key layout and manifest types, shared with the reconciler and the tools.
@@ -30,10 +37,10 @@ pub use archive_model::{layout, manifest};
 pub use config::{ArchiverConfig, EventTypeFilter};
 pub use deadline::Deadline;
 pub use error::{ArchiveError, FailureClass, FailureReason};
-pub use handler::{Archiver, BatchReport, MessageOutcome, MetricLines, StartupError};
+pub use handler::{Archiver, BatchReport, MetricLines, StartupError};
 pub use layout::ArchiveLayout;
 pub use manifest::Manifest;
-pub use pipeline::{
-    ArchiveOutcome, ArchiveSummary, EventLocation, EventOutcome, Pipeline, ReceivedEvent, RunStats,
-};
+pub use outcome::{ArchiveSummary, MessageOutcome, RunStats};
+pub use pipeline::{Pipeline, ReceivedEvent};
+pub use seams::{AltinnSource, ArchiveTarget};
 pub use store::ArchiveStore;

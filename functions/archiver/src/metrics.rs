@@ -22,8 +22,7 @@ use std::time::Duration;
 
 use lambda_support::metrics::Metric;
 
-use crate::handler::MessageOutcome;
-use crate::pipeline::ArchiveSummary;
+use crate::outcome::{ArchiveSummary, MessageOutcome};
 
 /// The dimensions and metrics for one message's outcome.
 pub fn message_metrics(

@@ -10,8 +10,11 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use altinn::Backoff;
 use aws_sdk_sqs::error::{DisplayErrorContext, SdkError};
 use aws_sdk_sqs::types::MessageAttributeValue;
+
+use crate::error::{ArchiveError, FailureReason};
 
 /// SQS's largest visibility timeout.
 pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
@@ -225,24 +228,65 @@ impl MessageQueues {
     }
 }
 
+/// What to do with a message that failed: the one place that decides retry or dead letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Make the message visible again after `visibility`.
+    Retry { visibility: Duration },
+    /// Send it to the DLQ; `retries_exhausted` for a transient failure out of receives.
+    DeadLetter { retries_exhausted: bool },
+}
+
+/// `MAX_RECEIVE_COUNT` and `VISIBILITY_BACKOFF_SECS`: how failed messages are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailurePolicy {
+    /// On this receive (or later) a transient failure is dead-lettered instead of retried.
+    pub max_receive_count: u32,
+    /// The visibility backoff: its base doubles per receive, capped at SQS's 12 h.
+    pub visibility: Backoff,
+}
+
+impl FailurePolicy {
+    /// A policy retrying transient failures up to `max_receive_count` receives, the first after
+    /// about `visibility_base` (jittered, doubling per receive).
+    pub fn new(max_receive_count: u32, visibility_base: Duration) -> Self {
+        FailurePolicy {
+            max_receive_count: max_receive_count.max(1),
+            visibility: Backoff::new(visibility_base, MAX_VISIBILITY),
+        }
+    }
+
+    /// Transient and received fewer than `max_receive_count` times: retry with backoff (at
+    /// least the server's `Retry-After`). Out of time in this invocation (transient too):
+    /// retry at once, whatever the count, since no attempt was used up. Anything else: DLQ.
+    pub fn decide(&self, error: &ArchiveError, receive_count: u32) -> Verdict {
+        if error.reason == FailureReason::Deadline {
+            return Verdict::Retry {
+                visibility: Duration::ZERO,
+            };
+        }
+        if error.is_transient() && receive_count < self.max_receive_count {
+            return Verdict::Retry {
+                visibility: visibility_backoff(&self.visibility, receive_count, error.retry_after),
+            };
+        }
+        Verdict::DeadLetter {
+            retries_exhausted: error.is_transient(),
+        }
+    }
+}
+
 /// The visibility timeout after a transient failure on the `receive_count`th receive:
-/// `base × 2^(receive_count − 1)` with ±20 % jitter, at least the server's `Retry-After`, at
-/// most 12 h.
+/// [`Backoff::delay`] (at least `Retry-After`), rounded up to whole seconds because SQS counts
+/// in seconds, and at most SQS's 12 h.
 pub fn visibility_backoff(
-    base: Duration,
+    backoff: &Backoff,
     receive_count: u32,
     retry_after: Option<Duration>,
 ) -> Duration {
-    let doublings = receive_count.saturating_sub(1).min(20);
-    let exponential = base.saturating_mul(1u32 << doublings);
-    let jitter = 0.8 + fastrand::f64() * 0.4;
-    let jittered = exponential.mul_f64(jitter);
-    // Round Retry-After up to whole seconds: SQS counts in seconds.
-    let retry_after =
-        retry_after.map(|d| Duration::from_secs(d.as_secs() + u64::from(d.subsec_nanos() > 0)));
-    jittered
-        .max(retry_after.unwrap_or(Duration::ZERO))
-        .min(MAX_VISIBILITY)
+    let delay = backoff.delay(receive_count, retry_after);
+    let whole_seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+    Duration::from_secs(whole_seconds).min(MAX_VISIBILITY)
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -262,25 +306,76 @@ mod tests {
 
     #[test]
     fn backoff_doubles_per_receive_honours_retry_after_and_is_capped() {
-        let base = Duration::from_secs(30);
-        let first = visibility_backoff(base, 1, None);
-        assert!(
-            first >= Duration::from_secs(24) && first <= Duration::from_secs(36),
-            "{first:?}"
-        );
-        let third = visibility_backoff(base, 3, None);
-        assert!(
-            third >= Duration::from_secs(96) && third <= Duration::from_secs(144),
-            "{third:?}"
-        );
-        let asked = visibility_backoff(base, 1, Some(Duration::from_secs(600)));
+        let backoff = Backoff::new(Duration::from_secs(30), MAX_VISIBILITY);
+        for _ in 0..50 {
+            let first = visibility_backoff(&backoff, 1, None);
+            assert!(
+                first >= Duration::from_secs(15) && first <= Duration::from_secs(30),
+                "{first:?}"
+            );
+            assert_eq!(first.subsec_nanos(), 0, "whole seconds");
+            let third = visibility_backoff(&backoff, 3, None);
+            assert!(
+                third >= Duration::from_secs(60) && third <= Duration::from_secs(120),
+                "{third:?}"
+            );
+        }
+        let asked = visibility_backoff(&backoff, 1, Some(Duration::from_secs(600)));
         assert_eq!(asked, Duration::from_secs(600));
-        let rounded = visibility_backoff(Duration::ZERO, 1, Some(Duration::from_millis(1500)));
+        let none = Backoff::new(Duration::ZERO, MAX_VISIBILITY);
+        let rounded = visibility_backoff(&none, 1, Some(Duration::from_millis(1500)));
         assert_eq!(rounded, Duration::from_secs(2));
-        assert_eq!(visibility_backoff(base, 40, None), MAX_VISIBILITY);
+        assert!(visibility_backoff(&backoff, 40, None) >= MAX_VISIBILITY / 2);
+        assert!(visibility_backoff(&backoff, 40, None) <= MAX_VISIBILITY);
         assert_eq!(
-            visibility_backoff(base, 1, Some(Duration::from_secs(86_400))),
+            visibility_backoff(&backoff, 1, Some(Duration::from_secs(86_400))),
             MAX_VISIBILITY
+        );
+    }
+
+    #[test]
+    fn transient_failures_retry_until_the_last_receive_then_dead_letter() {
+        let policy = FailurePolicy::new(3, Duration::ZERO);
+        let transient = ArchiveError::transient(FailureReason::AltinnServerError, "503");
+        let permanent = ArchiveError::permanent(FailureReason::AltinnNotFound, "404");
+        assert_eq!(
+            policy.decide(&transient, 1),
+            Verdict::Retry {
+                visibility: Duration::ZERO
+            }
+        );
+        assert_eq!(
+            policy.decide(&transient, 2),
+            Verdict::Retry {
+                visibility: Duration::ZERO
+            }
+        );
+        assert_eq!(
+            policy.decide(&transient, 3),
+            Verdict::DeadLetter {
+                retries_exhausted: true
+            }
+        );
+        assert_eq!(
+            policy.decide(&permanent, 1),
+            Verdict::DeadLetter {
+                retries_exhausted: false
+            }
+        );
+        let mut throttled = transient.clone();
+        throttled.retry_after = Some(Duration::from_secs(90));
+        assert_eq!(
+            policy.decide(&throttled, 1),
+            Verdict::Retry {
+                visibility: Duration::from_secs(90)
+            }
+        );
+        assert_eq!(
+            policy.decide(&ArchiveError::deadline("download"), 7),
+            Verdict::Retry {
+                visibility: Duration::ZERO
+            },
+            "running out of time uses up no receive"
         );
     }
 

@@ -6,8 +6,11 @@
 //! POST {apps}{org}/{app}/instances/{partyId}/{guid}/data?dataType={RECEIPT_DATA_TYPE}
 //! Content-Type: application/xml | application/json
 //! Content-Disposition: attachment; filename=archive-receipt-{instanceGuid}.xml
-//! → 201 DataElement   (reference §5.2; app-lib DataController.Create)
+//! → 201 DataElement
 //! ```
+//!
+//! (The endpoint is app-lib's `DataController.Create`:
+//! <https://github.com/Altinn/app-lib-dotnet/blob/main/src/Altinn.App.Api/Controllers/DataController.cs>.)
 //!
 //! **Idempotent, unlike Altinn's reference.** A receipt is ours when its `dataType` is
 //! `RECEIPT_DATA_TYPE` and its filename is `archive-receipt-{instanceGuid}.{xml|json}`
@@ -19,7 +22,7 @@
 //! Two runs for the same instance at once (a duplicate delivery, e.g. while both subscriptions
 //! of a secret rotation deliver) could both see no receipt; so the upload happens under a claim,
 //! `…/receipt-upload.json` next to the manifest, created with `If-None-Match: *`. A run that
-//! finds a younger claim than [`ReceiptUploader::claim_ttl`] fails transiently
+//! finds a younger claim than [`claim_ttl`] fails transiently
 //! (`receipt_in_progress`, retried after the claim's remaining time); an older claim belonged to
 //! a run that died and is taken over. A failed upload releases the claim; a successful one keeps it.
 //!
@@ -45,7 +48,7 @@ use crate::manifest::{Manifest, ObjectRole};
 const OPERATION: &str = "upload_receipt";
 /// The XML namespace of the receipt document; bump the version when an element changes meaning.
 pub const RECEIPT_XML_NAMESPACE: &str = "urn:altinn-aws-archive:archive-receipt:v1";
-/// The shortest time a receipt claim holds off other runs (see [`ReceiptUploader::claim_ttl`]).
+/// The shortest time a receipt claim holds off other runs (see [`claim_ttl`]).
 pub const MIN_CLAIM_TTL: Duration = Duration::from_secs(120);
 /// How much of Altinn's ProblemDetails text a DLQ `Detail` carries.
 const MAX_PROBLEM_TEXT: usize = 300;
@@ -221,6 +224,13 @@ pub fn xml_escape(text: &str) -> String {
     out
 }
 
+/// How long a receipt claim holds off other runs: longer than any upload can take (a token
+/// fetch plus one request bounded by `request_timeout`), so only a claim whose run died is ever
+/// taken over.
+pub fn claim_ttl(request_timeout: Duration) -> Duration {
+    MIN_CLAIM_TTL.max(request_timeout.saturating_mul(2) + Duration::from_secs(30))
+}
+
 /// Uploads receipts through the App API with our Altinn token (checked against the allowlist
 /// before the token is attached, like every Altinn call).
 #[derive(Clone)]
@@ -229,13 +239,12 @@ pub struct ReceiptUploader {
     allowlist: Allowlist,
     tokens: TokenProvider,
     timeout: Duration,
-    settings: ReceiptSettings,
 }
 
 impl std::fmt::Debug for ReceiptUploader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReceiptUploader")
-            .field("settings", &self.settings)
+            .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
@@ -248,32 +257,18 @@ impl ReceiptUploader {
         allowlist: Allowlist,
         tokens: TokenProvider,
         timeout: Duration,
-        settings: ReceiptSettings,
     ) -> Self {
         ReceiptUploader {
             http,
             allowlist,
             tokens,
             timeout,
-            settings,
         }
-    }
-
-    /// `RECEIPT_DATA_TYPE` and `RECEIPT_FORMAT`.
-    pub fn settings(&self) -> &ReceiptSettings {
-        &self.settings
-    }
-
-    /// How long a receipt claim holds off other runs: longer than any upload can take (a token
-    /// fetch plus one request bounded by the request timeout), so only a claim whose run died
-    /// is ever taken over.
-    pub fn claim_ttl(&self) -> Duration {
-        MIN_CLAIM_TTL.max(self.timeout.saturating_mul(2) + Duration::from_secs(30))
     }
 
     /// `{apps}{org}/{app}/instances/{partyId}/{guid}/data?dataType={type}`, built from path
     /// segments (each percent-encoded, so no input can add a `/`, `?` or `..`), for our org only.
-    pub fn upload_url(&self, instance: &InstanceRef) -> Result<Url, ArchiveError> {
+    pub fn upload_url(&self, instance: &InstanceRef, data_type: &str) -> Result<Url, ArchiveError> {
         let not_allowed = || {
             ArchiveError::permanent(
                 FailureReason::UrlNotAllowed,
@@ -313,8 +308,7 @@ impl ReceiptUploader {
                 &guid,
                 "data",
             ]);
-        url.query_pairs_mut()
-            .append_pair("dataType", &self.settings.data_type);
+        url.query_pairs_mut().append_pair("dataType", data_type);
         if !self.allowlist.permits(&url) {
             return Err(not_allowed());
         }
@@ -325,10 +319,11 @@ impl ReceiptUploader {
     pub async fn upload(
         &self,
         instance: &InstanceRef,
+        settings: &ReceiptSettings,
         receipt: &Receipt,
     ) -> Result<Option<String>, ArchiveError> {
-        let url = self.upload_url(instance)?;
-        let format = self.settings.format;
+        let url = self.upload_url(instance, &settings.data_type)?;
+        let format = settings.format;
         let body = receipt.render(format);
         // The name is ASCII by construction (a GUID), so the plain parameter is exact.
         let disposition = format!(
@@ -386,7 +381,7 @@ impl ReceiptUploader {
                     FailureReason::ReceiptRejected,
                     format!(
                         "{OPERATION}: HTTP 400 for data type {}: {problem}",
-                        self.settings.data_type
+                        settings.data_type
                     ),
                 ));
             }

@@ -28,7 +28,7 @@ pub const MIB: usize = 1024 * 1024;
 
 /// Lower-case hex SHA-256.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    archiver::store::hex(&Sha256::digest(bytes))
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// Deterministic pseudo-random bytes.
@@ -493,13 +493,9 @@ pub fn event_id(event_json: &str) -> String {
         .to_owned()
 }
 
-fn base64_of_hex(hex: &str) -> String {
+fn base64_of_hex(text: &str) -> String {
     use base64::Engine;
-    let bytes: Vec<u8> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect();
-    base64::engine::general_purpose::STANDARD.encode(bytes)
+    base64::engine::general_purpose::STANDARD.encode(hex::decode(text).unwrap())
 }
 
 /// Chunks of `bytes` of irregular sizes, as a body stream.

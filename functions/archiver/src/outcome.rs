@@ -1,0 +1,165 @@
+//! What happened to one message: the one outcome type the pipeline, the handler, the metrics,
+//! the logs and the local runner share.
+//!
+//! The pipeline returns the successful variants (or an [`ArchiveError`]); the handler turns an
+//! error into [`MessageOutcome::Retry`], [`MessageOutcome::DeadLettered`] or
+//! [`MessageOutcome::DeadLetterFailed`] (see [`crate::queue::FailurePolicy`]), and reports the
+//! retrying ones to Lambda as batch item failures.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::error::ArchiveError;
+
+/// What happened to one message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MessageOutcome {
+    /// We wrote the manifest and called `complete`.
+    Archived(ArchiveSummary),
+    /// The manifest was already there: nothing was downloaded. `completed_now` is true when
+    /// our completion was missing (a crash between manifest and complete) and we sent it.
+    AlreadyArchived {
+        manifest_key: String,
+        completed_now: bool,
+    },
+    /// A concurrent run wrote the manifest first; it calls `complete`, we do not.
+    ClaimedByAnotherRun(ArchiveSummary),
+    /// A non-archive event was stored.
+    EventStored { key: String },
+    /// The same event id was stored before (a duplicate delivery); nothing was written.
+    EventAlreadyStored { key: String },
+    /// Transient failure: the message comes back (`visibility`: what we set, if we could).
+    Retry {
+        error: ArchiveError,
+        visibility: Option<Duration>,
+    },
+    /// Sent to the DLQ (`retries_exhausted`: a transient failure on the last allowed receive).
+    DeadLettered {
+        error: ArchiveError,
+        retries_exhausted: bool,
+    },
+    /// Should have gone to the DLQ, but the send failed: reported as a failure.
+    DeadLetterFailed {
+        error: ArchiveError,
+        send_error: String,
+    },
+}
+
+impl MessageOutcome {
+    /// True when Lambda must be told the message failed (so SQS keeps it).
+    pub fn is_batch_item_failure(&self) -> bool {
+        matches!(
+            self,
+            MessageOutcome::Retry { .. } | MessageOutcome::DeadLetterFailed { .. }
+        )
+    }
+
+    /// A short label for logs and the metrics `Outcome` dimension.
+    pub fn label(&self) -> &'static str {
+        match self {
+            MessageOutcome::Archived(_) => "archived",
+            MessageOutcome::AlreadyArchived { .. } => "already_archived",
+            MessageOutcome::ClaimedByAnotherRun(_) => "claimed_by_another_run",
+            MessageOutcome::EventStored { .. } => "event_stored",
+            MessageOutcome::EventAlreadyStored { .. } => "event_already_stored",
+            MessageOutcome::Retry { .. } => "retry",
+            MessageOutcome::DeadLettered { .. } => "dead_lettered",
+            MessageOutcome::DeadLetterFailed { .. } => "dead_letter_failed",
+        }
+    }
+
+    /// The failure, for the failing outcomes.
+    pub fn error(&self) -> Option<&ArchiveError> {
+        match self {
+            MessageOutcome::Retry { error, .. }
+            | MessageOutcome::DeadLettered { error, .. }
+            | MessageOutcome::DeadLetterFailed { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// Writes the outcome to the log, at the level it deserves.
+    pub fn log(&self) {
+        let outcome = self.label();
+        match self {
+            MessageOutcome::Archived(summary) => tracing::info!(
+                outcome,
+                elements = summary.elements,
+                downloaded = summary.elements_downloaded,
+                reused = summary.elements_reused,
+                skipped = summary.elements_skipped,
+                bytes = summary.bytes_downloaded,
+                "instance archived and completed"
+            ),
+            MessageOutcome::AlreadyArchived { completed_now, .. } => tracing::info!(
+                outcome,
+                completed_now,
+                "duplicate: the archive already exists"
+            ),
+            MessageOutcome::ClaimedByAnotherRun(_) => {
+                tracing::info!(outcome, "another run claimed the archive")
+            }
+            MessageOutcome::EventStored { key } | MessageOutcome::EventAlreadyStored { key } => {
+                tracing::info!(outcome, key = %key, "event kept")
+            }
+            MessageOutcome::Retry { error, visibility } => tracing::warn!(
+                outcome,
+                reason = %error.reason,
+                detail = %error.detail,
+                visibility_secs = visibility.map(|v| v.as_secs()),
+                "transient failure; the message will come back"
+            ),
+            MessageOutcome::DeadLettered {
+                error,
+                retries_exhausted,
+            } => tracing::error!(
+                outcome,
+                reason = %error.reason,
+                detail = %error.detail,
+                retries_exhausted,
+                "sent to the dead-letter queue"
+            ),
+            MessageOutcome::DeadLetterFailed { error, send_error } => tracing::error!(
+                outcome,
+                reason = %error.reason,
+                detail = %error.detail,
+                send_error = %send_error,
+                "could not dead-letter; reported as a failure"
+            ),
+        }
+    }
+}
+
+/// The numbers of one archive run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveSummary {
+    pub manifest_key: String,
+    /// Elements in the archive.
+    pub elements: usize,
+    /// Of those, downloaded in this run.
+    pub elements_downloaded: usize,
+    /// Of those, already in S3 and reused.
+    pub elements_reused: usize,
+    /// Hard-deleted elements skipped.
+    pub elements_skipped: usize,
+    /// Element bytes downloaded and stored in this run.
+    pub bytes_downloaded: u64,
+}
+
+/// Counters one message's work adds to (shared by its concurrent element transfers).
+#[derive(Debug, Default)]
+pub struct RunStats {
+    /// Element downloads started again after a body was cut short or did not match.
+    pub download_retries: AtomicU64,
+}
+
+impl RunStats {
+    pub(crate) fn add_retry(&self) {
+        self.download_retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Download retries so far.
+    pub fn retries(&self) -> u64 {
+        self.download_retries.load(Ordering::Relaxed)
+    }
+}

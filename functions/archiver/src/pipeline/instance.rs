@@ -1,0 +1,363 @@
+//! Archiving an app instance: its elements, `instance.json`, the event, then the manifest
+//! (conditionally, written last), the optional receipt, and Altinn's `complete`.
+
+use std::collections::HashSet;
+
+use altinn::{DataElement, InstanceRef, RawInstance};
+use bytes::Bytes;
+use futures_util::{FutureExt, StreamExt};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::element::{ElementFuture, ElementResult};
+use super::{JSON, Pipeline, ReceivedEvent};
+use crate::deadline::Deadline;
+use crate::error::{ArchiveError, FailureReason};
+use crate::manifest::{MANIFEST_VERSION, Manifest, ManifestObject, ObjectRole, SkippedDataElement};
+use crate::outcome::{ArchiveSummary, MessageOutcome, RunStats};
+use crate::seams::{AltinnSource, ArchiveTarget};
+use crate::store::{ConditionalPut, StoredObject};
+
+impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
+    /// Archives the instance the event is about (see the module docs), then completes it.
+    pub async fn archive_instance(
+        &self,
+        event: &ReceivedEvent,
+        instance: &InstanceRef,
+        deadline: &Deadline,
+        stats: &RunStats,
+    ) -> Result<MessageOutcome, ArchiveError> {
+        let layout = &self.settings.layout;
+        let manifest_key = layout.manifest(instance)?;
+        if self
+            .target
+            .exists(&manifest_key)
+            .await
+            .map_err(|e| ArchiveError::from_store(&e))?
+        {
+            return self.finish_archived(event, instance, manifest_key).await;
+        }
+
+        deadline.check("fetch the instance")?;
+        let raw = self.altinn.get_instance(instance).await?;
+        check_instance(&raw, instance)?;
+
+        let archivable: Vec<&DataElement> = raw.instance.archivable_data().collect();
+        let skipped: Vec<SkippedDataElement> = raw
+            .instance
+            .data
+            .iter()
+            .filter(|d| d.is_hard_deleted())
+            .map(|d| SkippedDataElement {
+                data_element_id: d.id.clone(),
+                data_type: d.data_type.clone(),
+                reason: "hardDeleted".into(),
+            })
+            .collect();
+        // The futures are built (and boxed as `dyn Future + Send`) before they go into the
+        // stream: a `.map(|element| async move { … })` closure over borrowed items makes rustc
+        // unable to prove the caller's future `Send` ("FnOnce is not general enough"), which
+        // would stop callers from `tokio::spawn`ing a batch. One small allocation per element.
+        // One listing of the instance's `data/` instead of a HEAD per element up front: only
+        // elements already there are looked at more closely, so a first archive of many small
+        // elements makes one request less per element (HEAD, download, PUT became download, PUT).
+        let already_stored: HashSet<String> = if archivable.is_empty() {
+            HashSet::new()
+        } else {
+            let data_prefix = layout.data_prefix(instance)?;
+            self.target
+                .list_keys(&data_prefix)
+                .await
+                .map_err(|e| ArchiveError::from_store(&e))?
+                .into_iter()
+                .collect()
+        };
+        let already_stored = &already_stored;
+        let element_futures: Vec<ElementFuture<'_>> = archivable
+            .iter()
+            .enumerate()
+            .map(|(index, element)| {
+                let element: &DataElement = element;
+                async move {
+                    (
+                        index,
+                        self.archive_element(instance, element, already_stored, deadline, stats)
+                            .await,
+                    )
+                }
+                .boxed()
+            })
+            .collect();
+        let mut results: Vec<(usize, Result<ElementResult, ArchiveError>)> =
+            futures_util::stream::iter(element_futures)
+                .buffer_unordered(self.settings.element_concurrency)
+                .collect()
+                .await;
+        results.sort_by_key(|(index, _)| *index);
+        let mut elements = Vec::with_capacity(results.len());
+        let mut failures = Vec::new();
+        for ((_, result), element) in results.into_iter().zip(&archivable) {
+            match result {
+                Ok(stored) => elements.push((stored, *element)),
+                Err(error) => {
+                    tracing::warn!(data_element_id = %element.id, reason = %error.reason, detail = %error.detail, "data element not archived");
+                    failures.push(error);
+                }
+            }
+        }
+        if let Some(error) = most_serious(failures) {
+            // Never a manifest, never `complete`, with anything missing.
+            return Err(error);
+        }
+
+        // Write-once, like the event: a run that loses the manifest race may have fetched the
+        // instance after the winner's `complete` changed it, and must not replace the
+        // `instance.json` the winner's manifest describes.
+        let instance_object = self
+            .keep_first(&layout.instance_json(instance)?, raw.raw.clone())
+            .await?;
+        let event_object = self.keep_instance_event(event, instance).await?;
+
+        let summary = ArchiveSummary {
+            manifest_key: manifest_key.clone(),
+            elements: elements.len(),
+            elements_downloaded: elements.iter().filter(|(r, _)| r.downloaded).count(),
+            elements_reused: elements.iter().filter(|(r, _)| !r.downloaded).count(),
+            elements_skipped: skipped.len(),
+            bytes_downloaded: elements
+                .iter()
+                .filter(|(r, _)| r.downloaded)
+                .map(|(r, _)| r.object.size)
+                .sum(),
+        };
+        let mut objects = vec![
+            manifest_object(instance_object, ObjectRole::Instance, None),
+            manifest_object(event_object, ObjectRole::Event, None),
+        ];
+        objects.extend(elements.into_iter().map(|(result, element)| {
+            manifest_object(result.object, ObjectRole::DataElement, Some(element))
+        }));
+        let manifest = Manifest {
+            manifest_version: MANIFEST_VERSION,
+            instance_id: instance.instance_id(),
+            app_id: instance.app_id(),
+            archived_at: now_rfc3339(),
+            event_id: event.event.id.clone(),
+            event_type: event.event.event_type.clone(),
+            objects,
+            skipped_data_elements: skipped,
+        };
+        let stored_manifest = match self
+            .target
+            .put_small_if_absent(&manifest_key, Bytes::from(manifest.to_json()), JSON)
+            .await
+            .map_err(|e| ArchiveError::from_store(&e))?
+        {
+            ConditionalPut::Created(stored) => stored,
+            ConditionalPut::AlreadyExists => {
+                tracing::info!(manifest_key = %manifest_key, "another run wrote the manifest first; it completes the instance");
+                return Ok(MessageOutcome::ClaimedByAnotherRun(summary));
+            }
+        };
+        if let Some(receipts) = &self.settings.receipt {
+            // Fetched again rather than reusing `raw`: a receipt must be judged by what the
+            // instance holds now, not before the elements were copied.
+            let current = self.altinn.get_instance(instance).await?;
+            self.ensure_receipt(
+                receipts,
+                instance,
+                &current.instance,
+                &manifest,
+                &manifest_key,
+                &stored_manifest.sha256,
+            )
+            .await?;
+        }
+        self.altinn.complete(instance).await?;
+        Ok(MessageOutcome::Archived(summary))
+    }
+
+    /// The manifest exists: keep this (possibly new) event, and make sure our completion is in
+    /// Altinn, without downloading anything.
+    async fn finish_archived(
+        &self,
+        event: &ReceivedEvent,
+        instance: &InstanceRef,
+        manifest_key: String,
+    ) -> Result<MessageOutcome, ArchiveError> {
+        self.keep_instance_event(event, instance).await?;
+        let current = match self.altinn.get_instance(instance).await {
+            Ok(raw) => Some(raw.instance),
+            // Altinn deletes an instance only after the service owner confirmed it complete.
+            Err(error) if error.reason == FailureReason::AltinnNotFound => {
+                tracing::warn!("instance is gone from Altinn; its archive is complete");
+                None
+            }
+            Err(error) => return Err(error),
+        };
+        let confirmed = current
+            .as_ref()
+            .is_none_or(|instance| instance.is_confirmed_by(&self.settings.org));
+        if !confirmed {
+            // A run that crashed after the manifest may or may not have uploaded the receipt;
+            // the instance as fetched just now says which.
+            if let (Some(receipts), Some(current)) = (&self.settings.receipt, &current) {
+                let (manifest, sha256) = self.stored_manifest(&manifest_key).await?;
+                self.ensure_receipt(
+                    receipts,
+                    instance,
+                    current,
+                    &manifest,
+                    &manifest_key,
+                    &sha256,
+                )
+                .await?;
+            }
+            self.altinn.complete(instance).await?;
+        }
+        Ok(MessageOutcome::AlreadyArchived {
+            manifest_key,
+            completed_now: !confirmed,
+        })
+    }
+
+    /// Stores the event under the instance unless that event id is already there, and returns
+    /// the stored object either way (for the manifest).
+    async fn keep_instance_event(
+        &self,
+        event: &ReceivedEvent,
+        instance: &InstanceRef,
+    ) -> Result<StoredObject, ArchiveError> {
+        let key = self
+            .settings
+            .layout
+            .instance_event(instance, &event.event.id)?;
+        self.keep_first(&key, event.raw.clone()).await
+    }
+
+    /// Stores a small JSON object unless one of ours is already at `key`; returns what is
+    /// stored there now. The first write wins, so a manifest never describes bytes that were
+    /// replaced after it was written.
+    async fn keep_first(&self, key: &str, bytes: Bytes) -> Result<StoredObject, ArchiveError> {
+        let store_error = |e: crate::store::StoreError| ArchiveError::from_store(&e);
+        match self
+            .target
+            .put_small_if_absent(key, bytes.clone(), JSON)
+            .await
+            .map_err(store_error)?
+        {
+            ConditionalPut::Created(stored) => Ok(stored),
+            ConditionalPut::AlreadyExists => {
+                match self.target.stored_object(key).await.map_err(store_error)? {
+                    Some(stored) => Ok(stored),
+                    // There but not written by us (no sha256 metadata): write ours.
+                    None => self
+                        .target
+                        .put_small(key, bytes, JSON)
+                        .await
+                        .map_err(store_error),
+                }
+            }
+        }
+    }
+}
+
+/// The instance Storage returned must be the one the event named, with its process ended.
+fn check_instance(raw: &RawInstance, instance: &InstanceRef) -> Result<(), ArchiveError> {
+    let fetched = &raw.instance;
+    if fetched.id != instance.instance_id() {
+        return Err(ArchiveError::permanent(
+            FailureReason::InstanceMismatch,
+            format!(
+                "Storage returned instance {} for {}",
+                fetched.id,
+                instance.instance_id()
+            ),
+        ));
+    }
+    if !fetched.app_id.is_empty() && fetched.app_id != instance.app_id() {
+        return Err(ArchiveError::permanent(
+            FailureReason::InstanceMismatch,
+            format!(
+                "instance belongs to {}, the event names {}",
+                fetched.app_id,
+                instance.app_id()
+            ),
+        ));
+    }
+    if !fetched.is_process_complete() {
+        return Err(ArchiveError::permanent(
+            FailureReason::InstanceNotCompleted,
+            "the instance's process has not ended",
+        ));
+    }
+    Ok(())
+}
+
+/// A permanent failure wins (no retry can fix the instance); else the transient one that asks
+/// for the longest wait.
+fn most_serious(failures: Vec<ArchiveError>) -> Option<ArchiveError> {
+    let longest_wait = failures.iter().filter_map(|f| f.retry_after).max();
+    let mut chosen = failures
+        .iter()
+        .find(|f| !f.is_transient())
+        .or_else(|| {
+            failures
+                .iter()
+                .find(|f| f.reason != FailureReason::Deadline)
+        })
+        .or_else(|| failures.first())
+        .cloned()?;
+    if chosen.is_transient() {
+        chosen.retry_after = longest_wait;
+    }
+    Some(chosen)
+}
+
+fn manifest_object(
+    stored: StoredObject,
+    role: ObjectRole,
+    element: Option<&DataElement>,
+) -> ManifestObject {
+    ManifestObject {
+        key: stored.key,
+        role,
+        size: stored.size,
+        sha256: stored.sha256,
+        content_type: stored.content_type,
+        data_element_id: element.map(|e| e.id.clone()),
+        data_type: element.map(|e| e.data_type.clone()),
+        filename: element.and_then(|e| e.filename.clone()),
+    }
+}
+
+pub(super) fn now_rfc3339() -> String {
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_permanent_failure_outranks_transient_ones() {
+        let mut throttled = ArchiveError::transient(FailureReason::AltinnThrottled, "429");
+        throttled.retry_after = Some(Duration::from_secs(90));
+        let cut = ArchiveError::transient(FailureReason::DownloadInterrupted, "cut");
+        let gone = ArchiveError::permanent(FailureReason::AltinnNotFound, "404");
+        let chosen = most_serious(vec![cut.clone(), gone.clone(), throttled.clone()]).unwrap();
+        assert_eq!(chosen, gone);
+        let chosen = most_serious(vec![ArchiveError::deadline("x"), cut, throttled]).unwrap();
+        assert_eq!(chosen.reason, FailureReason::DownloadInterrupted);
+        assert_eq!(
+            chosen.retry_after,
+            Some(Duration::from_secs(90)),
+            "the longest Retry-After is kept"
+        );
+        assert!(most_serious(vec![]).is_none());
+    }
+}

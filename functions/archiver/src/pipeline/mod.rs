@@ -1,0 +1,208 @@
+//! The archive pipeline: one message body in, one [`MessageOutcome`] (or a classified
+//! [`ArchiveError`]) out. It reads Altinn through an [`AltinnSource`] and writes the archive
+//! through an [`ArchiveTarget`]; the Lambda handler only feeds it messages.
+//!
+//! ```text
+//! handle: parse the CloudEvent, classify it against the allowlist, route it (one match):
+//!   app instance event of an ARCHIVE_EVENT_TYPES type ─▶ archive_instance
+//!   any other app instance event, Correspondence event, other event ─▶ store_event
+//! archive_instance
+//!   ├─ manifest.json exists? ── yes ─▶ keep the event; GET instance; complete unless we already did
+//!   ├─ GET instance (Storage), check it is this instance and its process has ended
+//!   ├─ every element not hard-deleted, ELEMENT_CONCURRENCY at a time:
+//!   │     already archived with the right size/MD5? ─ yes ─▶ reuse
+//!   │     else stream Altinn → archive (checked; up to DOWNLOAD_ATTEMPTS when cut short or mismatching)
+//!   ├─ instance.json (raw bytes), events/{eventId}.json: both write-once (first write wins)
+//!   ├─ manifest.json with If-None-Match: * ── 412 ─▶ another run claimed it; it calls complete
+//!   ├─ RECEIPT_DATA_TYPE set? GET instance again; no receipt of ours in it ─▶ upload one
+//!   └─ POST complete
+//! store_event: events/{eventId}.json under the instance, the correspondence or `events/`
+//! ```
+//!
+//! Every step can be repeated: a crash anywhere followed by a retry ends in the same archive
+//! and one completion.
+//!
+//! **Adding a new archived kind** (Correspondence is next) takes one match arm in
+//! [`Pipeline::handle`], one module under `pipeline/` with its steps (as `pipeline/instance.rs`
+//! has the instance's), and its keys in [`crate::layout`]. It returns a [`MessageOutcome`] or an
+//! [`ArchiveError`] like the others, so the handler, the retry policy and the dead-letter queue
+//! stay as they are.
+
+mod element;
+mod instance;
+mod receipt;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use altinn::{Allowlist, CloudEvent, EventKind};
+use bytes::Bytes;
+use tokio::sync::Semaphore;
+
+use crate::config::EventTypeFilter;
+use crate::deadline::Deadline;
+use crate::error::{ArchiveError, FailureReason};
+use crate::layout::ArchiveLayout;
+use crate::outcome::{MessageOutcome, RunStats};
+use crate::receipt::ReceiptSettings;
+use crate::seams::{AltinnApi, AltinnSource, ArchiveTarget};
+use crate::store::{ArchiveStore, ConditionalPut};
+
+/// Content type of the stored events and `instance.json`.
+const JSON: &str = "application/json";
+
+/// A CloudEvent together with the exact bytes it arrived as (what the archive stores).
+#[derive(Debug, Clone)]
+pub struct ReceivedEvent {
+    pub event: CloudEvent,
+    pub raw: Bytes,
+}
+
+impl ReceivedEvent {
+    /// Parses a message body with [`CloudEvent::parse`], keeping the bytes.
+    pub fn parse(body: impl Into<Bytes>) -> Result<Self, ArchiveError> {
+        let raw = body.into();
+        let event = CloudEvent::parse(&raw)
+            .map_err(|e| ArchiveError::permanent(FailureReason::InvalidEvent, e.to_string()))?;
+        Ok(ReceivedEvent { event, raw })
+    }
+}
+
+/// What a dead letter says about its message, filled in as the message is understood (so a
+/// failure late in the pipeline still names the event and the instance).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MessageContext {
+    pub event_id: Option<String>,
+    /// `{org}/{app}/{partyId}/{instanceGuid}` for app events.
+    pub instance: Option<String>,
+}
+
+/// The pipeline's knobs (from [`crate::config::ArchiverConfig`]).
+#[derive(Debug, Clone)]
+pub struct PipelineSettings {
+    /// Our org code: whose completion we look for in `completeConfirmations`.
+    pub org: String,
+    /// The event sources we accept (pinned to our org).
+    pub allowlist: Allowlist,
+    /// `ARCHIVE_EVENT_TYPES`: the app events that archive their instance.
+    pub archive_event_types: EventTypeFilter,
+    /// The keys.
+    pub layout: ArchiveLayout,
+    pub element_concurrency: usize,
+    pub download_attempts: u32,
+    /// The backoff between download attempts of one element.
+    pub download_backoff: altinn::Backoff,
+    /// `RECEIPT_DATA_TYPE` and `RECEIPT_FORMAT`; `None`: no receipt.
+    pub receipt: Option<ReceiptSettings>,
+    /// How long a receipt claim holds off other runs ([`crate::receipt::claim_ttl`]).
+    pub receipt_claim_ttl: Duration,
+}
+
+/// The archive pipeline over a source `A` and a target `T`. Build it once per process.
+pub struct Pipeline<A = AltinnApi, T = ArchiveStore> {
+    altinn: A,
+    target: T,
+    settings: PipelineSettings,
+    /// Element transfers in flight across every message of the process: with two part buffers
+    /// per transfer (one uploading, one filling) this bounds memory at
+    /// `2 × ELEMENT_CONCURRENCY × part size`, however many messages run at once.
+    transfer_slots: Arc<Semaphore>,
+}
+
+impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
+    /// A pipeline over the given source and target.
+    pub fn new(altinn: A, target: T, mut settings: PipelineSettings) -> Self {
+        settings.element_concurrency = settings.element_concurrency.max(1);
+        settings.download_attempts = settings.download_attempts.max(1);
+        Pipeline {
+            transfer_slots: Arc::new(Semaphore::new(settings.element_concurrency)),
+            altinn,
+            target,
+            settings,
+        }
+    }
+
+    /// Where the archive goes.
+    pub fn target(&self) -> &T {
+        &self.target
+    }
+
+    /// Where Altinn content comes from.
+    pub fn altinn(&self) -> &A {
+        &self.altinn
+    }
+
+    /// The key layout.
+    pub fn layout(&self) -> &ArchiveLayout {
+        &self.settings.layout
+    }
+
+    /// Handles one message body: the only place that decides what an event leads to.
+    /// `context` is filled in for the dead letter as the event is understood.
+    pub async fn handle(
+        &self,
+        body: Option<&str>,
+        deadline: &Deadline,
+        stats: &RunStats,
+        context: &mut MessageContext,
+    ) -> Result<MessageOutcome, ArchiveError> {
+        let body = body.ok_or_else(|| {
+            ArchiveError::permanent(FailureReason::InvalidMessage, "the message has no body")
+        })?;
+        let event = ReceivedEvent::parse(Bytes::copy_from_slice(body.as_bytes()))?;
+        let span = tracing::Span::current();
+        span.record("event_id", event.event.id.as_str());
+        span.record("event_type", event.event.event_type.as_str());
+        context.event_id = Some(event.event.id.clone());
+        let kind = event
+            .event
+            .classify(&self.settings.allowlist)
+            .map_err(|e| ArchiveError::permanent(FailureReason::SourceNotAllowed, e.to_string()))?;
+        let layout = &self.settings.layout;
+        let id = &event.event.id;
+        match kind {
+            EventKind::AppInstance {
+                instance,
+                event_type,
+            } => {
+                span.record("instance_id", instance.instance_id().as_str());
+                context.instance =
+                    Some(format!("{}/{}", instance.app_id(), instance.instance_id()));
+                if self.settings.archive_event_types.matches(&event_type) {
+                    self.archive_instance(&event, &instance, deadline, stats)
+                        .await
+                } else {
+                    let key = layout.instance_event(&instance, id)?;
+                    self.store_event(&event, key).await
+                }
+            }
+            EventKind::Correspondence(correspondence) => {
+                let key = layout.correspondence_event(&correspondence, id)?;
+                self.store_event(&event, key).await
+            }
+            EventKind::SubscriptionValidation { .. } | EventKind::Other => {
+                let key = layout.unscoped_event(id)?;
+                self.store_event(&event, key).await
+            }
+        }
+    }
+
+    /// Stores a non-archive event at `key`, unless that event id is already stored there.
+    async fn store_event(
+        &self,
+        event: &ReceivedEvent,
+        key: String,
+    ) -> Result<MessageOutcome, ArchiveError> {
+        match self
+            .target
+            .put_small_if_absent(&key, event.raw.clone(), JSON)
+            .await
+            .map_err(|e| ArchiveError::from_store(&e))?
+        {
+            ConditionalPut::Created(_) => Ok(MessageOutcome::EventStored { key }),
+            ConditionalPut::AlreadyExists => Ok(MessageOutcome::EventAlreadyStored { key }),
+        }
+    }
+}

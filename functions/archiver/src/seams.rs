@@ -1,0 +1,250 @@
+//! The pipeline's two seams: where Altinn content comes from ([`AltinnSource`]) and where the
+//! archive goes ([`ArchiveTarget`]). In production they are [`AltinnApi`] (the Altinn client and
+//! the receipt uploader) and [`ArchiveStore`] (the S3 bucket); [`crate::memory`] has in-memory
+//! ones for fast tests of the pipeline's decisions.
+//!
+//! The traits are used as generic parameters (`Pipeline<A, T>`), not as trait objects: every
+//! method promises a `Send` future, so the batch future built on them can be `tokio::spawn`ed.
+
+use std::future::Future;
+use std::time::SystemTime;
+
+use altinn::{AltinnClient, InstanceRef, RawInstance};
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use futures_util::{Stream, StreamExt};
+
+use crate::error::ArchiveError;
+use crate::receipt::{Receipt, ReceiptSettings, ReceiptUploader};
+use crate::store::{
+    ArchiveStore, ConditionalPut, ElementUpload, StoreError, StoredObject, UploadError,
+};
+
+/// A data element's bytes on their way from Altinn.
+pub struct Download {
+    /// `Content-Length` when the source said it.
+    pub content_length: Option<u64>,
+    /// The body; a body cut short ends with a transient error.
+    pub body: BoxStream<'static, Result<Bytes, ArchiveError>>,
+}
+
+/// Where Altinn content comes from: the calls the pipeline makes, with their failures
+/// already classified.
+pub trait AltinnSource: Send + Sync {
+    /// The instance as Storage has it now, its bytes kept.
+    fn get_instance(
+        &self,
+        instance: &InstanceRef,
+    ) -> impl Future<Output = Result<RawInstance, ArchiveError>> + Send;
+
+    /// One data element's bytes, streamed.
+    fn download_data(
+        &self,
+        instance: &InstanceRef,
+        data_id: &str,
+    ) -> impl Future<Output = Result<Download, ArchiveError>> + Send;
+
+    /// Confirms the instance complete for our org (idempotent).
+    fn complete(
+        &self,
+        instance: &InstanceRef,
+    ) -> impl Future<Output = Result<(), ArchiveError>> + Send;
+
+    /// Writes `receipt` into the instance as a data element; the new element's id when known.
+    fn upload_receipt(
+        &self,
+        instance: &InstanceRef,
+        settings: &ReceiptSettings,
+        receipt: &Receipt,
+    ) -> impl Future<Output = Result<Option<String>, ArchiveError>> + Send;
+}
+
+/// Where the archive goes: the object operations the pipeline needs.
+pub trait ArchiveTarget: Send + Sync {
+    /// True when an object exists at `key`.
+    fn exists(&self, key: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Every key under `prefix`.
+    fn list_keys(
+        &self,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// The object at `key` when it is complete (written by us with its digests), else `None`.
+    fn stored_object(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<StoredObject>, StoreError>> + Send;
+
+    /// Streams `body` into the element's object, checked against `upload.size` and
+    /// `upload.md5`; on any error nothing is left that [`ArchiveTarget::stored_object`] returns.
+    fn upload_element<S, E>(
+        &self,
+        upload: &ElementUpload<'_>,
+        body: S,
+    ) -> impl Future<Output = Result<StoredObject, UploadError<E>>> + Send
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: Send;
+
+    /// Stores a small object, replacing any at `key`.
+    fn put_small(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        content_type: &str,
+    ) -> impl Future<Output = Result<StoredObject, StoreError>> + Send;
+
+    /// Stores a small object only when nothing is at `key` (`If-None-Match: *`): of two
+    /// concurrent writers exactly one gets [`ConditionalPut::Created`].
+    fn put_small_if_absent(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        content_type: &str,
+    ) -> impl Future<Output = Result<ConditionalPut, StoreError>> + Send;
+
+    /// The bytes at `key`, `None` when missing.
+    fn get_bytes(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<Bytes>, StoreError>> + Send;
+
+    /// When the object at `key` was last written, `None` when missing (the age of a claim).
+    fn last_modified(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<SystemTime>, StoreError>> + Send;
+
+    /// Deletes the object at `key` (missing is fine).
+    fn delete(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A URL naming `prefix` in this archive, for the receipt (`s3://{bucket}/{prefix}`).
+    fn location(&self, prefix: &str) -> String;
+}
+
+/// The production [`AltinnSource`]: the Altinn client, and the receipt uploader sharing its
+/// HTTP client and tokens.
+#[derive(Clone)]
+pub struct AltinnApi {
+    pub client: AltinnClient,
+    pub receipts: ReceiptUploader,
+}
+
+impl AltinnSource for AltinnApi {
+    async fn get_instance(&self, instance: &InstanceRef) -> Result<RawInstance, ArchiveError> {
+        self.client
+            .get_instance(instance)
+            .await
+            .map_err(|e| ArchiveError::from_altinn(&e))
+    }
+
+    async fn download_data(
+        &self,
+        instance: &InstanceRef,
+        data_id: &str,
+    ) -> Result<Download, ArchiveError> {
+        let download = self
+            .client
+            .download_data(instance, data_id)
+            .await
+            .map_err(|e| ArchiveError::from_altinn(&e))?;
+        Ok(Download {
+            content_length: download.content_length,
+            body: download
+                .body
+                .map(|chunk| chunk.map_err(|e| ArchiveError::from_altinn(&e)))
+                .boxed(),
+        })
+    }
+
+    async fn complete(&self, instance: &InstanceRef) -> Result<(), ArchiveError> {
+        self.client
+            .complete(instance)
+            .await
+            .map(|_| ())
+            .map_err(|e| ArchiveError::from_altinn(&e))
+    }
+
+    async fn upload_receipt(
+        &self,
+        instance: &InstanceRef,
+        settings: &ReceiptSettings,
+        receipt: &Receipt,
+    ) -> Result<Option<String>, ArchiveError> {
+        self.receipts.upload(instance, settings, receipt).await
+    }
+}
+
+impl ArchiveTarget for ArchiveStore {
+    fn exists(&self, key: &str) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        ArchiveStore::exists(self, key)
+    }
+
+    fn list_keys(
+        &self,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send {
+        ArchiveStore::list_keys(self, prefix)
+    }
+
+    fn stored_object(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<StoredObject>, StoreError>> + Send {
+        ArchiveStore::stored_object(self, key)
+    }
+
+    fn upload_element<S, E>(
+        &self,
+        upload: &ElementUpload<'_>,
+        body: S,
+    ) -> impl Future<Output = Result<StoredObject, UploadError<E>>> + Send
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: Send,
+    {
+        ArchiveStore::upload_element(self, upload, body)
+    }
+
+    fn put_small(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        content_type: &str,
+    ) -> impl Future<Output = Result<StoredObject, StoreError>> + Send {
+        ArchiveStore::put_small(self, key, bytes, content_type)
+    }
+
+    fn put_small_if_absent(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        content_type: &str,
+    ) -> impl Future<Output = Result<ConditionalPut, StoreError>> + Send {
+        ArchiveStore::put_small_if_absent(self, key, bytes, content_type)
+    }
+
+    fn get_bytes(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<Bytes>, StoreError>> + Send {
+        ArchiveStore::get_bytes(self, key)
+    }
+
+    async fn last_modified(&self, key: &str) -> Result<Option<SystemTime>, StoreError> {
+        Ok(self
+            .head(key)
+            .await?
+            .and_then(|head| head.last_modified().copied())
+            .and_then(|modified| SystemTime::try_from(modified).ok()))
+    }
+
+    fn delete(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        ArchiveStore::delete(self, key)
+    }
+
+    fn location(&self, prefix: &str) -> String {
+        format!("s3://{}/{prefix}", self.bucket())
+    }
+}
