@@ -130,7 +130,7 @@ async fn usage_errors_exit_2_and_help_exits_0() {
     for words in [&["--help"][..], &["dlq", "--help"], &["reconcile", "-h"]] {
         let output = run(&moto, &env, words).await;
         assert_eq!(output.code, EXIT_OK, "{words:?}");
-        assert!(output.out.contains("USAGE"), "{words:?}");
+        assert!(output.out.contains("Usage:"), "{words:?}");
     }
 }
 

@@ -239,5 +239,5 @@ async fn verify_without_a_manifest_and_usage_errors() {
     assert_eq!(no_bucket.code, EXIT_USAGE);
     let help = run(&moto, &env, &["archive", "--help"]).await;
     assert_eq!(help.code, EXIT_OK);
-    assert!(help.out.contains("USAGE"));
+    assert!(help.out.contains("Usage:"));
 }
