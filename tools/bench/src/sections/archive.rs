@@ -13,6 +13,8 @@ fn mib_per_sec(bytes: u64, seconds: f64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0) / seconds
 }
 
+/// Section 3: one big element and many small ones, each archived in a child process (for its
+/// peak RSS) and copied with `aws s3 cp`, alternately; the medians are compared.
 pub async fn streaming(rig: &ArchiveRig<'_>, options: &Options) -> Vec<Row> {
     let sizes = &options.sizes;
     let exe = match std::env::current_exe() {
@@ -178,6 +180,7 @@ async fn timed_pairs(
     Ok((pairs, peak_rss_kib))
 }
 
+/// Section 4: archive time for 1, 10 and 100 elements, and whether the cost per element grows.
 pub async fn scaling(rig: &ArchiveRig<'_>, sizes: &Sizes) -> Vec<Row> {
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,

@@ -17,6 +17,7 @@ const INIT_GOAL: f64 = 1.6;
 /// Keys parsed and loaded for the two key rows.
 const KEY_SAMPLES: usize = 200;
 
+/// The cold-start rows: `runs` interleaved starts of each binary in `dir`, then the ratios.
 pub async fn rows(dir: &Path, runs: usize) -> Vec<Row> {
     let hello = dir.join("hello-lambda");
     let hello_current_thread = dir.join("hello-lambda-current-thread");

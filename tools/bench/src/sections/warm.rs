@@ -6,6 +6,7 @@ use bench::warm;
 
 use crate::{Sizes, failed, note};
 
+/// Section 2: the handler's cost per event, and events per second through HTTP into SQS.
 pub async fn rows(sizes: &Sizes) -> Vec<Row> {
     let mut rows = Vec::new();
     note(format!(
