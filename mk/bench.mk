@@ -1,4 +1,4 @@
-# `make bench`: the performance measurements of issue 8 (tools/bench), each against a baseline
+# `make bench`: the performance measurements (tools/bench, docs/benchmarks.md), each against a baseline
 # measured in the same run on this machine, printed as one table. Not part of `make test`.
 #
 # Builds release binaries (the Lambda profile: LTO, codegen-units 1, panic = abort) of the two
@@ -30,17 +30,3 @@ bench: tools $(BIN)/aws $(S3S_FS)
 	cargo build --release --target-dir $(BENCH_TARGET_DIR) -p webhook -p archiver -p bench --bins
 	$(BENCH_BIN_DIR)/bench --bin-dir $(BENCH_BIN_DIR) --aws $(BIN)/aws \
 		--s3s-fs $(S3S_FS) --s3 s3s-fs,moto $(BENCH_ARGS)
-
-# `make startup-layout`: rewrites functions/{webhook,archiver}/startup.ld, the linker scripts
-# that place the code each function runs at init together (tools/bench/src/layout.rs). Builds
-# release binaries with symbols (their own target directory) and profiles one start of each
-# under valgrind's callgrind. Run it after dependency or toolchain updates, then `make bench`.
-LAYOUT_TARGET_DIR := $(CURDIR)/target/layout
-
-.PHONY: startup-layout
-
-startup-layout:
-	CARGO_PROFILE_RELEASE_STRIP=false cargo build --release --target-dir $(LAYOUT_TARGET_DIR) \
-		-p webhook -p archiver -p bench --bins
-	$(LAYOUT_TARGET_DIR)/release/startup-layout --bin-dir $(LAYOUT_TARGET_DIR)/release \
-		--out-dir $(CURDIR)/functions

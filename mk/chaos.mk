@@ -1,4 +1,4 @@
-# Whole-system chaos run and fuzzing (issue 7). Included by the main Makefile (`-include mk/*.mk`).
+# Whole-system chaos run and fuzzing. Included by the main Makefile (`-include mk/*.mk`).
 #
 # `make chaos`  the big end-to-end chaos run: 320 instances of up to 20 data elements (some of
 #               3 MiB), faults on every Altinn route, two S3/SQS outages. CI runs the same test

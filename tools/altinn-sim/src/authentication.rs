@@ -1,4 +1,5 @@
-//! Altinn's token exchange (reference §2) and the check of Altinn tokens on the platform and app
+//! Altinn's token exchange (a Maskinporten token for an Altinn token, `GET
+//! /authentication/api/v1/exchange/maskinporten`) and the check of Altinn tokens on the platform and app
 //! routes.
 
 use std::sync::Arc;

@@ -87,19 +87,11 @@ impl StoredContent {
             sha256.update(&chunk);
             md5.update(&chunk);
         }
-        (hex(&sha256.finalize()), STANDARD.encode(md5.finalize()))
+        (
+            hex::encode(sha256.finalize()),
+            STANDARD.encode(md5.finalize()),
+        )
     }
-}
-
-/// Lower-case hex of a digest.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(DIGITS[usize::from(byte >> 4)] as char);
-        out.push(DIGITS[usize::from(byte & 0x0f)] as char);
-    }
-    out
 }
 
 /// Iterator over the chunks of a content.

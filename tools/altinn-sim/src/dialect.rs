@@ -1,4 +1,4 @@
-//! The two JSON dialects of an Altinn instance (reference §4.0):
+//! The two JSON dialects of an Altinn instance, Storage's and the app's:
 //!
 //! - **Storage** (Newtonsoft): null properties omitted on Instance, InstanceOwner, InstanceStatus,
 //!   ProcessState, ProcessElementInfo, ResourceLinks, CompleteConfirmation and DataElement (but

@@ -1,7 +1,9 @@
 //! # altinn-sim: a local Altinn 3 for tests and the demo
 //!
-//! An independent implementation of the Altinn behaviour described in
-//! `shared/reference/altinn-api.md` (the §-numbers below refer to it). It does not use the
+//! An independent implementation of Altinn's documented behaviour (Maskinporten:
+//! <https://docs.digdir.no/docs/Maskinporten/>; Events: <https://docs.altinn.studio/events/>;
+//! Storage and the app API: <https://github.com/Altinn/altinn-storage> and
+//! <https://github.com/Altinn/app-lib-dotnet>). It does not use the
 //! project's `altinn` client crate, so it catches the client's mistakes instead of sharing them.
 //! Start it in-process on port 0 from a test ([`Simulator::start`]) or run the `altinn-sim`
 //! binary for the demo.
@@ -10,13 +12,13 @@
 //!
 //! | Endpoint | Behaviour |
 //! |---|---|
-//! | `POST /maskinporten/token` (§1) | Verifies the JWT-bearer grant: `alg` RS256/384/512; exactly one of `kid` (must be [`SimConfig::client_kid`]) or `x5c` (a JSON array; a string gives MP-123); signature (MP-124); `iss` = client id (MP-100); `aud` = the issuer `{base}maskinporten/` (MP-110); `exp − iat ≤ 120`, `exp` in the future, `iat` within ±10 s (MP-130); `jti` present and never used before (MP-012); `scope` non-empty and registered (`invalid_scope`, MP-200); unknown claims refused. Errors are HTTP 400 `{"error","error_description"}`. Issues an RS256 access token with Maskinporten's claims (`consumer` = `0192:{org_number}`). |
-//! | `GET /authentication/api/v1/exchange/maskinporten` (§2) | Checks the Maskinporten token (signature, issuer, `exp` with 10 s skew, `consumer`); any problem is a bare 401; the enterprise-user header gives 410. Answers the raw JWT as `text/plain` (no `Accept`, `text/plain`, `*/*`) or a JSON string literal (`Accept: application/json`). The Altinn token lives [`SimConfig::altinn_token_lifetime`] (30 min) and carries `urn:altinn:org` only when the scope contains `altinn:serviceowner`. |
-//! | Storage `GET instance`, `GET data`, `POST complete`, query (§5.3) | Newtonsoft dialect (§4.0): nulls omitted, `readStatus: "Read"`, `selfLinks.platform`. 404 text `Unable to find instance {guid}`. |
-//! | App `GET instance`, `GET data`, `POST complete` (§5.2) | System.Text.Json dialect: nulls written, `readStatus: 1`, `instanceOwner.party` on GET, `selfLinks.apps`. 404 as ProblemDetails. |
-//! | App `POST data?dataType=` (§5.2, app-lib `DataController.Create`) | Stores the body (in memory, at most 16 MiB) as a new element: `Content-Type` → contentType, `Content-Disposition` `filename*`/`filename` → filename. 201 with the DataElement (App dialect) and `Location`; 400 ProblemDetails without `dataType` or beyond the data type's `maxCount` ([`Simulator::set_data_type_max_count`]; the 400 text is a guess at app-lib's); 404 unknown instance. Every data type is accepted (no app metadata otherwise). |
-//! | Events subscriptions (§6) | Create (validation of endpoint and filters, dedupe of identical requests, `Location: /events/api/v1/subscription/{id}`), get, list (unvalidated included), delete. |
-//! | Events push (§3.3–3.5) | The validation event right after create (retried per `ValidationQueuePolicy`), then one event per POST with `application/json; charset=utf-8`, retried after 10 s, 30 s, 1 min, 5 min, 10 min, 30 min, 1 h, 3 h, 6 h, 12 h, 12 h (× [`SimConfig::retry_time_scale`]) and dead-lettered after 12 failed attempts. |
+//! | `POST /maskinporten/token` | Verifies the JWT-bearer grant: `alg` RS256/384/512; exactly one of `kid` (must be [`SimConfig::client_kid`]) or `x5c` (a JSON array; a string gives MP-123); signature (MP-124); `iss` = client id (MP-100); `aud` = the issuer `{base}maskinporten/` (MP-110); `exp − iat ≤ 120`, `exp` in the future, `iat` within ±10 s (MP-130); `jti` present and never used before (MP-012); `scope` non-empty and registered (`invalid_scope`, MP-200); unknown claims refused. Errors are HTTP 400 `{"error","error_description"}`. Issues an RS256 access token with Maskinporten's claims (`consumer` = `0192:{org_number}`). |
+//! | `GET /authentication/api/v1/exchange/maskinporten` | Checks the Maskinporten token (signature, issuer, `exp` with 10 s skew, `consumer`); any problem is a bare 401; the enterprise-user header gives 410. Answers the raw JWT as `text/plain` (no `Accept`, `text/plain`, `*/*`) or a JSON string literal (`Accept: application/json`). The Altinn token lives [`SimConfig::altinn_token_lifetime`] (30 min) and carries `urn:altinn:org` only when the scope contains `altinn:serviceowner`. |
+//! | Storage `GET instance`, `GET data`, `POST complete`, query | Newtonsoft dialect: nulls omitted, `readStatus: "Read"`, `selfLinks.platform`. 404 text `Unable to find instance {guid}`. |
+//! | App `GET instance`, `GET data`, `POST complete` | System.Text.Json dialect: nulls written, `readStatus: 1`, `instanceOwner.party` on GET, `selfLinks.apps`. 404 as ProblemDetails. |
+//! | App `POST data?dataType=` (app-lib `DataController.Create`) | Stores the body (in memory, at most 16 MiB) as a new element: `Content-Type` → contentType, `Content-Disposition` `filename*`/`filename` → filename. 201 with the DataElement (App dialect) and `Location`; 400 ProblemDetails without `dataType` or beyond the data type's `maxCount` ([`Simulator::set_data_type_max_count`]; the 400 text is a guess at app-lib's); 404 unknown instance. Every data type is accepted (no app metadata otherwise). |
+//! | Events subscriptions | Create (validation of endpoint and filters, dedupe of identical requests, `Location: /events/api/v1/subscription/{id}`), get, list (unvalidated included), delete. |
+//! | Events push | The validation event right after create (retried per `ValidationQueuePolicy`), then one event per POST with `application/json; charset=utf-8`, retried after 10 s, 30 s, 1 min, 5 min, 10 min, 30 min, 1 h, 3 h, 6 h, 12 h, 12 h (× [`SimConfig::retry_time_scale`]) and dead-lettered after 12 failed attempts. |
 //!
 //! Platform and app routes require a valid, unexpired, unrevoked Altinn token from this simulator
 //! (401 otherwise) whose `urn:altinn:org` is the instance's org and whose scope has
@@ -51,9 +53,10 @@
 //! - **Query paging**: results are in seeding order; the `continuationToken` is opaque; only the
 //!   `org`, `appId`, `process.isComplete`, `excludeConfirmedBy`, `size` and `continuationToken`
 //!   parameters are honoured.
-//! - **Event matching** is §3.6's (resource, subject and type filters, validated only); the XACML
-//!   step is reduced to "the subscription's consumer is the app owner org". Only the owner of the
-//!   seeded instances (`/person/{number}`) can be used as `alternativeSubjectFilter`.
+//! - **Event matching** is Altinn's (resource, subject and type filters, validated subscriptions
+//!   only); the XACML step is reduced to "the subscription's consumer is the app owner org".
+//!   Only the owner of the seeded instances (`/person/{number}`) can be used as
+//!   `alternativeSubjectFilter`.
 //! - **Synthetic people**: instance owners get a made-up 11-digit person number (no valid check
 //!   digits) and the name "Simulert Person {partyId}".
 //! - Error texts not documented by Altinn (e.g. some subscription 400 messages) are the
@@ -365,7 +368,7 @@ impl Simulator {
     // ----- events -----
 
     /// Publishes an event for the instance to every matching validated subscription; each push
-    /// runs in the background with Altinn's retry schedule (§3.5, delays × retry_time_scale).
+    /// runs in the background with Altinn's retry schedule (delays × retry_time_scale).
     /// Returns the event id.
     pub fn publish(&self, instance: &SeededInstance, event_type: &str) -> String {
         let event = self.cloud_event(instance, event_type);

@@ -1,77 +1,41 @@
-//! `altinn-sim [--port N] [--org ttd] [--seed-demo] [--large-attachment-mib 50] [--retry-time-scale 0.01]`
-//!
-//! Runs the Altinn simulator until Ctrl-C and prints how to point the archive at it.
+//! `altinn-sim`: runs the Altinn simulator until Ctrl-C and prints how to point the archive at
+//! it. `altinn-sim --help` lists the options.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::ExitCode;
 
 use altinn_sim::{InstanceSpec, SimConfig, Simulator};
+use clap::Parser;
 
-const USAGE: &str = "usage: altinn-sim [--port N] [--org ORG] [--seed-demo] \
-[--large-attachment-mib MIB] [--retry-time-scale FACTOR]";
-
-/// Parsed command line.
-#[derive(Debug, PartialEq)]
+/// The Altinn simulator: Maskinporten, the token exchange, Storage, the App API and Events on
+/// one loopback port, until Ctrl-C.
+#[derive(Debug, PartialEq, Parser)]
+#[command(name = "altinn-sim", version)]
 struct Args {
+    /// The port (0: a free one).
+    #[arg(long, default_value_t = 0)]
     port: u16,
+    /// The service owner org.
+    #[arg(long, default_value = "ttd",
+          value_parser = clap::builder::NonEmptyStringValueParser::new())]
     org: String,
+    /// Seed the demo instances (one with a large attachment, one with a hard-deleted element).
+    #[arg(long)]
     seed_demo: bool,
+    /// Size of the demo's large attachment, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 50)]
     large_attachment_mib: u64,
+    /// Multiplies Altinn's retry delays for event pushes (0.01: a hundred times faster).
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0, value_parser = non_negative)]
     retry_time_scale: f64,
 }
 
-fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String> {
-    let mut parsed = Args {
-        port: 0,
-        org: "ttd".to_owned(),
-        seed_demo: false,
-        large_attachment_mib: 50,
-        retry_time_scale: 1.0,
-    };
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        // Accept both `--flag value` and `--flag=value`.
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => {
-                (flag.to_owned(), Some(value.to_owned()))
-            }
-            _ => (arg.clone(), None),
-        };
-        let mut value = |name: &str| {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match flag.as_str() {
-            "--port" => {
-                parsed.port = value("--port")?
-                    .parse()
-                    .map_err(|_| "--port must be 0..65535".to_owned())?
-            }
-            "--org" => parsed.org = value("--org")?,
-            "--seed-demo" => parsed.seed_demo = true,
-            "--large-attachment-mib" => {
-                parsed.large_attachment_mib = value("--large-attachment-mib")?
-                    .parse()
-                    .map_err(|_| "--large-attachment-mib must be a whole number".to_owned())?
-            }
-            "--retry-time-scale" => {
-                parsed.retry_time_scale = value("--retry-time-scale")?
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|f| f.is_finite() && *f >= 0.0)
-                    .ok_or_else(|| "--retry-time-scale must be a non-negative number".to_owned())?
-            }
-            "-h" | "--help" => return Ok(None),
-            other => return Err(format!("unknown argument {other}")),
-        }
-    }
-    if parsed.org.is_empty() {
-        return Err("--org must not be empty".to_owned());
-    }
-    Ok(Some(parsed))
+fn non_negative(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite() && *f >= 0.0)
+        .ok_or_else(|| "must be a non-negative number".to_owned())
 }
 
 #[tokio::main]
@@ -82,17 +46,7 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(args)) => args,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("altinn-sim: {message}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    let args = Args::parse();
     let config = SimConfig {
         org: args.org.clone(),
         retry_time_scale: args.retry_time_scale,
@@ -197,7 +151,11 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Option<Args>, String> {
-        parse_args(args.iter().map(|s| (*s).to_owned()))
+        match Args::try_parse_from(std::iter::once("altinn-sim").chain(args.iter().copied())) {
+            Ok(args) => Ok(Some(args)),
+            Err(error) if error.kind() == clap::error::ErrorKind::DisplayHelp => Ok(None),
+            Err(error) => Err(error.to_string()),
+        }
     }
 
     #[test]
@@ -237,6 +195,7 @@ mod tests {
         assert!(parse(&["--port", "99999"]).is_err());
         assert!(parse(&["--retry-time-scale", "-1"]).is_err());
         assert!(parse(&["--bogus"]).is_err());
+        assert!(parse(&["--org="]).is_err());
         assert!(parse(&["--help"]).expect("ok").is_none());
     }
 }

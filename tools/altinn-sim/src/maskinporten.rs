@@ -1,4 +1,4 @@
-//! Maskinporten's token endpoint (reference §1): verifies the JWT-bearer grant and issues an
+//! Maskinporten's token endpoint (<https://docs.digdir.no/docs/Maskinporten/>): verifies the JWT-bearer grant and issues an
 //! access token signed with the simulator's issuer key.
 
 use std::sync::Arc;

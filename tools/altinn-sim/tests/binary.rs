@@ -98,5 +98,5 @@ async fn binary_rejects_bad_arguments() {
         .await
         .expect("altinn-sim runs");
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("usage: altinn-sim"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Usage: altinn-sim"));
 }

@@ -1,4 +1,4 @@
-//! Token exchange against reference §2 (response forms, issued claims, errors).
+//! Altinn's token exchange (response forms, issued claims, errors).
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Storage and App instance routes against reference §4 and §5 (dialects, data download,
+//! Storage and App instance routes as Altinn serves them (dialects, data download,
 //! hard-deleted elements, complete, query, authorization).
 
 mod common;
@@ -237,7 +237,7 @@ async fn data_download_has_the_elements_headers_and_bytes() {
             let bytes = response.bytes().await.expect("body");
             assert_eq!(bytes.len() as u64, data.size);
             let sha = Sha256::digest(&bytes);
-            let hex: String = sha.iter().map(|b| format!("{b:02x}")).collect();
+            let hex = hex::encode(sha);
             assert_eq!(hex, data.sha256_hex);
             assert_eq!(
                 sim.data_bytes(instance.instance_guid, data.id)

@@ -60,7 +60,7 @@ async fn one_gib_attachment_streams_with_bounded_memory() {
         received += chunk.len() as u64;
         sha.update(&chunk);
     }
-    let hex: String = sha.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let hex = hex::encode(sha.finalize());
     assert_eq!(received, GIB);
     assert_eq!(
         hex, data.sha256_hex,

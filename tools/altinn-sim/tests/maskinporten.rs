@@ -1,4 +1,4 @@
-//! Maskinporten token endpoint against reference §1 (grant rules, response, errors).
+//! Maskinporten token endpoint (grant rules, response, errors).
 
 mod common;
 
@@ -62,7 +62,7 @@ async fn a_grant_cannot_be_used_twice() {
     );
 }
 
-/// One row per rule of §1.3/§1.4: what is wrong, and the error and description marker expected.
+/// One row per rule Maskinporten applies to a JWT grant: what is wrong, and the error and description marker expected.
 #[tokio::test]
 async fn each_grant_violation_gets_its_error() {
     let sim = start().await;

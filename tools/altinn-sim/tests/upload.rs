@@ -1,4 +1,4 @@
-//! The App API's data upload (reference §5.2, app-lib `DataController.Create`): 201 with the new
+//! The App API's data upload (app-lib `DataController.Create`): 201 with the new
 //! DataElement, the element visible in Storage afterwards, `maxCount` enforced with 400, and the
 //! usual 401/403/404.
 

@@ -18,28 +18,8 @@ use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{Message, MessageAttributeValue, MessageSystemAttributeName};
 use serde::Serialize;
 
-use crate::{CommandError, Context, EXIT_FAILURE, EXIT_OK, UsageError, table, write_json};
-
-/// Help for `dlq`.
-pub const HELP: &str = "\
-archive-ops dlq: inspect and redrive the dead-letter queue
-
-USAGE:
-    archive-ops dlq list [--max N] [--json]
-    archive-ops dlq show MESSAGE_ID [--json]
-    archive-ops dlq redrive (--all | --id MESSAGE_ID [--id ...]) [--json]
-
-list shows each message's failure reason, instance and time (at most --max, default 100).
-show prints one message with its body and every attribute.
-redrive moves the chosen messages back to the event queue for the archiver.
-
-OPTIONS:
-    --dlq-url URL      the dead-letter queue (default DEAD_LETTER_QUEUE_URL)
-    --queue-url URL    the event queue redrive sends to (default QUEUE_URL)
-
-EXIT CODES: 0 success, 1 error (or `show`/`redrive --id` of an id that is not there),
-2 usage error.
-";
+use crate::cli::{DlqCommand, DlqQueues, RedriveArgs};
+use crate::{CommandError, Context, EXIT_FAILURE, EXIT_OK, progress, table, write_json};
 
 /// Longest wait for one `ReceiveMessage` (long polling ends early when messages exist).
 const WAIT_SECS: i32 = 1;
@@ -181,141 +161,155 @@ impl Queues {
 
 /// Runs `dlq …`.
 pub async fn command(
-    rest: &[&str],
-    args: &crate::Args,
+    command: &DlqCommand,
+    json: bool,
     context: &Context,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<i32, CommandError> {
-    if args.has("help") || rest.is_empty() {
-        return crate::print_help(out, HELP, args.has("help"));
-    }
-    let queues = || -> Result<Queues, CommandError> {
+    let queues = |flags: &DlqQueues| -> Result<Queues, CommandError> {
         Ok(Queues {
             sqs: aws_sdk_sqs::Client::new(&context.sdk),
-            dlq_url: context.required(args, "dlq-url", "DEAD_LETTER_QUEUE_URL")?,
+            dlq_url: context.required(
+                flags.dlq_url.as_deref(),
+                "dlq-url",
+                "DEAD_LETTER_QUEUE_URL",
+            )?,
         })
     };
-    match rest {
-        ["list"] => {
-            args.only(&["max", "dlq-url"])?;
-            let max = args.number("max", 100)?.max(1);
-            let queues = queues()?;
-            let messages = queues.receive(max).await?;
+    match command {
+        DlqCommand::List { max, queues: flags } => {
+            let queues = queues(flags)?;
+            let messages = queues.receive((*max).max(1)).await?;
             queues.release(&messages.iter().collect::<Vec<_>>()).await?;
             let letters: Vec<DeadLetter> = messages
                 .iter()
                 .map(|m| DeadLetter::from_message(m).summary())
                 .collect();
-            if args.has("json") {
+            if json {
                 write_json(out, &letters)?;
             } else {
-                let rows: Vec<Vec<String>> = letters
-                    .iter()
-                    .map(|l| {
-                        vec![
-                            l.message_id.clone(),
-                            l.reason.clone(),
-                            l.instance.clone(),
-                            l.failed_at.clone(),
-                            table::truncate(&l.detail, 60),
-                        ]
-                    })
-                    .collect();
-                let text = table::render(
-                    &["MESSAGE ID", "REASON", "INSTANCE", "FAILED AT", "DETAIL"],
-                    &rows,
-                );
-                out.write_all(text.as_bytes())
-                    .map_err(CommandError::failed)?;
-                writeln!(out, "{} message(s)", letters.len()).map_err(CommandError::failed)?;
+                print_list(out, &letters)?;
             }
             Ok(EXIT_OK)
         }
-        ["show", id] => {
-            args.only(&["dlq-url", "max"])?;
-            let queues = queues()?;
-            let messages = queues.receive(args.number("max", 1000)?.max(1)).await?;
+        DlqCommand::Show {
+            message_id: id,
+            max,
+            queues: flags,
+        } => {
+            let queues = queues(flags)?;
+            let messages = queues.receive((*max).max(1)).await?;
             queues.release(&messages.iter().collect::<Vec<_>>()).await?;
-            let Some(message) = messages.iter().find(|m| m.message_id() == Some(*id)) else {
+            let Some(message) = messages
+                .iter()
+                .find(|m| m.message_id() == Some(id.as_str()))
+            else {
                 writeln!(err, "no message {id} in the dead-letter queue")
                     .map_err(CommandError::failed)?;
                 return Ok(EXIT_FAILURE);
             };
             let mut letter = DeadLetter::from_message(message);
             letter.body = message.body().map(str::to_owned);
-            if args.has("json") {
+            if json {
                 write_json(out, &letter)?;
             } else {
-                let mut text = String::new();
-                for (name, value) in &letter.attributes {
-                    text.push_str(&format!("{name}: {value}\n"));
-                }
-                text.push('\n');
-                let body = letter.body.as_deref().unwrap_or("");
-                let pretty = serde_json::from_str::<serde_json::Value>(body)
-                    .ok()
-                    .and_then(|v| serde_json::to_string_pretty(&v).ok())
-                    .unwrap_or_else(|| body.to_owned());
-                text.push_str(&pretty);
-                writeln!(out, "message {}\n{text}", letter.message_id)
-                    .map_err(CommandError::failed)?;
+                print_one(out, &letter)?;
             }
             Ok(EXIT_OK)
         }
-        ["redrive"] => {
-            args.only(&["all", "id", "dlq-url", "queue-url", "max"])?;
-            let ids = args.values("id");
-            // Refused unless exactly one of the two is given.
-            if args.has("all") != ids.is_empty() {
-                return Err(UsageError("give either --all or one or more --id".into()).into());
-            }
-            let queue_url = context.required(args, "queue-url", "QUEUE_URL")?;
-            let queues = queues()?;
-            let messages = queues.receive(args.number("max", 1000)?.max(1)).await?;
-            let (chosen, others): (Vec<&Message>, Vec<&Message>) = messages.iter().partition(|m| {
-                args.has("all") || ids.iter().any(|id| m.message_id() == Some(id.as_str()))
-            });
-            queues.release(&others).await?;
-            let mut moved = Vec::new();
-            let total = chosen.len();
-            for (done, message) in chosen.into_iter().enumerate() {
-                redrive_one(&queues, &queue_url, message).await?;
-                moved.push(message.message_id().unwrap_or_default().to_owned());
-                if context.progress {
-                    let _ = write!(err, "\rredriven {}/{total}", done + 1);
-                }
-            }
-            if context.progress && total > 0 {
-                let _ = writeln!(err);
-            }
-            let not_found: Vec<&String> = ids.iter().filter(|id| !moved.contains(id)).collect();
-            if args.has("json") {
-                write_json(
-                    out,
-                    &serde_json::json!({"redriven": moved, "notFound": not_found}),
-                )?;
-            } else {
-                for id in &moved {
-                    writeln!(out, "redriven {id}").map_err(CommandError::failed)?;
-                }
-                for id in &not_found {
-                    writeln!(out, "not found {id}").map_err(CommandError::failed)?;
-                }
-                writeln!(out, "{} message(s) moved to the event queue", moved.len())
-                    .map_err(CommandError::failed)?;
-            }
-            Ok(if not_found.is_empty() {
-                EXIT_OK
-            } else {
-                EXIT_FAILURE
-            })
+        DlqCommand::Redrive(args) => {
+            let queue_url =
+                context.required(args.queue_url.as_deref(), "queue-url", "QUEUE_URL")?;
+            let queues = queues(&args.queues)?;
+            redrive(&queues, &queue_url, args, json, context, out).await
         }
-        [other, ..] => {
-            Err(UsageError(format!("unknown dlq command {other} (list, show, redrive)")).into())
-        }
-        [] => Err(UsageError("dlq needs a command".into()).into()),
     }
+}
+
+/// The list view: a table and a count.
+fn print_list(out: &mut dyn Write, letters: &[DeadLetter]) -> Result<(), CommandError> {
+    let rows: Vec<Vec<String>> = letters
+        .iter()
+        .map(|l| {
+            vec![
+                l.message_id.clone(),
+                l.reason.clone(),
+                l.instance.clone(),
+                l.failed_at.clone(),
+                table::truncate(&l.detail, 60),
+            ]
+        })
+        .collect();
+    let text = table::render(
+        &["MESSAGE ID", "REASON", "INSTANCE", "FAILED AT", "DETAIL"],
+        &rows,
+    );
+    out.write_all(text.as_bytes())
+        .map_err(CommandError::failed)?;
+    writeln!(out, "{} message(s)", letters.len()).map_err(CommandError::failed)
+}
+
+/// One message: its attributes, then its body (pretty-printed when it is JSON).
+fn print_one(out: &mut dyn Write, letter: &DeadLetter) -> Result<(), CommandError> {
+    let mut text = String::new();
+    for (name, value) in &letter.attributes {
+        text.push_str(&format!("{name}: {value}\n"));
+    }
+    text.push('\n');
+    let body = letter.body.as_deref().unwrap_or("");
+    let pretty = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| body.to_owned());
+    text.push_str(&pretty);
+    writeln!(out, "message {}\n{text}", letter.message_id).map_err(CommandError::failed)
+}
+
+/// `dlq redrive`: the chosen messages back to the event queue, the others released.
+async fn redrive(
+    queues: &Queues,
+    queue_url: &str,
+    args: &RedriveArgs,
+    json: bool,
+    context: &Context,
+    out: &mut dyn Write,
+) -> Result<i32, CommandError> {
+    let ids = &args.id;
+    let messages = queues.receive(args.max.max(1)).await?;
+    let (chosen, others): (Vec<&Message>, Vec<&Message>) = messages
+        .iter()
+        .partition(|m| args.all || ids.iter().any(|id| m.message_id() == Some(id.as_str())));
+    queues.release(&others).await?;
+    let mut moved = Vec::new();
+    let bar = progress::bar(context.progress && !json, chosen.len() as u64, "redriving");
+    for message in chosen {
+        redrive_one(queues, queue_url, message).await?;
+        moved.push(message.message_id().unwrap_or_default().to_owned());
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let not_found: Vec<&String> = ids.iter().filter(|id| !moved.contains(id)).collect();
+    if json {
+        write_json(
+            out,
+            &serde_json::json!({"redriven": moved, "notFound": not_found}),
+        )?;
+    } else {
+        for id in &moved {
+            writeln!(out, "redriven {id}").map_err(CommandError::failed)?;
+        }
+        for id in &not_found {
+            writeln!(out, "not found {id}").map_err(CommandError::failed)?;
+        }
+        writeln!(out, "{} message(s) moved to the event queue", moved.len())
+            .map_err(CommandError::failed)?;
+    }
+    Ok(if not_found.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_FAILURE
+    })
 }
 
 /// Sends one dead letter back to the event queue, then deletes it from the DLQ.

@@ -11,10 +11,14 @@
 //!   or Secrets Manager and redacted from everything printed.
 //! - `subscription rotate --old-id ID --endpoint URL`: a new webhook secret and a new
 //!   subscription, then the old ones retired, step by step (see [`rotate`]).
-//! - `archive verify ORG/APP/PARTY_ID/GUID`: re-reads every object an instance's
+//! - `archive verify ORG/APP/PARTY_ID/GUID…`: re-reads every object each instance's
 //!   `manifest.json` lists and compares its size and SHA-256 with the manifest.
 //!
-//! Output is a table by default and JSON with `--json`. Progress goes to stderr.
+//! - `completions SHELL`: a completion script for bash, zsh, fish, elvish or PowerShell.
+//!
+//! The command line is declared in [`cli`] (clap). Output is a table by default and JSON with
+//! `--json`. Progress bars go to stderr when it is a terminal and `--json` is not given
+//! ([`progress`]).
 //!
 //! Exit codes: [`EXIT_OK`] 0 success and nothing missing; [`EXIT_FAILURE`] 1 a failure, or
 //! something found that needs attention (missing instances, archived objects that differ);
@@ -26,8 +30,9 @@
 //! bucket settings. Secrets (the Maskinporten key, tokens, the webhook secret) are never
 //! printed.
 
-pub mod args;
+pub mod cli;
 pub mod dlq;
+pub mod progress;
 pub mod reconcile;
 pub mod rotate;
 pub mod subscription;
@@ -37,8 +42,9 @@ pub mod verify;
 use std::io::Write;
 
 use aws_config::SdkConfig;
+use clap::{CommandFactory, FromArgMatches};
 
-pub use args::{Args, UsageError};
+pub use cli::{Cli, Command};
 
 /// Success, nothing needs attention.
 pub const EXIT_OK: i32 = 0;
@@ -56,32 +62,39 @@ pub struct Context {
     pub sdk: SdkConfig,
     /// Environment lookup for the settings.
     pub env: EnvLookup,
-    /// Print progress lines to stderr (on when stderr is a terminal).
+    /// Draw progress bars on stderr (on when stderr is a terminal; `--json` turns them off).
     pub progress: bool,
 }
 
 impl Context {
-    /// A setting: the flag's value if given, else the environment variable.
-    pub fn setting(
-        &self,
-        args: &Args,
-        flag: &str,
-        variable: &str,
-    ) -> Result<Option<String>, UsageError> {
-        Ok(match args.value(flag)? {
+    /// A setting: the flag's value if given, else the environment variable (trimmed, and
+    /// absent when empty).
+    pub fn setting(&self, flag: Option<&str>, variable: &str) -> Option<String> {
+        match flag {
             Some(value) => Some(value.to_owned()),
             None => (self.env)(variable)
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty()),
-        })
+        }
     }
 
     /// A required setting, or a usage error naming the flag and the variable.
-    pub fn required(&self, args: &Args, flag: &str, variable: &str) -> Result<String, UsageError> {
-        self.setting(args, flag, variable)?
-            .ok_or_else(|| UsageError(format!("set --{flag} or {variable}")))
+    pub fn required(
+        &self,
+        flag: Option<&str>,
+        name: &str,
+        variable: &str,
+    ) -> Result<String, UsageError> {
+        self.setting(flag, variable)
+            .ok_or_else(|| UsageError(format!("set --{name} or {variable}")))
     }
 }
+
+/// A usage error found after parsing (a value clap cannot check alone); printed with a pointer
+/// to `--help`, exit 2.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
 
 /// A command's failure: usage (exit 2) or anything else (exit 1). Never carries secrets.
 #[derive(Debug, thiserror::Error)]
@@ -101,90 +114,42 @@ impl CommandError {
     }
 }
 
-/// Prints a command's help. Exit 0 when the user asked for it (`--help`), 2 when it is shown
-/// because the subcommand was missing.
-pub(crate) fn print_help(
-    out: &mut dyn std::io::Write,
-    help: &str,
-    asked: bool,
-) -> Result<i32, CommandError> {
-    out.write_all(help.as_bytes())
-        .map_err(CommandError::failed)?;
-    Ok(if asked { EXIT_OK } else { EXIT_USAGE })
-}
-
-/// The top-level help.
-pub const HELP: &str = "\
-archive-ops: operate the Altinn archive (reconcile, dead letters, subscriptions, verify)
-
-USAGE:
-    archive-ops [--json] <COMMAND> [OPTIONS]
-
-COMMANDS:
-    reconcile --app ORG/APP [--dry-run]   find completed instances that are not archived
-    dlq list [--max N]                    list dead-lettered messages with their failure reason
-    dlq show MESSAGE_ID                   one dead-lettered message, body and attributes
-    dlq redrive (--all | --id ID...)      move messages back to the event queue
-    subscription create --endpoint URL --app ORG/APP [--wait]
-                                          subscribe the webhook to Altinn Events
-    subscription list | get ID | delete ID
-                                          the subscriptions (secret redacted)
-    subscription wait-validated ID [--timeout 120s]
-                                          wait until Altinn has validated one
-    subscription rotate --old-id ID --endpoint URL [--refresh-wait 5m] [--timeout 10m]
-                                          new webhook secret and subscription, old ones retired
-    archive verify ORG/APP/PARTY_ID/GUID  check an archived instance against its manifest
-
-OPTIONS:
-    --json        machine-readable output on stdout
-    -h, --help    help (also after a command: archive-ops dlq --help)
-
-EXIT CODES:
-    0  success, nothing needs attention
-    1  failure, or something needs attention (e.g. instances missing from the archive,
-       archived objects that differ from their manifest)
-    2  usage error
-
-SETTINGS (environment, as for the functions):
-    ALTINN_ENV, ALTINN_ORG, MASKINPORTEN_CLIENT_ID, MASKINPORTEN_KID,
-    MASKINPORTEN_KEY or MASKINPORTEN_KEY_SECRET_ARN, ARCHIVE_BUCKET, ARCHIVE_PREFIX,
-    QUEUE_URL, DEAD_LETTER_QUEUE_URL, WEBHOOK_SECRET or WEBHOOK_SECRET_ARN;
-    AWS credentials and region as for the AWS CLI.
-";
-
 /// Runs one command line (without the program name); returns the exit code. Results go to
-/// `out`, errors and progress to `err`.
+/// `out`, errors and progress to `err`; `--help` and `--version` go to `out` with exit 0.
 pub async fn run(
     raw: &[String],
     context: &Context,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let args = match Args::parse(raw) {
-        Ok(args) => args,
-        Err(error) => return usage(err, &error),
+    let words = std::iter::once("archive-ops".to_owned()).chain(raw.iter().cloned());
+    let cli = match Cli::command()
+        .try_get_matches_from(words)
+        .and_then(|matches| Cli::from_arg_matches(&matches))
+    {
+        Ok(cli) => cli,
+        Err(error) => return clap_error(&error, out, err),
     };
-    let command: Vec<&str> = args.positionals.iter().map(String::as_str).collect();
-    let result = match command.as_slice() {
-        [] => {
-            let _ = out.write_all(HELP.as_bytes());
-            return if args.has("help") {
-                EXIT_OK
-            } else {
-                EXIT_USAGE
-            };
+    let json = cli.json;
+    let result = match cli.command {
+        Command::Reconcile(args) => reconcile::command(&args, json, context, out, err).await,
+        Command::Dlq(command) => dlq::command(&command, json, context, out, err).await,
+        Command::Subscription(command) => {
+            subscription::command(&command, json, context, out, err).await
         }
-        ["reconcile", rest @ ..] => reconcile::command(rest, &args, context, out, err).await,
-        ["dlq", rest @ ..] => dlq::command(rest, &args, context, out, err).await,
-        ["subscription", rest @ ..] => subscription::command(rest, &args, context, out, err).await,
-        ["archive", rest @ ..] => verify::command(rest, &args, context, out, err).await,
-        [other, ..] => Err(CommandError::Usage(UsageError(format!(
-            "unknown command {other}"
-        )))),
+        Command::Archive(command) => verify::command(&command, json, context, out, err).await,
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            clap_complete::generate(shell, &mut command, "archive-ops", out);
+            Ok(EXIT_OK)
+        }
     };
     match result {
         Ok(code) => code,
-        Err(CommandError::Usage(error)) => usage(err, &error),
+        Err(CommandError::Usage(error)) => {
+            let _ = writeln!(err, "error: {error}\n(see archive-ops --help)");
+            EXIT_USAGE
+        }
         Err(CommandError::Failed(message)) => {
             let _ = writeln!(err, "error: {message}");
             EXIT_FAILURE
@@ -192,9 +157,20 @@ pub async fn run(
     }
 }
 
-fn usage(err: &mut dyn Write, error: &UsageError) -> i32 {
-    let _ = writeln!(err, "error: {error}\n(see archive-ops --help)");
-    EXIT_USAGE
+/// Help and version asked for go to `out` (exit 0); every other parse error, including the
+/// help shown for a missing command, to `err` (exit 2).
+fn clap_error(error: &clap::Error, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let text = error.render().to_string();
+    match error.kind() {
+        clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+            let _ = out.write_all(text.as_bytes());
+            EXIT_OK
+        }
+        _ => {
+            let _ = err.write_all(text.as_bytes());
+            EXIT_USAGE
+        }
+    }
 }
 
 /// Writes `value` as pretty JSON followed by a newline.

@@ -14,30 +14,14 @@ use altinn::environment::{is_valid_app_name, is_valid_org_code};
 use archive_model::{ArchiveLayout, Manifest, ManifestObject, ObjectRole};
 use aws_sdk_s3::primitives::ByteStream;
 use futures_util::StreamExt;
+use indicatif::ProgressBar;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::{Args, CommandError, Context, EXIT_FAILURE, EXIT_OK, UsageError, table, write_json};
-
-/// Help for `archive`.
-pub const HELP: &str = "\
-archive-ops archive: check archived instances
-
-USAGE:
-    archive-ops archive verify ORG/APP/PARTY_ID/INSTANCE_GUID [--json]
-
-verify reads the instance's manifest.json, then reads back every object it lists
-(instance.json, events, data elements), recomputing each one's size and SHA-256 while
-streaming it, and reports each as OK, DIFFERENT or MISSING.
-
-OPTIONS:
-    --bucket NAME      archive bucket (default ARCHIVE_BUCKET)
-    --prefix PREFIX    archive prefix (default ARCHIVE_PREFIX)
-    --json             JSON report on stdout
-
-EXIT CODES: 0 every object matches, 1 an object differs or is missing, there is no
-manifest, or an error; 2 usage error.
-";
+use crate::cli::ArchiveCommand;
+use crate::{
+    CommandError, Context, EXIT_FAILURE, EXIT_OK, UsageError, progress, table, write_json,
+};
 
 /// Objects read at the same time.
 const CONCURRENT_READS: usize = 4;
@@ -202,54 +186,54 @@ pub fn parse_instance(text: &str) -> Result<InstanceRef, UsageError> {
 
 /// Runs `archive …`.
 pub async fn command(
-    rest: &[&str],
-    args: &Args,
+    command: &ArchiveCommand,
+    json: bool,
     context: &Context,
     out: &mut dyn Write,
-    err: &mut dyn Write,
+    _err: &mut dyn Write,
 ) -> Result<i32, CommandError> {
-    if args.has("help") || rest.is_empty() {
-        return crate::print_help(out, HELP, args.has("help"));
-    }
-    let instance = match rest {
-        ["verify", instance] => parse_instance(instance)?,
-        ["verify"] => return Err(UsageError("verify needs ORG/APP/PARTY_ID/GUID".into()).into()),
-        ["verify", _, extra, ..] => {
-            return Err(UsageError(format!("unexpected argument {extra}")).into());
-        }
-        [other, ..] => {
-            return Err(UsageError(format!("unknown archive command {other} (verify)")).into());
-        }
-        [] => return Err(UsageError("archive needs a command".into()).into()),
-    };
-    args.only(&["bucket", "prefix"])?;
-    let bucket = context.required(args, "bucket", "ARCHIVE_BUCKET")?;
+    let ArchiveCommand::Verify { instances, archive } = command;
+    let instances = instances
+        .iter()
+        .map(|text| parse_instance(text))
+        .collect::<Result<Vec<_>, _>>()?;
+    let bucket = context.required(archive.bucket.as_deref(), "bucket", "ARCHIVE_BUCKET")?;
     let prefix = context
-        .setting(args, "prefix", "ARCHIVE_PREFIX")?
+        .setting(archive.prefix.as_deref(), "ARCHIVE_PREFIX")
         .unwrap_or_default();
     let layout = ArchiveLayout::new(prefix).map_err(|e| UsageError(format!("--prefix: {e}")))?;
     let store = ArchiveReader::new(lambda_support::aws::s3_client(&context.sdk), bucket, layout);
 
-    let report = verify_instance(&store, &instance, context.progress, err).await?;
-    if args.has("json") {
-        write_json(out, &report)?;
-    } else {
-        print_table(out, &store, &instance, &report)?;
+    let bar = progress::bar(context.progress && !json, 0, "verifying");
+    let mut reports = Vec::with_capacity(instances.len());
+    for instance in &instances {
+        let report = verify_instance(&store, instance, &bar).await;
+        reports.push(report.inspect_err(|_| bar.abandon())?);
     }
-    Ok(if report.all_ok() {
+    bar.finish_and_clear();
+    match reports.as_slice() {
+        [one] if json => write_json(out, one)?,
+        _ if json => write_json(out, &reports)?,
+        _ => {
+            for (instance, report) in instances.iter().zip(&reports) {
+                print_table(out, &store, instance, report)?;
+            }
+        }
+    }
+    Ok(if reports.iter().all(VerifyReport::all_ok) {
         EXIT_OK
     } else {
         EXIT_FAILURE
     })
 }
 
-/// Reads the manifest and checks every object it lists. Fails when there is no manifest, when
-/// it names another instance, or when S3 fails (other than a missing object).
+/// Reads the manifest and checks every object it lists, adding them to `bar`. Fails when
+/// there is no manifest, when it names another instance, or when S3 fails (other than a
+/// missing object).
 pub async fn verify_instance(
     store: &ArchiveReader,
     instance: &InstanceRef,
-    progress: bool,
-    err: &mut dyn Write,
+    bar: &ProgressBar,
 ) -> Result<VerifyReport, CommandError> {
     let manifest_key = store
         .layout()
@@ -269,18 +253,14 @@ pub async fn verify_instance(
     }
 
     let total = manifest.objects.len();
+    bar.inc_length(total as u64);
     let mut checks = futures_util::stream::iter(&manifest.objects)
         .map(|object| check_object(store, object))
         .buffered(CONCURRENT_READS);
     let mut objects = Vec::with_capacity(total);
     while let Some(check) = checks.next().await {
         objects.push(check?);
-        if progress {
-            let _ = write!(err, "\rverified {}/{total}", objects.len());
-        }
-    }
-    if progress && total > 0 {
-        let _ = writeln!(err);
+        bar.inc(1);
     }
     let count = |status| objects.iter().filter(|c| c.status == status).count();
     Ok(VerifyReport {

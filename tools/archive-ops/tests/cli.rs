@@ -130,7 +130,7 @@ async fn usage_errors_exit_2_and_help_exits_0() {
     for words in [&["--help"][..], &["dlq", "--help"], &["reconcile", "-h"]] {
         let output = run(&moto, &env, words).await;
         assert_eq!(output.code, EXIT_OK, "{words:?}");
-        assert!(output.out.contains("USAGE"), "{words:?}");
+        assert!(output.out.contains("Usage:"), "{words:?}");
     }
 }
 
@@ -200,4 +200,25 @@ async fn reconcile_reports_missing_instances_and_enqueues_them() {
     )
     .await;
     assert_eq!(foreign.code, EXIT_USAGE);
+}
+
+#[tokio::test]
+async fn version_and_shell_completions() {
+    let moto = MotoServer::start().await;
+    let env = HashMap::new();
+    let version = run(&moto, &env, &["--version"]).await;
+    assert_eq!(version.code, EXIT_OK);
+    assert!(version.out.starts_with("archive-ops "), "{}", version.out);
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let script = run(&moto, &env, &["completions", shell]).await;
+        assert_eq!(script.code, EXIT_OK, "{shell}: {}", script.err);
+        assert!(
+            script.out.contains("archive-ops") && script.out.contains("wait-validated"),
+            "{shell}"
+        );
+    }
+    assert_eq!(
+        run(&moto, &env, &["completions", "tcsh"]).await.code,
+        EXIT_USAGE
+    );
 }

@@ -169,6 +169,18 @@ async fn verify_reports_each_object_and_catches_changed_and_deleted_ones() {
     assert_eq!(large["actualSize"], 6 * 1024 * 1024);
     assert_eq!(large["actualSha256"], seeded.data[2].sha256_hex.as_str());
 
+    // Several instances: one report each, as a JSON array.
+    let twice = run(
+        &moto,
+        &env,
+        &["archive", "verify", &instance, &instance, "--json"],
+    )
+    .await;
+    assert_eq!(twice.code, EXIT_OK, "{}", twice.err);
+    let reports: Vec<serde_json::Value> = serde_json::from_str(&twice.out).unwrap();
+    assert_eq!(reports.len(), 2);
+    assert!(reports.iter().all(|report| report["ok"] == 5));
+
     let table = run(&moto, &env, &["archive", "verify", &instance]).await;
     assert_eq!(table.code, EXIT_OK, "{}", table.err);
     assert!(table.out.starts_with("OBJECT"), "{}", table.out);
@@ -285,5 +297,5 @@ async fn verify_without_a_manifest_and_usage_errors() {
     assert_eq!(no_bucket.code, EXIT_USAGE);
     let help = run(&moto, &env, &["archive", "--help"]).await;
     assert_eq!(help.code, EXIT_OK);
-    assert!(help.out.contains("USAGE"));
+    assert!(help.out.contains("Usage:"));
 }

@@ -1,7 +1,8 @@
 //! # bench
 //!
-//! `make bench`: the measurements behind issue 8 (Lambda bills memory × time), each against a
-//! baseline measured in the same run on the same machine, printed as one table.
+//! `make bench`: the performance measurements (Lambda bills memory × time), each against a
+//! baseline measured in the same run on the same machine, printed as one table. The method and
+//! the current table are in docs/benchmarks.md.
 //!
 //! - [`warm`]: the webhook's per-event cost without the network, and events per second through
 //!   the local HTTP path into SQS against raw `SendMessage`.
@@ -10,8 +11,6 @@
 //!   scaling of archive time with the number of elements.
 //! - [`cold`]: cold start of the function binaries under a minimal Runtime API emulator,
 //!   against a hello-world `lambda_http` function built with the same profile.
-//! - [`layout`]: the startup layout, a linker script that puts the code each function runs at
-//!   init together (`make startup-layout` writes it, from a callgrind profile).
 //! - [`s3server`]: the S3 server of the archive sections (moto or s3s-fs).
 //! - [`report`]: the table.
 //!
@@ -19,7 +18,6 @@
 
 pub mod archive;
 pub mod cold;
-pub mod layout;
 pub mod report;
 pub mod rss;
 pub mod s3server;

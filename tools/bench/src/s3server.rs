@@ -1,6 +1,6 @@
 //! The S3 server the archive sections write to: `moto_server` (the test suite's server, S3 in
-//! Python) or `s3s-fs` (an S3 server in Rust on the file system, `cargo install s3s-fs`), which
-//! the issue allows for benchmarks because moto, not the archiver, is the bottleneck there.
+//! Python) or `s3s-fs` (an S3 server in Rust on the file system, `cargo install s3s-fs`), used for
+//! benchmarks because moto, not the archiver, is the bottleneck there.
 //! SQS always stays on moto. Both the archiver and the `aws s3 cp` baseline use the same server.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -2,14 +2,16 @@
 
 use std::process::ExitCode;
 
-use local_runner::cli::{self, Command, HELP};
+use clap::Parser;
+use local_runner::cli::{Cli, Command};
 use local_runner::demo::RunningDemo;
 use local_runner::{Progress, run_altinn, run_demo};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     init_logging();
-    let command = match cli::parse(std::env::args().skip(1)) {
+    // Help, --version and clap's own errors exit here (0, or 2 for bad arguments).
+    let command = match Cli::parse().into_command() {
         Ok(command) => command,
         Err(message) => {
             eprintln!("archive-local: {message}\n\nSee `archive-local --help`.");
@@ -21,10 +23,6 @@ async fn main() -> ExitCode {
     // when Ctrl-C wins the race, dropping that future stops them all.
     let run = async {
         match command {
-            Command::Help => {
-                print!("{HELP}");
-                Ok((true, None))
-            }
             Command::Demo(options) => {
                 let outcome = run_demo(&options, &progress).await?;
                 Ok((outcome.summary.succeeded(), outcome.running))

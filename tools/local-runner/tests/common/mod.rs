@@ -61,11 +61,7 @@ pub fn file_sha256(path: &Path) -> String {
         }
         hasher.update(&buffer[..n]);
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(hasher.finalize())
 }
 
 /// Asserts that no printed line shows a webhook secret: every `code=` is `code=***`.
