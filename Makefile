@@ -42,7 +42,7 @@ export PATH := $(BIN):$(PATH)
 help:
 	@echo "make demo     run the whole system locally against the Altinn simulator"
 	@echo "make test     install test tools if missing, run every test"
-	@echo "make lint     cargo fmt --check, clippy -D warnings, cfn-lint template.yaml"
+	@echo "make lint     cargo fmt --check, clippy -D warnings, cfn-lint template.yaml, doc links"
 	@echo "make build    Lambda zips in target/lambda (ARCH=arm64 default, ARCH=x86_64)"
 	@echo "make deploy   sam build && sam deploy --guided"
 
@@ -78,6 +78,7 @@ cfn-lint: tools
 
 lint: cfn-lint clippy
 	cargo fmt --all --check
+	bash docs/check-links.sh
 
 build: $(BIN)/cargo-lambda $(LAMBDA_ARCH_TOOLS)
 	cargo lambda build --release $(LAMBDA_ARCH_FLAGS) --output-format zip $(addprefix -p ,$(LAMBDA_FUNCTIONS))
