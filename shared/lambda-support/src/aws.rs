@@ -66,6 +66,23 @@ pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(s3_config)
 }
 
+/// `GetObject`, with a missing key as `None` rather than an error: the archiver and
+/// `archive-ops` both read objects that may not be there yet.
+pub async fn get_object_if_exists(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> Result<
+    Option<aws_sdk_s3::primitives::ByteStream>,
+    aws_sdk_s3::error::SdkError<aws_sdk_s3::operation::get_object::GetObjectError>,
+> {
+    match s3.get_object().bucket(bucket).key(key).send().await {
+        Ok(response) => Ok(Some(response.body)),
+        Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
 /// The Maskinporten key text: inline (`MASKINPORTEN_KEY`) or read from Secrets Manager
 /// (`MASKINPORTEN_KEY_SECRET_ARN`).
 pub async fn maskinporten_key_text(

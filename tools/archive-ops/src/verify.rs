@@ -56,21 +56,14 @@ impl ArchiveReader {
 
     /// `GetObject`: the object's body, still streaming; `None` when there is no such key.
     pub async fn open(&self, key: &str) -> Result<Option<ByteStream>, CommandError> {
-        match self
-            .s3
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
+        lambda_support::aws::get_object_if_exists(&self.s3, &self.bucket, key)
             .await
-        {
-            Ok(response) => Ok(Some(response.body)),
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
-            Err(error) => Err(CommandError::Failed(format!(
-                "S3 GetObject {key}: {}",
-                aws_sdk_s3::error::DisplayErrorContext(&error)
-            ))),
-        }
+            .map_err(|error| {
+                CommandError::Failed(format!(
+                    "S3 GetObject {key}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&error)
+                ))
+            })
     }
 
     /// The manifest at `key`; `None` when there is none.

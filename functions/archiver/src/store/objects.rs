@@ -177,18 +177,9 @@ impl ArchiveStore {
 
     /// The body of the object at `key` as a stream; `None` when missing.
     pub async fn open(&self, key: &str) -> Result<Option<ByteStream>, StoreError> {
-        match self
-            .s3
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
+        lambda_support::aws::get_object_if_exists(&self.s3, &self.bucket, key)
             .await
-        {
-            Ok(response) => Ok(Some(response.body)),
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
-            Err(error) => Err(StoreError::from_sdk("GetObject", key, error)),
-        }
+            .map_err(|error| StoreError::from_sdk("GetObject", key, error))
     }
 
     /// The bytes of a (small) object; `None` when missing.
