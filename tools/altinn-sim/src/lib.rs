@@ -94,6 +94,7 @@ pub use crate::config::{
 pub use crate::content::DataContent;
 pub use crate::faults::{Fault, FaultRule, Route};
 pub use crate::seed::{DataSpec, InstanceSpec, SeededData, SeededInstance};
+pub use crate::server::SERVED_ROUTES;
 pub use crate::state::{DeadLetter, DeliveryRecord, RequestRecord};
 
 use crate::dialect::{Dialect, render_instance};

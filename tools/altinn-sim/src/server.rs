@@ -29,6 +29,24 @@ use crate::platform::{
 };
 use crate::state::{RequestRecord, Shared};
 
+/// Every Storage and App route the router serves, as `(method, path)` with the path exactly as
+/// routed (Storage under `/storage/api/v1`, App under `/{org}/{app}`). The contract tests check
+/// each against Altinn's own OpenAPI documents; a route added to [`router`] belongs here too, and
+/// a test checks that every row is routed.
+pub const SERVED_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/storage/api/v1/instances"),
+    ("GET", "/storage/api/v1/instances/{party}/{guid}"),
+    (
+        "GET",
+        "/storage/api/v1/instances/{party}/{guid}/data/{data}",
+    ),
+    ("POST", "/storage/api/v1/instances/{party}/{guid}/complete"),
+    ("GET", "/{org}/{app}/instances/{party}/{guid}"),
+    ("POST", "/{org}/{app}/instances/{party}/{guid}/data"),
+    ("GET", "/{org}/{app}/instances/{party}/{guid}/data/{data}"),
+    ("POST", "/{org}/{app}/instances/{party}/{guid}/complete"),
+];
+
 /// Every simulated route on one host.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
