@@ -45,6 +45,8 @@ pub struct SystemOptions {
     /// Reach Altinn's platform and apps routes here instead of the simulator's own URL (a
     /// rewriting proxy in front of it); the Maskinporten issuer stays the simulator's.
     pub altinn_url: Option<String>,
+    /// More settings for both functions (e.g. `FEEDBACK_TASK`), applied last.
+    pub extra_settings: Vec<(&'static str, String)>,
 }
 
 impl Default for SystemOptions {
@@ -57,6 +59,7 @@ impl Default for SystemOptions {
             function_timeout: Duration::from_secs(60),
             enqueue_timeout_ms: 4000,
             altinn_url: None,
+            extra_settings: Vec::new(),
         }
     }
 }
@@ -140,6 +143,9 @@ impl ChaosSystem {
             settings
                 .set("ALTINN_PLATFORM_URL", url.as_str())
                 .set("ALTINN_APPS_URL", url.as_str());
+        }
+        for (name, value) in &options.extra_settings {
+            settings.set(name, value.as_str());
         }
         let webhook_settings = settings.with(&[
             ("WEBHOOK_SECRET", secret.expose().to_owned()),
@@ -244,10 +250,26 @@ impl ChaosSystem {
     /// # Panics
     /// When the subscription is not validated within 30 s.
     pub async fn subscribe(&self, simulator: &Simulator, org: &str, app: &str) {
+        self.subscribe_to(simulator, org, app, Some(altinn::event::PROCESS_COMPLETED))
+            .await;
+    }
+
+    /// Subscribes to the events of `org/app` of `event_type` (every type when `None`) and
+    /// waits for the validation event to get its 200.
+    ///
+    /// # Panics
+    /// When the subscription is not validated within 30 s.
+    pub async fn subscribe_to(
+        &self,
+        simulator: &Simulator,
+        org: &str,
+        app: &str,
+        event_type: Option<&str>,
+    ) {
         let request = SubscriptionRequest {
             end_point: self.endpoint_with_secret(),
             source_filter: Some(format!("{}{org}/{app}", simulator.apps_url())),
-            type_filter: Some(altinn::event::PROCESS_COMPLETED.to_owned()),
+            type_filter: event_type.map(str::to_owned),
             ..SubscriptionRequest::default()
         };
         let subscription = self

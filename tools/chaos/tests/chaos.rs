@@ -206,6 +206,7 @@ async fn chaos_run_archives_everything_once_or_dead_letters_it_and_loses_nothing
         function_timeout: Duration::from_secs(20),
         enqueue_timeout_ms: 1500,
         altinn_url: None,
+        extra_settings: Vec::new(),
     };
     let system = ChaosSystem::start(&simulator, &options).await;
     system.subscribe(&simulator, "ttd", APP).await;
