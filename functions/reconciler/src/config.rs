@@ -126,6 +126,8 @@ pub struct ReconcilerConfig {
     pub deadline_margin: Duration,
     /// `ALTINN_MAX_ATTEMPTS`, `ALTINN_REQUEST_TIMEOUT_SECS`.
     pub retry: RetryPolicy,
+    /// `FEEDBACK_TASK`: the task where the archiver writes its receipt (as the archiver's).
+    pub feedback_task: Option<String>,
     /// The Altinn and Maskinporten settings.
     pub altinn: AltinnConfig,
 }
@@ -160,6 +162,14 @@ impl ReconcilerConfig {
         )?;
         let margin_secs = in_range(&lookup, "DEADLINE_MARGIN_SECS", 20, 0, 300)?;
         let retry = altinn_retry_policy(&lookup, 300)?;
+        let feedback_task = optional(&lookup, "FEEDBACK_TASK")
+            .map(|task| {
+                parse_task_id(&task).map_err(|reason| ConfigError::Invalid {
+                    variable: "FEEDBACK_TASK",
+                    reason,
+                })
+            })
+            .transpose()?;
         Ok(ReconcilerConfig {
             apps,
             queue_url,
@@ -170,8 +180,25 @@ impl ReconcilerConfig {
             reenqueue_after: Duration::from_secs(reenqueue_minutes as u64 * 60),
             deadline_margin: Duration::from_secs(margin_secs as u64),
             retry,
+            feedback_task,
             altinn,
         })
+    }
+}
+
+/// A BPMN task id as Altinn apps name them (`Task_2`): 1–64 letters, digits, `_`, `-`, `.`.
+/// It becomes part of a query and of an event type, so nothing else is let through.
+pub fn parse_task_id(text: &str) -> Result<String, String> {
+    let task = text.trim();
+    let well_formed = !task.is_empty()
+        && task.len() <= 64
+        && task
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if well_formed {
+        Ok(task.to_owned())
+    } else {
+        Err("must be a process task id such as Task_2 (letters, digits, _ - .)".into())
     }
 }
 
@@ -222,6 +249,19 @@ mod tests {
         assert_eq!(config.max_enqueue, 500);
         assert_eq!(config.page_size, 100);
         assert_eq!(config.reenqueue_after, Duration::from_secs(24 * 3600));
+        assert_eq!(config.feedback_task, None);
+    }
+
+    #[test]
+    fn reads_a_well_formed_feedback_task_only() {
+        let mut env = base();
+        env.insert("FEEDBACK_TASK", " Task_2 ".into());
+        assert_eq!(read(&env).unwrap().feedback_task.as_deref(), Some("Task_2"));
+        for bad in ["Task 2", "Task_2&size=1", "../x", &"T".repeat(65)] {
+            env.insert("FEEDBACK_TASK", bad.to_owned());
+            let error = read(&env).unwrap_err().to_string();
+            assert!(error.contains("FEEDBACK_TASK"), "{bad}: {error}");
+        }
     }
 
     #[test]

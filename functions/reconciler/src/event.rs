@@ -1,5 +1,6 @@
-//! The synthetic `app.instance.process.completed` event the reconciler enqueues for an
-//! instance whose real event never reached us, and the SQS message that carries it.
+//! The synthetic events the reconciler enqueues for an instance whose real event never reached
+//! us (`app.instance.process.completed`, or `app.instance.process.movedTo.{FEEDBACK_TASK}`), and
+//! the SQS message that carries one.
 //!
 //! To the archiver it is indistinguishable from an event the webhook enqueued: a full
 //! CloudEvent 1.0 with the `source`, `subject`, `resource` and `resourceinstance` Altinn Events
@@ -27,6 +28,31 @@ pub fn synthetic_completed_event(
     instance: &InstanceRef,
     now: OffsetDateTime,
 ) -> CloudEvent {
+    synthetic_event(environment, instance, PROCESS_COMPLETED, now)
+}
+
+/// A fresh synthetic `app.instance.process.movedTo.{task}` event for `instance`, timed `now`:
+/// what the app publishes when the instance enters `task`.
+pub fn synthetic_moved_to_event(
+    environment: &AltinnEnvironment,
+    instance: &InstanceRef,
+    task: &str,
+    now: OffsetDateTime,
+) -> CloudEvent {
+    synthetic_event(
+        environment,
+        instance,
+        &format!("app.instance.process.movedTo.{task}"),
+        now,
+    )
+}
+
+fn synthetic_event(
+    environment: &AltinnEnvironment,
+    instance: &InstanceRef,
+    event_type: &str,
+    now: OffsetDateTime,
+) -> CloudEvent {
     let source = format!(
         "{}{}/{}/instances/{}",
         environment.apps_url(&instance.org),
@@ -43,7 +69,7 @@ pub fn synthetic_completed_event(
         id: Uuid::new_v4().to_string(),
         source,
         specversion: "1.0".to_owned(),
-        event_type: PROCESS_COMPLETED.to_owned(),
+        event_type: event_type.to_owned(),
         subject: Some(format!("/party/{}", instance.party_id)),
         alternativesubject: None,
         // Formatting a UTC time as RFC 3339 cannot fail for years 0–9999.
@@ -128,5 +154,22 @@ mod tests {
         );
         let other = synthetic_completed_event(&AltinnEnvironment::Tt02, &instance(), now);
         assert_ne!(other.id, event.id, "every synthetic event has its own id");
+    }
+
+    #[test]
+    fn the_synthetic_moved_to_event_names_the_task() {
+        let now = OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap();
+        let event = synthetic_moved_to_event(&AltinnEnvironment::Tt02, &instance(), "Task_2", now);
+        assert_eq!(event.event_type, "app.instance.process.movedTo.Task_2");
+        let allowlist = Allowlist::new(AltinnEnvironment::Tt02, Some("ttd".into()));
+        let parsed =
+            CloudEvent::parse(SyntheticMessage::new(&event, &instance()).body.as_bytes()).unwrap();
+        assert_eq!(
+            parsed.classify(&allowlist).unwrap(),
+            EventKind::AppInstance {
+                instance: instance(),
+                event_type: "app.instance.process.movedTo.Task_2".to_owned()
+            }
+        );
     }
 }

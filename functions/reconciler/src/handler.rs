@@ -125,6 +125,7 @@ impl ReconcilerFunction {
             ReconcilerSettings {
                 page_size: config.page_size,
                 reenqueue_after: config.reenqueue_after,
+                feedback_task: config.feedback_task.clone(),
             },
         );
         Ok(ReconcilerFunction {

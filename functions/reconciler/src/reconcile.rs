@@ -20,9 +20,17 @@
 //! between SendMessage and the marker, or a marker older than the re-enqueue period because
 //! the instance keeps failing) costs one archiver run that finds the manifest and ends; the
 //! archiver keeps the extra event file and never confirms twice.
+//!
+//! **The feedback task.** With `FEEDBACK_TASK` set, a second query asks for the app's instances
+//! waiting at that task. An instance stays there until we write the receipt and move it on, so a
+//! lost `movedTo` event would leave it waiting for ever and its process would never end. Each
+//! one gets a synthetic `app.instance.process.movedTo.{FEEDBACK_TASK}` event, with its own marker
+//! `reconcile-feedback.json` and the same re-enqueue period; the archiver's feedback step is
+//! idempotent, so a duplicate of a live event costs one run that finds the work done.
 
 use std::time::{Duration, Instant, SystemTime};
 
+use altinn::client::InstanceFilter;
 use altinn::{AltinnClient, AltinnEnvironment, ClientError, Instance, InstanceRef};
 use archive_model::{ArchiveLayout, KeyError};
 use aws_sdk_sqs::error::DisplayErrorContext;
@@ -32,7 +40,9 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::config::AppId;
-use crate::event::{ORIGIN_RECONCILER, SyntheticMessage, synthetic_completed_event};
+use crate::event::{
+    ORIGIN_RECONCILER, SyntheticMessage, synthetic_completed_event, synthetic_moved_to_event,
+};
 
 /// Why reconciling an app failed.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +101,9 @@ pub enum Finding {
 pub struct InstanceFinding {
     /// `{org}/{app}/{partyId}/{instanceGuid}`.
     pub instance: String,
+    /// The feedback task the instance waits at; absent for completed instances.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feedback_task: Option<String>,
     /// What was found.
     #[serde(flatten)]
     pub finding: Finding,
@@ -114,8 +127,11 @@ pub struct AppReport {
     pub app: String,
     /// Query pages read.
     pub pages: u32,
-    /// Instances the query returned (completed, not confirmed by us).
+    /// Instances the queries returned (completed and not confirmed by us, or waiting at our
+    /// feedback task).
     pub found: u64,
+    /// Of those, waiting at our feedback task.
+    pub at_feedback_task: u64,
     /// Of those, with a manifest.
     pub already_archived: u64,
     /// Of those, enqueued by an earlier run and not archived yet.
@@ -138,6 +154,7 @@ impl AppReport {
             app: app.to_string(),
             pages: 0,
             found: 0,
+            at_feedback_task: 0,
             already_archived: 0,
             pending: 0,
             enqueued: 0,
@@ -148,7 +165,14 @@ impl AppReport {
         }
     }
 
-    fn record(&mut self, instance: &InstanceRef, finding: Finding) {
+    fn record(&mut self, instance: &InstanceRef, sweep: &Sweep, finding: Finding) {
+        let feedback_task = match sweep {
+            Sweep::Completed => None,
+            Sweep::FeedbackTask(task) => {
+                self.at_feedback_task += 1;
+                Some(task.clone())
+            }
+        };
         match &finding {
             Finding::AlreadyArchived => self.already_archived += 1,
             Finding::Pending { .. } => self.pending += 1,
@@ -157,6 +181,7 @@ impl AppReport {
         }
         self.findings.push(InstanceFinding {
             instance: format!("{}/{}", instance.app_id(), instance.instance_id()),
+            feedback_task,
             finding,
         });
     }
@@ -181,6 +206,17 @@ pub struct ReconcilerSettings {
     pub page_size: u32,
     /// After this long a still-unarchived instance is enqueued again.
     pub reenqueue_after: Duration,
+    /// `FEEDBACK_TASK`: also look for instances waiting at this task.
+    pub feedback_task: Option<String>,
+}
+
+/// One of the queries a run makes per app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Sweep {
+    /// Completed, not confirmed by us: a lost `process.completed`.
+    Completed,
+    /// Waiting at our feedback task: a lost `movedTo.{task}`.
+    FeedbackTask(String),
 }
 
 /// Queries Altinn, checks the archive, enqueues what is missing.
@@ -235,17 +271,55 @@ impl Reconciler {
         options: &RunOptions<'_>,
     ) -> Result<AppReport, ReconcileError> {
         let mut report = AppReport::new(app);
+        let mut sweeps = vec![Sweep::Completed];
+        if let Some(task) = &self.settings.feedback_task {
+            sweeps.push(Sweep::FeedbackTask(task.clone()));
+        }
+        for sweep in &sweeps {
+            if report.stopped.is_some() {
+                break;
+            }
+            self.sweep(app, sweep, options, &mut report).await?;
+        }
+        tracing::info!(
+            app = %report.app,
+            pages = report.pages,
+            found = report.found,
+            already_archived = report.already_archived,
+            pending = report.pending,
+            enqueued = report.enqueued,
+            missing = report.missing,
+            stopped = ?report.stopped,
+            dry_run = options.dry_run,
+            "reconciled"
+        );
+        Ok(report)
+    }
+
+    /// Every page of one query (until the bound or the deadline), each instance classified.
+    async fn sweep(
+        &self,
+        app: &AppId,
+        sweep: &Sweep,
+        options: &RunOptions<'_>,
+        report: &mut AppReport,
+    ) -> Result<(), ReconcileError> {
+        let filter = match sweep {
+            Sweep::Completed => InstanceFilter::CompletedNotConfirmed,
+            Sweep::FeedbackTask(task) => InstanceFilter::AtTask(task.clone()),
+        };
         let mut next: Option<String> = None;
         loop {
             if options.deadline.is_some_and(|d| Instant::now() >= d) {
                 report.stopped = Some(StopReason::Deadline);
-                break;
+                return Ok(());
             }
             let page = self
                 .altinn
-                .query_completed_instances(
+                .query_instances(
                     &app.org,
                     &app.app,
+                    &filter,
                     self.settings.page_size,
                     next.as_deref(),
                 )
@@ -264,54 +338,46 @@ impl Reconciler {
                 let budget_left =
                     options.dry_run || (report.enqueued as usize) < options.max_enqueue;
                 let finding = self
-                    .check_instance(&instance, options.dry_run || !budget_left)
+                    .check_instance(&instance, sweep, options.dry_run || !budget_left)
                     .await?;
                 if finding == Finding::Missing && !options.dry_run && report.stopped.is_none() {
                     report.stopped = Some(StopReason::EnqueueBound);
                 }
-                report.record(&instance, finding);
+                report.record(&instance, sweep, finding);
             }
             if let Some(progress) = options.progress {
-                progress(&report);
+                progress(report);
             }
             if report.stopped.is_some() {
-                break;
+                return Ok(());
             }
             match page.next.filter(|n| !n.trim().is_empty()) {
                 // The same link twice would loop forever.
                 Some(link) if next.as_deref() != Some(link.as_str()) => next = Some(link),
-                _ => break,
+                _ => return Ok(()),
             }
         }
-        tracing::info!(
-            app = %report.app,
-            pages = report.pages,
-            found = report.found,
-            already_archived = report.already_archived,
-            pending = report.pending,
-            enqueued = report.enqueued,
-            missing = report.missing,
-            stopped = ?report.stopped,
-            dry_run = options.dry_run,
-            "reconciled"
-        );
-        Ok(report)
     }
 
     /// Classifies one instance; sends and marks it unless `report_only`.
     async fn check_instance(
         &self,
         instance: &InstanceRef,
+        sweep: &Sweep,
         report_only: bool,
     ) -> Result<Finding, ReconcileError> {
         let manifest_key = self.layout.manifest(instance)?;
-        if self.last_modified(&manifest_key).await?.is_some() {
+        // An instance at the feedback task has no manifest yet: its process has not ended.
+        if *sweep == Sweep::Completed && self.last_modified(&manifest_key).await?.is_some() {
             // Still in the query: archived but not (yet) confirmed. The archiver's own retry
             // (or the DLQ) owns that completion.
             tracing::debug!(instance = %instance.instance_id(), "archived, completion pending");
             return Ok(Finding::AlreadyArchived);
         }
-        let marker_key = self.layout.reconcile_marker(instance)?;
+        let marker_key = match sweep {
+            Sweep::Completed => self.layout.reconcile_marker(instance)?,
+            Sweep::FeedbackTask(_) => self.layout.reconcile_feedback_marker(instance)?,
+        };
         if let Some(modified) = self.last_modified(&marker_key).await? {
             let age = SystemTime::now()
                 .duration_since(modified)
@@ -325,15 +391,21 @@ impl Reconciler {
         if report_only {
             return Ok(Finding::Missing);
         }
-        let event =
-            synthetic_completed_event(self.environment(), instance, OffsetDateTime::now_utc());
+        let now = OffsetDateTime::now_utc();
+        let event = match sweep {
+            Sweep::Completed => synthetic_completed_event(self.environment(), instance, now),
+            Sweep::FeedbackTask(task) => {
+                synthetic_moved_to_event(self.environment(), instance, task, now)
+            }
+        };
         let message = SyntheticMessage::new(&event, instance);
         self.send(&message).await?;
         self.put_marker(&marker_key, &message).await?;
         tracing::info!(
             instance = %message.instance,
             event_id = %message.event_id,
-            "enqueued a synthetic process.completed event"
+            event_type = %message.event_type,
+            "enqueued a synthetic event"
         );
         Ok(Finding::Enqueued {
             event_id: message.event_id,
@@ -483,6 +555,7 @@ mod tests {
     fn findings_serialise_with_a_status() {
         let finding = InstanceFinding {
             instance: "ttd/a/1/g".into(),
+            feedback_task: None,
             finding: Finding::Pending {
                 enqueued_secs_ago: 5,
             },
@@ -490,6 +563,15 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&finding).unwrap(),
             serde_json::json!({"instance": "ttd/a/1/g", "status": "pending", "enqueuedSecsAgo": 5})
+        );
+        let waiting = InstanceFinding {
+            feedback_task: Some("Task_2".into()),
+            finding: Finding::Missing,
+            ..finding
+        };
+        assert_eq!(
+            serde_json::to_value(&waiting).unwrap(),
+            serde_json::json!({"instance": "ttd/a/1/g", "feedbackTask": "Task_2", "status": "missing"})
         );
     }
 }

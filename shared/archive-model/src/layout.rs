@@ -8,6 +8,7 @@
 //! {prefix}{org}/{app}/{partyId}/{instanceGuid}/manifest.json             written last
 //! {prefix}{org}/{app}/{partyId}/{instanceGuid}/receipt-upload.json       receipt upload claim
 //! {prefix}{org}/{app}/{partyId}/{instanceGuid}/reconcile-enqueued.json   reconciler's marker
+//! {prefix}{org}/{app}/{partyId}/{instanceGuid}/reconcile-feedback.json   …for the feedback task
 //! {prefix}correspondence/{resourceId}/{resourceinstance}/events/{eventId}.json
 //! {prefix}events/{eventId}.json                                          any other event
 //! ```
@@ -30,6 +31,8 @@ const MAX_COMPONENT_LEN: usize = 128;
 pub const RECEIPT_CLAIM_NAME: &str = "receipt-upload.json";
 /// The name of the reconciler's marker next to an instance's archive.
 pub const RECONCILE_MARKER_NAME: &str = "reconcile-enqueued.json";
+/// The name of the reconciler's marker for an instance waiting in our feedback task.
+pub const RECONCILE_FEEDBACK_MARKER_NAME: &str = "reconcile-feedback.json";
 
 /// A value that cannot be part of an S3 key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -99,6 +102,16 @@ impl ArchiveLayout {
     pub fn reconcile_marker(&self, instance: &InstanceRef) -> Result<String, KeyError> {
         Ok(format!(
             "{}{RECONCILE_MARKER_NAME}",
+            self.instance_prefix(instance)?
+        ))
+    }
+
+    /// `…/reconcile-feedback.json`: like [`ArchiveLayout::reconcile_marker`], for a synthetic
+    /// `movedTo` event of an instance waiting in our feedback task. Its own key, so that marker
+    /// never holds off the recovery of the same instance's `completed` event later.
+    pub fn reconcile_feedback_marker(&self, instance: &InstanceRef) -> Result<String, KeyError> {
+        Ok(format!(
+            "{}{RECONCILE_FEEDBACK_MARKER_NAME}",
             self.instance_prefix(instance)?
         ))
     }
@@ -258,6 +271,10 @@ mod tests {
         assert_eq!(
             layout.reconcile_marker(&instance()).unwrap(),
             format!("{base}reconcile-enqueued.json")
+        );
+        assert_eq!(
+            layout.reconcile_feedback_marker(&instance()).unwrap(),
+            format!("{base}reconcile-feedback.json")
         );
         assert_eq!(
             ArchiveLayout::new("")

@@ -36,6 +36,7 @@ use futures_util::Stream;
 
 pub use error::ClientError;
 pub use events::{Subscription, SubscriptionRequest};
+pub use storage::InstanceFilter;
 
 use crate::auth::{AuthError, KeyIdentity, MaskinportenKey, MaskinportenSettings, TokenProvider};
 use crate::config::AltinnConfig;

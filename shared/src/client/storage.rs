@@ -16,6 +16,15 @@ use crate::auth::describe_transport_error;
 use crate::event::InstanceRef;
 use crate::instance::{InstanceQueryPage, RawInstance};
 
+/// Which instances a Storage query asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstanceFilter {
+    /// Process ended and not confirmed complete by our org: waiting for us to archive them.
+    CompletedNotConfirmed,
+    /// Waiting at this process task (e.g. our feedback task).
+    AtTask(String),
+}
+
 impl AltinnClient {
     /// `GET {platform}storage/api/v1/instances/{partyId}/{guid}` (Storage dialect), raw bytes kept.
     pub async fn get_instance(&self, instance: &InstanceRef) -> Result<RawInstance, ClientError> {
@@ -85,14 +94,35 @@ impl AltinnClient {
 
     /// One page of `GET storage/api/v1/instances?org=&appId=&process.isComplete=true&excludeConfirmedBy={org}&size=`;
     /// pass the previous page's `next` to continue (only an allowlisted `next` is followed).
-    ///
-    /// `next` may be the page's `next` URL (followed as is when [`Allowlist::permits`] it and it
-    /// is the Storage instance query; otherwise [`ClientError::NotAllowed`] and nothing is sent)
-    /// or a bare `continuationToken`, which is added to a query built from the other arguments.
     pub async fn query_completed_instances(
         &self,
         org: &str,
         app: &str,
+        page_size: u32,
+        next: Option<&str>,
+    ) -> Result<InstanceQueryPage, ClientError> {
+        self.query_instances(
+            org,
+            app,
+            &InstanceFilter::CompletedNotConfirmed,
+            page_size,
+            next,
+        )
+        .await
+    }
+
+    /// One page of the service owner's Storage query for `org/app` instances matching `filter`.
+    ///
+    /// `next` may be the page's `next` URL (followed as is when [`Allowlist::permits`] it and it
+    /// is the Storage instance query; otherwise [`ClientError::NotAllowed`] and nothing is sent)
+    /// or a bare `continuationToken`, which is added to a query built from the other arguments.
+    ///
+    /// [`Allowlist::permits`]: crate::Allowlist::permits
+    pub async fn query_instances(
+        &self,
+        org: &str,
+        app: &str,
+        filter: &InstanceFilter,
         page_size: u32,
         next: Option<&str>,
     ) -> Result<InstanceQueryPage, ClientError> {
@@ -119,10 +149,16 @@ impl AltinnClient {
                     let mut pairs = query_url.query_pairs_mut();
                     pairs
                         .append_pair("org", org)
-                        .append_pair("appId", &format!("{org}/{app}"))
-                        .append_pair("process.isComplete", "true")
-                        .append_pair("excludeConfirmedBy", org)
-                        .append_pair("size", &page_size.max(1).to_string());
+                        .append_pair("appId", &format!("{org}/{app}"));
+                    match filter {
+                        InstanceFilter::CompletedNotConfirmed => pairs
+                            .append_pair("process.isComplete", "true")
+                            .append_pair("excludeConfirmedBy", org),
+                        InstanceFilter::AtTask(task) => {
+                            pairs.append_pair("process.currentTask", task)
+                        }
+                    };
+                    pairs.append_pair("size", &page_size.max(1).to_string());
                     if let Some(token) = continuation.filter(|t| !t.is_empty()) {
                         pairs.append_pair("continuationToken", token);
                     }

@@ -86,6 +86,9 @@ pub struct ReconcileArgs {
     /// Event queue [default: QUEUE_URL; not needed with --dry-run].
     #[arg(long, value_name = "URL")]
     pub queue_url: Option<String>,
+    /// Also look for instances waiting at this feedback task [default: FEEDBACK_TASK].
+    #[arg(long, value_name = "TASK")]
+    pub feedback_task: Option<String>,
 }
 
 /// Where the archive is: flags over `ARCHIVE_BUCKET` and `ARCHIVE_PREFIX`.

@@ -1,5 +1,6 @@
-//! `archive-ops reconcile --app org/app [--dry-run] [--max N]`: the reconciler's query on
-//! demand. Lists every completed, unconfirmed instance that is not archived; without
+//! `archive-ops reconcile --app org/app [--dry-run] [--max N] [--feedback-task TASK]`: the
+//! reconciler's queries on demand. Lists every completed, unconfirmed instance that is not
+//! archived (and, with a feedback task, every instance waiting there); without
 //! `--dry-run` it also enqueues them exactly as the scheduled reconciler does (same synthetic
 //! event, same marker, same bound).
 
@@ -35,6 +36,13 @@ pub async fn command(
         true => None,
         false => Some(context.required(args.queue_url.as_deref(), "queue-url", "QUEUE_URL")?),
     };
+    let feedback_task = context
+        .setting(args.feedback_task.as_deref(), "FEEDBACK_TASK")
+        .map(|task| {
+            reconciler::config::parse_task_id(&task)
+                .map_err(|reason| UsageError(format!("--feedback-task: {reason}")))
+        })
+        .transpose()?;
     let altinn_config = AltinnConfig::from_lookup(&context.env).map_err(CommandError::failed)?;
     if app.org != altinn_config.org {
         return Err(UsageError("--app: the org must be ALTINN_ORG".into()).into());
@@ -53,6 +61,7 @@ pub async fn command(
         ReconcilerSettings {
             page_size: 100,
             reenqueue_after: std::time::Duration::from_secs(24 * 3600),
+            feedback_task,
         },
     );
 
@@ -93,6 +102,10 @@ pub async fn command(
                     ),
                     Finding::AlreadyArchived => ("archived", String::new()),
                 };
+                let detail = match &f.feedback_task {
+                    Some(task) => format!("waiting at {task}; {detail}"),
+                    None => detail,
+                };
                 vec![f.instance.clone(), status.to_owned(), detail]
             })
             .collect();
@@ -103,9 +116,10 @@ pub async fn command(
         }
         writeln!(
             out,
-            "{}: {} completed and unconfirmed, {} archived (completion pending), {} pending, {} enqueued, {} missing{}",
+            "{}: {} completed and unconfirmed, {} waiting at the feedback task, {} archived (completion pending), {} pending, {} enqueued, {} missing{}",
             report.app,
-            report.found,
+            report.found - report.at_feedback_task,
+            report.at_feedback_task,
             report.already_archived,
             report.pending,
             report.enqueued,
