@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use altinn::event::PROCESS_COMPLETED;
 use altinn::{CloudEvent, EventKind, InstanceRef};
-use altinn_sim::{InstanceSpec, SeededInstance, SimConfig, Simulator};
+use altinn_sim::{InstanceSpec, SeededInstance, SimConfig, Simulator, TaskSpec};
 use archive_model::ArchiveLayout;
 use lambda_runtime::{Context, LambdaEvent};
 use reconciler::event::{ORIGIN_EXTENSION, ORIGIN_RECONCILER};
@@ -300,4 +300,80 @@ async fn an_old_marker_is_enqueued_again_and_a_failing_query_fails_the_run() {
         .expect("bounded by the retry policy")
         .expect_err("the query fails");
     assert_eq!((error.failed, error.total), (1, 1));
+}
+
+#[tokio::test]
+async fn with_a_feedback_task_it_also_enqueues_a_moved_to_event_for_instances_waiting_there() {
+    let harness = Harness::start(&[("FEEDBACK_TASK", "Task_2")]).await;
+    let tasks = [TaskSpec::data("Task_1"), TaskSpec::feedback("Task_2")];
+    let waiting = harness.sim.add_instance(
+        InstanceSpec::new(APP, 50_000_021)
+            .with_tasks(tasks.clone())
+            .at_task("Task_2"),
+    );
+    let _filling_in = harness.sim.add_instance(
+        InstanceSpec::new(APP, 50_000_022)
+            .with_tasks(tasks.clone())
+            .at_task("Task_1"),
+    );
+    let lost_completed = harness.sim.add_instance(
+        InstanceSpec::new(APP, 50_000_023)
+            .with_tasks(tasks)
+            .completed(true),
+    );
+
+    let function = harness.function().await;
+    let summary = function.run(None).await.expect("run");
+    let report = &summary.apps[0];
+    assert_eq!(
+        (report.found, report.at_feedback_task, report.enqueued),
+        (2, 1, 2)
+    );
+    let mut types: Vec<(u64, String)> = harness
+        .drain()
+        .await
+        .iter()
+        .map(|message| {
+            let event = CloudEvent::parse(message.body().unwrap().as_bytes()).unwrap();
+            let EventKind::AppInstance { instance, .. } = event
+                .classify(&harness.config.altinn.allowlist())
+                .expect("allowlisted")
+            else {
+                panic!("not an app event");
+            };
+            assert_eq!(attribute(message, "EventType"), event.event_type);
+            (instance.party_id, event.event_type)
+        })
+        .collect();
+    types.sort();
+    assert_eq!(
+        types,
+        [
+            (
+                waiting.party_id,
+                "app.instance.process.movedTo.Task_2".to_owned()
+            ),
+            (lost_completed.party_id, PROCESS_COMPLETED.to_owned()),
+        ]
+    );
+    let waiting_ref = Harness::instance_ref(&waiting);
+    assert!(
+        harness
+            .exists(
+                &harness
+                    .layout
+                    .reconcile_feedback_marker(&waiting_ref)
+                    .unwrap()
+            )
+            .await
+    );
+    assert!(
+        !harness.exists(&harness.marker_key(&waiting)).await,
+        "the completed-event marker is left for the completed event"
+    );
+
+    // Marked: the next run counts it as pending and sends nothing.
+    let again = function.run(None).await.expect("second run");
+    assert_eq!((again.apps[0].pending, again.apps[0].enqueued), (2, 0));
+    assert!(harness.drain().await.is_empty());
 }

@@ -51,7 +51,7 @@
 //! - **`complete` does not check the process**, like Storage, which does not either; it is
 //!   idempotent per org and records `completeConfirmations`.
 //! - **Query paging**: results are in seeding order; the `continuationToken` is opaque; only the
-//!   `org`, `appId`, `process.isComplete`, `excludeConfirmedBy`, `size` and `continuationToken`
+//!   `org`, `appId`, `process.isComplete`, `process.currentTask`, `excludeConfirmedBy`, `size` and `continuationToken`
 //!   parameters are honoured.
 //! - **Event matching** is Altinn's (resource, subject and type filters, validated subscriptions
 //!   only); the XACML step is reduced to "the subscription's consumer is the app owner org".

@@ -31,6 +31,8 @@ struct QueryParams {
     org: Option<String>,
     app_id: Option<String>,
     is_complete: Option<bool>,
+    /// `process.currentTask`: the id of the task the instance is at.
+    current_task: Option<String>,
     exclude_confirmed_by: Option<String>,
     size: usize,
     /// `false` only for an `order` without the `desc:` prefix.
@@ -61,6 +63,7 @@ fn parse_query(raw: &str) -> Result<QueryParams, Reject> {
                 })
             }
             "excludeConfirmedBy" => params.exclude_confirmed_by = Some(value.into_owned()),
+            "process.currentTask" => params.current_task = Some(value.into_owned()),
             "size" => {
                 params.size = value
                     .parse::<usize>()
@@ -114,7 +117,7 @@ fn sort_key(instance: &StoredInstance) -> (i128, u64) {
     (ticks(instance.last_changed), instance.seq)
 }
 
-/// `GET /storage/api/v1/instances?org=&appId=&process.isComplete=&excludeConfirmedBy=&size=&continuationToken=`
+/// `GET /storage/api/v1/instances?org=&appId=&process.isComplete=&process.currentTask=&excludeConfirmedBy=&size=&continuationToken=`
 pub(crate) async fn storage_query(
     State(shared): State<Arc<Shared>>,
     RawQuery(raw): RawQuery,
@@ -157,6 +160,13 @@ pub(crate) async fn storage_query(
                 .is_none_or(|a| a == format!("{}/{}", i.org, i.app))
         })
         .filter(|i| params.is_complete.is_none_or(|c| c == i.is_ended()))
+        .filter(|i| {
+            params.current_task.as_deref().is_none_or(|task| {
+                i.process
+                    .current_task()
+                    .is_some_and(|current| current.id == task)
+            })
+        })
         .filter(|i| {
             params
                 .exclude_confirmed_by
