@@ -209,7 +209,7 @@ mod tests {
 
     fn request(resource: Option<&str>, source: Option<&str>) -> SubscriptionRequest {
         SubscriptionRequest {
-            end_point: "https://example.test/events?code=secret".into(),
+            end_point: "https://example.test/events?code=hunter2-hunter2".into(),
             resource_filter: resource.map(str::to_owned),
             source_filter: source.map(str::to_owned),
             ..SubscriptionRequest::default()
@@ -254,6 +254,6 @@ mod tests {
         assert!(
             json.get("sourceFilter").is_none() && json.get("alternativeSubjectFilter").is_none()
         );
-        assert!(!format!("{generic:?}").contains("secret"));
+        assert!(!format!("{generic:?}").contains("hunter2"));
     }
 }
