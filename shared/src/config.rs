@@ -11,7 +11,12 @@
 //! | `MASKINPORTEN_KID` | no | key id for the assertion header |
 //! | `MASKINPORTEN_KEY` | one of these two | the private key inline: PEM (PKCS#1 or PKCS#8) or a JWK |
 //! | `MASKINPORTEN_KEY_SECRET_ARN` | one of these two | a Secrets Manager secret holding the PEM or JWK |
-//! | `MASKINPORTEN_SCOPES` | no | space-separated scopes; default [`DEFAULT_SCOPES`]; whitespace is normalised |
+//! | `MASKINPORTEN_SCOPES` | no | space-separated scopes of Storage and App calls; default [`DEFAULT_SCOPES`]; whitespace is normalised |
+//!
+//! `MASKINPORTEN_SCOPES` is only the Storage and App set. The Events and Correspondence calls
+//! use fixed sets of their own ([`crate::auth::ScopeSet`]), each granted and cached separately,
+//! so that no token carries another API's scopes; the Maskinporten client must have every scope
+//! of the sets it uses.
 //!
 //! An empty or all-whitespace value counts as unset. Every error names the variable and
 //! explains the rule; no error ever contains a value, so a misplaced key in the wrong variable
@@ -22,7 +27,8 @@ use url::Url;
 use crate::environment::{Allowlist, AltinnEnvironment, is_valid_org_code};
 use crate::secret::Secret;
 
-/// Default Maskinporten scopes for a service owner archiving instances.
+/// Default Maskinporten scopes of Storage and App calls ([`crate::auth::ScopeSet::Instances`])
+/// for a service owner archiving instances.
 pub const DEFAULT_SCOPES: &str =
     "altinn:serviceowner/instances.read altinn:serviceowner/instances.write";
 
@@ -81,7 +87,7 @@ pub struct AltinnConfig {
     pub maskinporten_kid: Option<String>,
     /// `MASKINPORTEN_KEY` or `MASKINPORTEN_KEY_SECRET_ARN`.
     pub maskinporten_key: MaskinportenKeySource,
-    /// `MASKINPORTEN_SCOPES`, single-space separated.
+    /// `MASKINPORTEN_SCOPES`, single-space separated: the Storage and App scope set.
     pub maskinporten_scopes: String,
 }
 

@@ -53,9 +53,11 @@ pub(super) fn token_endpoint(issuer: &Url) -> Result<Url, AuthError> {
         .map_err(|e| AuthError::Invalid(format!("cannot build the Maskinporten token URL: {e}")))
 }
 
-/// Builds and signs the grant assertion for `now`. The result is a credential: never log it.
+/// Builds and signs the grant assertion for `scopes` at `now`. The result is a credential:
+/// never log it.
 pub(super) fn signed_assertion(
     settings: &MaskinportenSettings,
+    scopes: &str,
     now: SystemTime,
 ) -> Result<Secret, AuthError> {
     let iat = now
@@ -65,7 +67,7 @@ pub(super) fn signed_assertion(
     let claims = AssertionClaims {
         aud: normalized_issuer(&settings.issuer).to_string(),
         iss: settings.client_id.clone(),
-        scope: settings.scopes.clone(),
+        scope: scopes.to_owned(),
         iat,
         exp: iat + ASSERTION_LIFETIME_SECS,
         jti: uuid::Uuid::new_v4().to_string(),
@@ -107,14 +109,15 @@ struct OAuthError {
     error_description: Option<String>,
 }
 
-/// Runs the grant and returns Maskinporten's access token.
+/// Runs the grant for `scopes` and returns Maskinporten's access token.
 pub(super) async fn grant(
     http: &reqwest::Client,
     settings: &MaskinportenSettings,
+    scopes: &str,
     endpoint: &Url,
     timeout: Duration,
 ) -> Result<Secret, AuthError> {
-    let assertion = signed_assertion(settings, SystemTime::now())?;
+    let assertion = signed_assertion(settings, scopes, SystemTime::now())?;
     let response = http
         .post(endpoint.clone())
         .header(reqwest::header::ACCEPT, "application/json")
@@ -178,12 +181,13 @@ mod tests {
     const PUBLIC: &str = include_str!("../../../tools/altinn-sim/testdata/client-key.pub.pem");
     const CERT: &str = include_str!("../../../tools/altinn-sim/testdata/client-cert.pem");
     const JWK: &str = include_str!("../../tests/fixtures/client-key.jwk.json");
+    const SCOPES: &str = "altinn:serviceowner/instances.read altinn:serviceowner/instances.write";
 
     fn settings(key: MaskinportenKey) -> MaskinportenSettings {
         MaskinportenSettings {
             issuer: Url::parse("https://test.maskinporten.no/").unwrap(),
             client_id: "my-client-id".into(),
-            scopes: "altinn:serviceowner/instances.read altinn:serviceowner/instances.write".into(),
+            scopes: "altinn:serviceowner/instances.read".into(),
             key,
         }
     }
@@ -230,7 +234,7 @@ mod tests {
         let key = MaskinportenKey::parse(&Secret::new(PKCS8), Some(KeyIdentity::Kid("k-1".into())))
             .unwrap();
         let now = SystemTime::now();
-        let assertion = signed_assertion(&settings(key), now).unwrap();
+        let assertion = signed_assertion(&settings(key), SCOPES, now).unwrap();
         let (header, claims) = verify(&assertion);
         assert_eq!(
             header,
@@ -247,7 +251,7 @@ mod tests {
             unreachable!()
         };
         let now = SystemTime::now();
-        let assertion = signed_assertion(&settings(key), now).unwrap();
+        let assertion = signed_assertion(&settings(key), SCOPES, now).unwrap();
         let (header, claims) = verify(&assertion);
         assert_eq!(header, serde_json::json!({"alg": "RS256", "x5c": chain}));
         assert!(header["x5c"].is_array());
@@ -258,7 +262,7 @@ mod tests {
     fn jwk_assertion_verifies_with_the_same_public_key() {
         let key = MaskinportenKey::parse(&Secret::new(JWK), None).unwrap();
         let now = SystemTime::now();
-        let assertion = signed_assertion(&settings(key), now).unwrap();
+        let assertion = signed_assertion(&settings(key), SCOPES, now).unwrap();
         let (header, claims) = verify(&assertion);
         assert_eq!(header["kid"], "sim-kid");
         check_claims(&claims, now.duration_since(UNIX_EPOCH).unwrap().as_secs());
@@ -269,8 +273,8 @@ mod tests {
         let key = MaskinportenKey::parse(&Secret::new(JWK), None).unwrap();
         let settings = settings(key);
         let now = SystemTime::now();
-        let first = verify(&signed_assertion(&settings, now).unwrap()).1;
-        let second = verify(&signed_assertion(&settings, now).unwrap()).1;
+        let first = verify(&signed_assertion(&settings, SCOPES, now).unwrap()).1;
+        let second = verify(&signed_assertion(&settings, SCOPES, now).unwrap()).1;
         assert_ne!(first.jti, second.jti);
     }
 

@@ -1,10 +1,11 @@
 //! Getting an Altinn token: the Maskinporten JWT-bearer grant
 //! (https://docs.digdir.no/docs/Maskinporten/maskinporten_protocol_token), the Altinn token
-//! exchange (https://github.com/Altinn/altinn-authentication), and a cache that refreshes a minute before expiry with one refresh at a time.
+//! exchange (https://github.com/Altinn/altinn-authentication), and a cache per scope set
+//! ([`ScopeSet`]) that refreshes a minute before expiry with one refresh at a time.
 //!
 //! ```text
-//! TokenProvider::token()
-//!   └─ cache fresh? ── yes ─▶ cached AltinnToken
+//! TokenProvider::token_for(scope set)
+//!   └─ that set's cache fresh? ── yes ─▶ cached AltinnToken
 //!         └─ no: one caller refreshes, the others wait for it
 //!              ├─ POST {issuer}token            (signed assertion → Maskinporten access token)
 //!              └─ GET  {platform}authentication/api/v1/exchange/maskinporten → Altinn JWT (exp)
@@ -17,6 +18,7 @@ mod cache;
 mod exchange;
 mod key;
 mod maskinporten;
+mod scopes;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -24,6 +26,10 @@ use std::time::{Duration, SystemTime};
 use url::Url;
 
 pub use key::{KeyIdentity, MaskinportenKey};
+pub use scopes::{
+    CORRESPONDENCE_READ_SCOPE, CORRESPONDENCE_WRITE_SCOPE, EVENTS_SUBSCRIBE_SCOPE,
+    SERVICE_OWNER_SCOPE, ScopeSet,
+};
 
 use crate::secret::Secret;
 
@@ -73,8 +79,9 @@ pub struct MaskinportenSettings {
     pub issuer: Url,
     /// Our Maskinporten `client_id` (the assertion's `iss`).
     pub client_id: String,
-    /// Space-separated scopes, each registered on the Maskinporten client (Maskinporten refuses
-    /// a grant for a scope the client does not have).
+    /// The space-separated scopes of [`ScopeSet::Instances`] (Storage and App); the other sets
+    /// are fixed. Every scope of every set used must be registered on the Maskinporten client
+    /// (Maskinporten refuses a grant for a scope the client does not have).
     pub scopes: String,
     /// The key that signs the assertion, and how the header names it.
     pub key: MaskinportenKey,
@@ -166,19 +173,28 @@ pub fn describe_transport_error(error: &reqwest::Error) -> String {
     reason
 }
 
-/// Runs one Maskinporten JWT-bearer grant and returns the Maskinporten access token, uncached.
-/// [`TokenProvider`] does this and the exchange for you; this is for the few APIs that take a
-/// Maskinporten token directly (e.g. the Correspondence API as a sender).
+/// Runs one Maskinporten JWT-bearer grant for `settings.scopes` and returns the Maskinporten
+/// access token, uncached. [`TokenProvider`] does this and the exchange for you; this is for
+/// the few APIs that take a Maskinporten token directly (e.g. the Correspondence API as a
+/// sender).
 pub async fn maskinporten_token(
     http: &reqwest::Client,
     settings: &MaskinportenSettings,
 ) -> Result<Secret, AuthError> {
     let endpoint = maskinporten::token_endpoint(&settings.issuer)?;
-    maskinporten::grant(http, settings, &endpoint, TOKEN_REQUEST_TIMEOUT).await
+    maskinporten::grant(
+        http,
+        settings,
+        &settings.scopes,
+        &endpoint,
+        TOKEN_REQUEST_TIMEOUT,
+    )
+    .await
 }
 
-/// Hands out a valid Altinn token: Maskinporten grant, then exchange; cached until a minute
-/// before the Altinn token's own `exp`, with one refresh at a time shared by concurrent callers.
+/// Hands out valid Altinn tokens, one per [`ScopeSet`]: Maskinporten grant for that set's
+/// scopes, then exchange; each cached until a minute before the Altinn token's own `exp`, with
+/// one refresh at a time per set shared by concurrent callers (sets never wait for each other).
 /// Cheap to clone (shared state).
 ///
 /// Tokens living less than two minutes (only test set-ups issue those) are refreshed at
@@ -193,7 +209,8 @@ struct ProviderState {
     settings: MaskinportenSettings,
     /// `{issuer}token` and the exchange URL, or why they could not be built.
     endpoints: Result<(Url, Url), AuthError>,
-    cache: cache::TokenCache,
+    /// One cache per scope set, indexed by [`ScopeSet::index`].
+    caches: [cache::TokenCache; ScopeSet::ALL.len()],
 }
 
 impl std::fmt::Debug for TokenProvider {
@@ -216,35 +233,52 @@ impl TokenProvider {
                 http,
                 settings,
                 endpoints,
-                cache: cache::TokenCache::default(),
+                caches: Default::default(),
             }),
         }
     }
 
-    /// A valid token, from the cache or freshly fetched.
+    /// A valid token for Storage and the App API ([`ScopeSet::Instances`]).
     pub async fn token(&self) -> Result<AltinnToken, AuthError> {
-        self.inner.cache.get_or_refresh(|| self.fetch()).await
+        self.token_for(ScopeSet::Instances).await
     }
 
-    /// Drops the cached token (after a 401 from Altinn) so the next call fetches a new one.
+    /// A valid token holding exactly the scopes of `set`, from its cache or freshly fetched.
+    pub async fn token_for(&self, set: ScopeSet) -> Result<AltinnToken, AuthError> {
+        self.inner.caches[set.index()]
+            .get_or_refresh(|| self.fetch(set))
+            .await
+    }
+
+    /// The space-separated scopes a token for `set` is granted.
+    pub fn scopes(&self, set: ScopeSet) -> &str {
+        set.fixed_scopes().unwrap_or(&self.inner.settings.scopes)
+    }
+
+    /// Drops every cached token so the next call of each set fetches a new one.
     pub async fn invalidate(&self) {
-        self.inner.cache.clear().await;
+        for cache in &self.inner.caches {
+            cache.clear().await;
+        }
     }
 
-    /// Drops the cached token only if it is `rejected`, the token Altinn just answered 401 to.
-    /// Prefer this over [`TokenProvider::invalidate`] when many requests run at once: a refresh
-    /// another request already made is kept.
+    /// Drops the cached token only if it is `rejected`, the token Altinn just answered 401 to
+    /// (whichever set it belongs to). Prefer this over [`TokenProvider::invalidate`] when many
+    /// requests run at once: a refresh another request already made is kept.
     pub async fn invalidate_token(&self, rejected: &AltinnToken) {
-        self.inner.cache.clear_if(rejected).await;
+        for cache in &self.inner.caches {
+            cache.clear_if(rejected).await;
+        }
     }
 
-    /// A grant and an exchange, uncached.
-    async fn fetch(&self) -> Result<AltinnToken, AuthError> {
+    /// A grant for `set`'s scopes and an exchange, uncached.
+    async fn fetch(&self, set: ScopeSet) -> Result<AltinnToken, AuthError> {
         let state = &self.inner;
         let (token_endpoint, exchange_url) = state.endpoints.clone()?;
         let maskinporten_token = maskinporten::grant(
             &state.http,
             &state.settings,
+            self.scopes(set),
             &token_endpoint,
             TOKEN_REQUEST_TIMEOUT,
         )
@@ -257,6 +291,7 @@ impl TokenProvider {
         )
         .await?;
         tracing::debug!(
+            scopes = set.name(),
             expires_in_s = token
                 .expires_at
                 .duration_since(SystemTime::now())

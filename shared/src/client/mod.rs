@@ -4,7 +4,7 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | `transport` | allowlist check, token, timeouts, 401 refresh, retries: the core every call goes through |
+//! | `transport` | allowlist check, the token of the call's scope set, timeouts, 401 refresh, retries: the core every call goes through |
 //! | `storage` | Storage API: instance, data download, `complete`, the completed-instances query |
 //! | `app` | App API: an instance in the App dialect |
 //! | `events` | Events API: subscriptions |
@@ -13,6 +13,11 @@
 //! Every URL is built from parsed ids and the environment's base URLs with the `url` crate's
 //! path-segment API (never by concatenating input), and checked with [`Allowlist::permits`]
 //! before our token is attached.
+//!
+//! Each API gets a token with only its own scopes ([`crate::auth::ScopeSet`]): Storage and App
+//! the configured `MASKINPORTEN_SCOPES`, Events the service-owner scope (plus
+//! `altinn:events.subscribe` for a subscription to a generic resource). Each set is cached and
+//! refreshed on its own.
 //!
 //! Retries: connect errors, timeouts, 408, 429 and 5xx are retried up to
 //! [`RetryPolicy::max_attempts`], waiting [`Backoff::delay`] between attempts (jittered
@@ -160,7 +165,7 @@ impl AltinnClient {
     }
 
     /// A client over `http` (from [`AltinnClient::http_client`]) that sends `tokens`' Altinn
-    /// token only to URLs `allowlist` permits.
+    /// tokens only to URLs `allowlist` permits, each API the token of its own scope set.
     pub fn new(
         http: reqwest::Client,
         allowlist: Allowlist,
@@ -215,7 +220,7 @@ impl AltinnClient {
         &self.allowlist
     }
 
-    /// The token provider this client takes its tokens from.
+    /// The token provider this client takes its tokens from (one cached token per scope set).
     pub fn tokens(&self) -> &TokenProvider {
         &self.tokens
     }

@@ -1,6 +1,10 @@
-//! The request core every API shares: the allowlist check, the bearer token, per-request
-//! timeouts, a 401 answered by one token refresh, and retries of transient failures with the
-//! system's one backoff ([`crate::retry::Backoff`]).
+//! The request core every API shares: the allowlist check, the bearer token of the call's scope
+//! set, per-request timeouts, a 401 answered by one token refresh, and retries of transient
+//! failures with the system's one backoff ([`crate::retry::Backoff`]).
+//!
+//! Storage and App calls go through [`AltinnClient::buffered`] and [`AltinnClient::execute`],
+//! which use [`ScopeSet::Instances`]; every other API names its own set with the `_as` variants,
+//! so no call carries another API's scopes.
 
 use std::time::{Duration, SystemTime};
 
@@ -11,7 +15,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::{AltinnClient, ClientError};
-use crate::auth::{describe_transport_error, is_transient_status};
+use crate::auth::{ScopeSet, describe_transport_error, is_transient_status};
 use crate::instance::RawInstance;
 
 /// The largest JSON answer we read into memory (a query page of 100 instances is far smaller).
@@ -63,18 +67,38 @@ impl AltinnClient {
         Ok(url)
     }
 
-    /// Runs a call and reads its whole (small, JSON) body.
+    /// Runs a Storage or App call and reads its whole (small, JSON) body.
     pub(super) async fn buffered(&self, call: Call) -> Result<Bytes, ClientError> {
-        match self.execute(&call, true).await? {
+        self.buffered_as(call, ScopeSet::Instances).await
+    }
+
+    /// Runs a call with a token of `scopes` and reads its whole (small, JSON) body.
+    pub(super) async fn buffered_as(
+        &self,
+        call: Call,
+        scopes: ScopeSet,
+    ) -> Result<Bytes, ClientError> {
+        match self.execute_as(&call, scopes, true).await? {
             Answer::Buffered(body) => Ok(body),
             Answer::Streaming(_) => unreachable!("execute buffers when asked to"),
         }
     }
 
-    /// Sends `call` with our token, retrying transient failures; the allowlist is checked
-    /// before anything is sent. With `buffer`, the body is read inside the retry loop (under the
-    /// per-request timeout); without, the response is returned as soon as its head arrives.
+    /// [`AltinnClient::execute_as`] for a Storage or App call.
     pub(super) async fn execute(&self, call: &Call, buffer: bool) -> Result<Answer, ClientError> {
+        self.execute_as(call, ScopeSet::Instances, buffer).await
+    }
+
+    /// Sends `call` with our token for `scopes`, retrying transient failures; the allowlist is
+    /// checked before anything is sent. With `buffer`, the body is read inside the retry loop
+    /// (under the per-request timeout); without, the response is returned as soon as its head
+    /// arrives.
+    pub(super) async fn execute_as(
+        &self,
+        call: &Call,
+        scopes: ScopeSet,
+        buffer: bool,
+    ) -> Result<Answer, ClientError> {
         let operation = call.operation;
         if !self.allowlist.permits(&call.url) {
             return Err(ClientError::NotAllowed { operation });
@@ -84,7 +108,7 @@ impl AltinnClient {
         let mut refreshed_after_401 = false;
         loop {
             attempt += 1;
-            let token = match self.tokens.token().await {
+            let token = match self.tokens.token_for(scopes).await {
                 Ok(token) => token,
                 Err(error) => {
                     let error = ClientError::Auth(error);

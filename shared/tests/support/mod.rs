@@ -16,8 +16,8 @@ pub const PKCS1: &str = include_str!("../../../tools/altinn-sim/testdata/client-
 pub const CERT: &str = include_str!("../../../tools/altinn-sim/testdata/client-cert.pem");
 pub const JWK: &str = include_str!("../fixtures/client-key.jwk.json");
 
-/// The scopes our Lambda asks for, plus the Events one for subscriptions.
-pub const SCOPES: &str = "altinn:serviceowner/instances.read altinn:serviceowner/instances.write altinn:events.subscribe";
+/// The Storage and App scopes our Lambda asks for (the other APIs' sets are fixed).
+pub const SCOPES: &str = altinn::config::DEFAULT_SCOPES;
 
 /// A simulator with test-speed event retries.
 pub async fn start_sim() -> Simulator {

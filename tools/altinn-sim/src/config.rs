@@ -30,6 +30,9 @@ pub struct SimConfig {
     /// The client's registered RSA public key (SPKI PEM, `-----BEGIN PUBLIC KEY-----`).
     pub client_public_key_pem: String,
     /// Scopes registered on the client; a grant asking for anything else gets `invalid_scope`.
+    /// The default registers every scope set the archive uses: instances read/write (Storage
+    /// and App), `altinn:serviceowner` and `altinn:events.subscribe` (Events), and both
+    /// Correspondence scopes.
     pub client_scopes: Vec<String>,
     /// Lifetime of exchanged Altinn tokens (Altinn: 30 minutes).
     pub altinn_token_lifetime: Duration,
@@ -52,11 +55,16 @@ impl Default for SimConfig {
             client_id: "sim-client".to_owned(),
             client_kid: "sim-kid".to_owned(),
             client_public_key_pem: TEST_CLIENT_PUBLIC_KEY_PEM.to_owned(),
-            client_scopes: vec![
-                "altinn:serviceowner/instances.read".to_owned(),
-                "altinn:serviceowner/instances.write".to_owned(),
-                "altinn:events.subscribe".to_owned(),
-            ],
+            client_scopes: [
+                "altinn:serviceowner/instances.read",
+                "altinn:serviceowner/instances.write",
+                "altinn:serviceowner",
+                "altinn:events.subscribe",
+                "altinn:correspondence.read",
+                "altinn:correspondence.write",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
             altinn_token_lifetime: Duration::from_secs(30 * 60),
             maskinporten_token_lifetime: Duration::from_secs(120),
             retry_time_scale: 1.0,

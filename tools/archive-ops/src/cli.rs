@@ -206,18 +206,29 @@ pub struct CreateArgs {
     /// https://{org}.apps.{domain}/{org}/{app}.
     #[arg(long, value_name = "ORG/APP")]
     pub app: Option<String>,
-    /// An explicit source filter instead of --app.
+    /// An explicit app source filter instead of --app.
     #[arg(long, value_name = "URL", conflicts_with = "app")]
     pub source_filter: Option<String>,
-    /// urn:altinn:resource:… (e.g. a Correspondence resource); needs altinn:events.subscribe
-    /// in MASKINPORTEN_SCOPES.
-    #[arg(long, value_name = "URN")]
+    /// A generic resource, urn:altinn:resource:{id} (e.g. a Correspondence resource): no
+    /// source filter is sent, and the token carries altinn:events.subscribe.
+    #[arg(
+        long = "resource",
+        visible_alias = "resource-filter",
+        value_name = "URN"
+    )]
     pub resource_filter: Option<String>,
+    /// With --resource: the event subject exactly as the resource's events carry it, e.g.
+    /// urn:altinn:organization:identifier-no:{orgno}.
+    #[arg(long, value_name = "URN", requires = "resource_filter")]
+    pub subject: Option<String>,
+    /// With --subject: the subject's subunits' events too.
+    #[arg(long, requires = "subject")]
+    pub include_subunits: bool,
     /// One exact event type, e.g. app.instance.process.completed (the archiver only needs
     /// that one).
-    #[arg(long, value_name = "TYPE")]
+    #[arg(long = "type", visible_alias = "type-filter", value_name = "TYPE")]
     pub type_filter: Option<String>,
-    /// /organisation/{orgno} or /person/{ssn}.
+    /// Apps only: /organisation/{orgno} or /person/{ssn}.
     #[arg(long, value_name = "SUBJECT")]
     pub alternative_subject_filter: Option<String>,
     /// Read the webhook secret from this Secrets Manager secret.

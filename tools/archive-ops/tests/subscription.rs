@@ -7,12 +7,14 @@ mod subscription_common;
 
 use std::sync::{Arc, Mutex};
 
-use altinn_sim::{SimConfig, Simulator};
+use altinn_sim::{Route, SimConfig, Simulator};
 use archive_ops::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::routing::post;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use subscription_common::{SECRET, altinn_env, json, run};
 use testkit::MotoServer;
 
@@ -262,54 +264,144 @@ async fn create_reads_the_secret_from_secrets_manager() {
     assert!(unknown.err.contains("missing"), "{}", unknown.err);
 }
 
+/// The `scope` claim of the token on each subscription POST the simulator got, in order.
+fn scopes_of_creates(sim: &Simulator) -> Vec<String> {
+    sim.requests()
+        .iter()
+        .filter(|r| r.route == Some(Route::Subscriptions) && r.method == "POST")
+        .map(|r| {
+            let token = r.bearer_token().expect("authenticated");
+            let payload = token.split('.').nth(1).expect("a JWT");
+            let claims: serde_json::Value =
+                serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url"))
+                    .expect("JSON claims");
+            claims["scope"].as_str().expect("scope").to_owned()
+        })
+        .collect()
+}
+
 #[tokio::test]
-async fn correspondence_resource_filters_need_the_events_subscribe_scope() {
+async fn generic_resources_get_only_their_filters_and_the_subscribe_token() {
     let moto = MotoServer::start().await;
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     let (hook, received) = receiver().await;
     let mut env = altinn_env(&sim);
     env.insert("WEBHOOK_SECRET", SECRET.to_owned());
     let endpoint = format!("{hook}/events");
-    let words = [
-        "subscription",
-        "create",
-        "--endpoint",
-        &endpoint,
-        "--resource-filter",
-        "urn:altinn:resource:ttd-correspondence",
-        "--type-filter",
-        "no.altinn.correspondence.correspondencepublished",
-        "--wait",
-        "--json",
-    ];
-
-    let refused = run(&moto, &env, &words).await;
-    assert_eq!(refused.code, EXIT_USAGE, "{}", refused.err);
-    assert!(
-        refused.err.contains("altinn:events.subscribe")
-            && refused.err.contains("MASKINPORTEN_SCOPES"),
-        "{}",
-        refused.err
-    );
-    assert!(sim.subscriptions().is_empty(), "nothing was sent");
-
-    env.insert(
-        "MASKINPORTEN_SCOPES",
-        "altinn:serviceowner/instances.read altinn:events.subscribe".to_owned(),
-    );
-    let created = run(&moto, &env, &words).await;
+    let subject = "urn:altinn:organization:identifier-no:991825827";
+    let created = run(
+        &moto,
+        &env,
+        &[
+            "subscription",
+            "create",
+            "--endpoint",
+            &endpoint,
+            "--resource",
+            "urn:altinn:resource:ttd-correspondence",
+            "--subject",
+            subject,
+            "--include-subunits",
+            "--type",
+            "no.altinn.correspondence.correspondencepublished",
+            "--wait",
+            "--json",
+        ],
+    )
+    .await;
     assert_eq!(created.code, EXIT_OK, "{}", created.err);
     assert!(
-        created.err.contains("altinn:events.subscribe"),
-        "the warning"
+        created
+            .err
+            .contains("altinn:serviceowner altinn:events.subscribe"),
+        "the note names the token's scopes: {}",
+        created.err
     );
     let view = json(&created);
     assert_eq!(
         view["resourceFilter"],
         "urn:altinn:resource:ttd-correspondence"
     );
+    assert_eq!(view["subjectFilter"], subject);
+    assert_eq!(view["includeSubunits"], true);
+    assert_eq!(
+        view["typeFilter"],
+        "no.altinn.correspondence.correspondencepublished"
+    );
+    assert_eq!(view["sourceFilter"], serde_json::Value::Null);
+    assert_eq!(view["consumer"], "/org/ttd");
     assert_eq!(view["validated"], true);
     assert_eq!(received.codes_for("/events")[0], [SECRET.to_owned()]);
+
+    // An app subscription next to it: no altinn:events.subscribe in its token.
+    let app = run(
+        &moto,
+        &env,
+        &[
+            "subscription",
+            "create",
+            "--endpoint",
+            &endpoint,
+            "--app",
+            "ttd/ops-app",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(app.code, EXIT_OK, "{}", app.err);
+    assert!(!app.err.contains("events.subscribe"), "{}", app.err);
+    assert_eq!(
+        scopes_of_creates(&sim),
+        [
+            "altinn:serviceowner altinn:events.subscribe",
+            "altinn:serviceowner"
+        ]
+    );
+    // Both are the service owner's: one list shows them.
+    let listed = json(&run(&moto, &env, &["subscription", "list", "--json"]).await);
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_client_without_the_subscribe_scope_is_told_which_scopes_to_add() {
+    let moto = MotoServer::start().await;
+    let sim = Simulator::start(SimConfig {
+        client_scopes: [
+            "altinn:serviceowner/instances.read",
+            "altinn:serviceowner/instances.write",
+            "altinn:serviceowner",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut env = altinn_env(&sim);
+    env.insert("WEBHOOK_SECRET", SECRET.to_owned());
+    let refused = run(
+        &moto,
+        &env,
+        &[
+            "subscription",
+            "create",
+            "--endpoint",
+            "http://127.0.0.1:9/events",
+            "--resource",
+            "urn:altinn:resource:ttd-correspondence",
+        ],
+    )
+    .await;
+    assert_eq!(refused.code, EXIT_FAILURE, "{}", refused.err);
+    assert!(
+        refused.err.contains("invalid_scope")
+            && refused
+                .err
+                .contains("scopes altinn:serviceowner altinn:events.subscribe"),
+        "{}",
+        refused.err
+    );
+    assert!(sim.subscriptions().is_empty(), "nothing was sent");
 }
 
 #[tokio::test]
@@ -355,6 +447,33 @@ async fn usage_errors_never_echo_the_secret() {
         &create(&["--app", "ttd/a", "--timeout", "5s"]),
         &create(&["--app", "skd/a"]),
         &create(&["--resource-filter", "not-a-urn"]),
+        &create(&["--resource", "urn:altinn:resource:r", "--app", "ttd/a"]),
+        &create(&[
+            "--resource",
+            "urn:altinn:resource:r",
+            "--source-filter",
+            "http://127.0.0.1:9/ttd/a",
+        ]),
+        &create(&[
+            "--resource",
+            "urn:altinn:resource:r",
+            "--alternative-subject-filter",
+            "/organisation/991825827",
+        ]),
+        &create(&[
+            "--resource",
+            "urn:altinn:resource:r",
+            "--subject",
+            "/party/1",
+        ]),
+        &create(&["--resource", "urn:altinn:resource:r", "--include-subunits"]),
+        &create(&["--app", "ttd/a", "--subject", "urn:altinn:person:x"]),
+        &create(&[
+            "--resource",
+            "urn:altinn:resource:app_ttd_a",
+            "--subject",
+            "urn:altinn:organization:identifier-no:1",
+        ]),
         &create(&["--app", "ttd/a", "--alternative-subject-filter", "/party/1"]),
         &create(&["--app", "ttd/a", "--secret", "x"]),
         &["subscription", "get", "abc"],

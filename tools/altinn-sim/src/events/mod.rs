@@ -1,12 +1,13 @@
 //! Altinn Events (<https://docs.altinn.studio/events/>): the subscription API, the validation
 //! event sent to a new subscription's endpoint, and pushing events to webhooks with Altinn's
-//! retry schedule. The subscription API is here, delivery in [`push`].
+//! retry schedule. The subscription API is here, its request checks in [`request`], delivery
+//! in [`push`].
 
 mod push;
+mod request;
 
 pub(crate) use push::{cloud_event, instance_source, publish_event, start_validation};
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -15,15 +16,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
-use url::Url;
 
 use crate::authentication::{Caller, authenticate};
 use crate::dialect::timestamp;
-use crate::reply::{Reject, json_response, text_response, validation_problem};
+use crate::reply::{Reject, json_response, validation_problem};
 use crate::state::Shared;
+use request::{RequestFields, app_of_resource, may_receive_generic, subscription_from_request};
 
 const APP_RESOURCE_PREFIX: &str = "urn:altinn:resource:app_";
-const EVENTS_SUBSCRIBE_SCOPE: &str = "altinn:events.subscribe";
 
 /// A stored subscription.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,10 +76,17 @@ impl Subscription {
             && self.include_subunits == other.include_subunits
     }
 
-    /// Altinn's matching: resource equal, subject and type filters absent or equal, and
-    /// validated. The XACML check that follows is reduced to "the consumer is the app owner org".
-    fn matches(&self, event: &Value, app_owner: &str) -> bool {
+    /// Altinn's matching: resource equal, subject and type filters absent or equal (subunits
+    /// are not modelled: the subject must match exactly), and validated. The XACML check that
+    /// follows is reduced: app events reach the app owner org; generic-resource events reach
+    /// `owner` (the resource's owner org) and the organisation the event is about.
+    fn matches(&self, event: &Value, owner: &str) -> bool {
         let field = |name: &str| event.get(name).and_then(Value::as_str);
+        let authorized = if app_of_resource(&self.resource_filter).is_some() {
+            self.consumer == format!("/org/{owner}")
+        } else {
+            may_receive_generic(&self.consumer, owner, field("subject"))
+        };
         self.validated
             && field("resource") == Some(self.resource_filter.as_str())
             && self
@@ -90,7 +97,7 @@ impl Subscription {
                 .type_filter
                 .as_deref()
                 .is_none_or(|t| field("type") == Some(t))
-            && self.consumer == format!("/org/{app_owner}")
+            && authorized
     }
 }
 
@@ -101,197 +108,6 @@ fn identity(caller: &Caller) -> String {
         (None, Some(number)) => format!("/organisation/{number}"),
         (None, None) => "/unknown".to_owned(),
     }
-}
-
-fn bad_request(message: &str) -> Reject {
-    Reject::from(text_response(StatusCode::BAD_REQUEST, message))
-}
-
-/// `https`, or (simulator only) `http` to a loopback host so tests can run webhooks locally.
-fn is_allowed_push_url(url: &Url) -> bool {
-    match url.scheme() {
-        "https" => url.host_str().is_some(),
-        "http" => match url.host() {
-            Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-            Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-            Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-            None => false,
-        },
-        _ => false,
-    }
-}
-
-/// The request body, with property names matched case-insensitively like System.Text.Json's
-/// `PropertyNameCaseInsensitive`.
-struct RequestFields(Map<String, Value>);
-
-impl RequestFields {
-    fn get(&self, name: &str) -> Option<&Value> {
-        self.0
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-            .filter(|v| !v.is_null())
-    }
-
-    fn string(&self, name: &str) -> Result<Option<String>, Reject> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => {
-                Err(validation_problem(&format!("$.{name}"), "The value is not a string.").into())
-            }
-        }
-    }
-
-    fn boolean(&self, name: &str) -> Result<bool, Reject> {
-        match self.get(name) {
-            None => Ok(false),
-            Some(Value::Bool(b)) => Ok(*b),
-            Some(_) => {
-                Err(validation_problem(&format!("$.{name}"), "The value is not a boolean.").into())
-            }
-        }
-    }
-}
-
-/// `(org, app)` of an app resource URN `urn:altinn:resource:app_{org}_{app}`.
-fn app_of_resource(resource: &str) -> Option<(&str, &str)> {
-    let rest = resource.strip_prefix(APP_RESOURCE_PREFIX)?;
-    let (org, app) = rest.split_once('_')?;
-    (!org.is_empty() && !app.is_empty()).then_some((org, app))
-}
-
-fn is_urn(value: &str) -> bool {
-    let mut parts = value.split(':');
-    parts.next().is_some_and(|p| p.eq_ignore_ascii_case("urn"))
-        && parts.clone().count() >= 2
-        && parts.all(|p| !p.is_empty())
-}
-
-/// Validates a subscription request and builds the subscription (id 0 until stored).
-fn subscription_from_request(
-    shared: &Shared,
-    caller: &Caller,
-    fields: &RequestFields,
-) -> Result<Subscription, Reject> {
-    let end_point = fields.string("endPoint")?;
-    let end_point = end_point
-        .as_deref()
-        .and_then(|e| Url::parse(e).ok())
-        .filter(is_allowed_push_url)
-        .ok_or_else(|| bad_request("Missing or invalid endpoint to push events towards"))?;
-
-    let source_filter = match fields.string("sourceFilter")? {
-        None => None,
-        Some(source) => Some(
-            Url::parse(&source)
-                .ok()
-                .filter(is_allowed_push_url)
-                .ok_or_else(|| bad_request("SourceFilter must be an absolute URI"))?,
-        ),
-    };
-    // The simulator serves apps on its own host, so "an apps host" is that host.
-    let app_from_source = match &source_filter {
-        Some(source) if source.host_str() == shared.base_url.host_str() => {
-            let segments: Vec<&str> = source.path().trim_matches('/').split('/').collect();
-            match segments.as_slice() {
-                [org, app]
-                    if !org.is_empty() && !app.is_empty() && !source.path().ends_with('/') =>
-                {
-                    Some(format!("{APP_RESOURCE_PREFIX}{org}_{app}"))
-                }
-                _ => {
-                    return Err(bad_request(
-                        "A valid app id is required in source filter {environment}/{org}/{app}",
-                    ));
-                }
-            }
-        }
-        _ => None,
-    };
-
-    let resource_filter = match (fields.string("resourceFilter")?, app_from_source) {
-        (Some(resource), _) if !is_urn(&resource) => {
-            return Err(bad_request("Resource filter must be a valid URN"));
-        }
-        (Some(resource), Some(derived)) if resource != derived => {
-            return Err(bad_request(
-                "Provided resource filter and source filter are not compatible",
-            ));
-        }
-        (Some(resource), _) => resource,
-        (None, Some(derived)) => derived,
-        (None, None) => return Err(bad_request("A valid resource filter is required")),
-    };
-
-    let mut subject_filter = fields.string("subjectFilter")?;
-    if subject_filter.is_none()
-        && let Some(alternative) = fields.string("alternativeSubjectFilter")?
-    {
-        subject_filter = party_of_alternative_subject(shared, &alternative);
-        if subject_filter.is_none() {
-            return Err(bad_request(
-                "A valid subject to the authenticated identity is required",
-            ));
-        }
-    }
-    if subject_filter.is_none() && caller.org.is_none() {
-        return Err(bad_request(
-            "A valid subject to the authenticated identity is required",
-        ));
-    }
-    let include_subunits = fields.boolean("includeSubunits")?;
-    if include_subunits && subject_filter.is_none() {
-        return Err(bad_request("includeSubunits requires a subject filter"));
-    }
-    let type_filter = fields.string("typeFilter")?;
-
-    let not_authorized = || {
-        Reject::from(text_response(
-            StatusCode::FORBIDDEN,
-            format!("Not authorized to create a subscription for resource {resource_filter}"),
-        ))
-    };
-    match app_of_resource(&resource_filter) {
-        // An app owner may subscribe to all events of its own apps without a subject.
-        Some((org, _)) => {
-            if subject_filter.is_none() && caller.org.as_deref() != Some(org) {
-                return Err(not_authorized());
-            }
-        }
-        None => {
-            if !caller.has_scope(EVENTS_SUBSCRIBE_SCOPE) {
-                return Err(not_authorized());
-            }
-        }
-    }
-
-    let consumer = identity(caller);
-    Ok(Subscription {
-        id: 0,
-        end_point: end_point.to_string(),
-        source_filter: source_filter.map(|s| s.to_string()),
-        resource_filter,
-        subject_filter,
-        type_filter,
-        created_by: consumer.clone(),
-        consumer,
-        created: OffsetDateTime::now_utc(),
-        validated: false,
-        include_subunits,
-    })
-}
-
-/// `/person/{ssn}` → `/party/{id}` for the seeded instance owners (the simulator's register).
-fn party_of_alternative_subject(shared: &Shared, alternative: &str) -> Option<String> {
-    let person = alternative.strip_prefix("/person/")?;
-    shared
-        .lock()
-        .instances
-        .values()
-        .find(|i| i.person_number == person)
-        .map(|i| format!("/party/{}", i.party_id))
 }
 
 /// `POST /events/api/v1/subscriptions`
@@ -421,38 +237,5 @@ pub(crate) async fn delete_subscription(
             StatusCode::OK.into_response()
         }
         Err(reject) => reject.into_response(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn push_urls_are_https_or_loopback_http() {
-        let ok = |u: &str| is_allowed_push_url(&Url::parse(u).expect("url"));
-        assert!(ok("https://example.com/hook"));
-        assert!(ok("http://127.0.0.1:8080/hook"));
-        assert!(ok("http://[::1]:8080/hook"));
-        assert!(ok("http://localhost/hook"));
-        assert!(!ok("http://example.com/hook"));
-        assert!(!ok("http://10.0.0.1/hook"));
-        assert!(!ok("ftp://example.com/hook"));
-    }
-
-    #[test]
-    fn app_resources_and_urns() {
-        assert_eq!(
-            app_of_resource("urn:altinn:resource:app_ttd_my-app"),
-            Some(("ttd", "my-app"))
-        );
-        assert_eq!(app_of_resource("urn:altinn:resource:app_ttd"), None);
-        assert_eq!(
-            app_of_resource("urn:altinn:resource:skd-korrespondanse"),
-            None
-        );
-        assert!(is_urn("urn:altinn:resource:x"));
-        assert!(!is_urn("urn:"));
-        assert!(!is_urn("not a urn"));
     }
 }

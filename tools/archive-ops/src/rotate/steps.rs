@@ -171,6 +171,7 @@ impl Steps<'_> {
             subject_filter: old.subject_filter.clone(),
             alternative_subject_filter: None,
             type_filter: old.type_filter.clone(),
+            include_subunits: old.include_subunits,
         };
         begin(
             err,

@@ -1,17 +1,24 @@
 //! `subscription create`: checks the filters, builds the endpoint with the webhook secret, and
 //! creates the subscription (optionally waiting until Altinn has validated it).
+//!
+//! App subscriptions (`--app`, `--source-filter`, an app `--resource`) send a source filter
+//! and may send an alternative subject. Generic resources (`--resource urn:altinn:resource:…`
+//! for anything but an app, e.g. Correspondence) send only resource, subject, type and
+//! `includeSubunits`: Altinn refuses the other two filters there with 400. The client picks
+//! the token: `altinn:events.subscribe` goes only with a generic resource.
 
 use std::io::Write;
 
+use altinn::auth::ScopeSet;
 use altinn::client::SubscriptionRequest;
 use altinn::{AltinnConfig, AltinnEnvironment, Secret};
 use reconciler::AppId;
 use url::Url;
 
 use super::{
-    APP_RESOURCE_PREFIX, DEFAULT_WAIT, EVENTS_SUBSCRIBE_SCOPE, MIN_SECRET_CHARS, RESOURCE_PREFIX,
-    SubscriptionView, WaitOutcome, build_client, endpoint_with_secret, finish_wait, parse_endpoint,
-    parse_timeout, print_views, redact_endpoint, wait_validated,
+    APP_RESOURCE_PREFIX, DEFAULT_WAIT, MIN_SECRET_CHARS, RESOURCE_PREFIX, SubscriptionView,
+    WaitOutcome, build_client, endpoint_with_secret, failed_with_scope_hint, finish_wait,
+    parse_endpoint, parse_timeout, print_views, redact_endpoint, wait_validated,
 };
 use crate::cli::CreateArgs;
 use crate::{CommandError, Context, EXIT_OK, UsageError};
@@ -38,94 +45,57 @@ pub(super) async fn create(
     if type_filter == Some("") {
         // Altinn accepts "" and then silently delivers nothing: an empty type filter matches
         // no event type.
-        return Err(UsageError("--type-filter must not be empty".into()).into());
-    }
-    let resource_filter = args.resource_filter.as_deref().map(str::trim);
-    if let Some(resource) = resource_filter
-        && (!resource.starts_with(RESOURCE_PREFIX) || resource.len() == RESOURCE_PREFIX.len())
-    {
-        return Err(UsageError(format!(
-            "--resource-filter must look like {RESOURCE_PREFIX}…"
-        ))
-        .into());
-    }
-    let alternative_subject = args.alternative_subject_filter.as_deref().map(str::trim);
-    if let Some(subject) = alternative_subject {
-        let well_formed = ["/org/", "/organisation/", "/person/"]
-            .iter()
-            .any(|prefix| {
-                subject.strip_prefix(prefix).is_some_and(|number| {
-                    !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit())
-                })
-            });
-        if !well_formed {
-            return Err(UsageError(
-                "--alternative-subject-filter must be /organisation/{orgno}, /org/{orgno} or \
-                 /person/{ssn}"
-                    .into(),
-            )
-            .into());
-        }
-    }
-    let app: Option<AppId> = args
-        .app
-        .as_deref()
-        .map(|text| text.parse().map_err(|e| UsageError(format!("--app: {e}"))))
-        .transpose()?;
-    if app.is_none() && args.source_filter.is_none() && resource_filter.is_none() {
-        return Err(UsageError(
-            "give --app ORG/APP, --source-filter URL or --resource-filter URN".into(),
-        )
-        .into());
+        return Err(UsageError("--type must not be empty".into()).into());
     }
     let timeout = match &args.timeout {
         Some(text) => parse_timeout(text)?,
         None => DEFAULT_WAIT,
     };
-
     let config = AltinnConfig::from_lookup(&context.env).map_err(CommandError::failed)?;
     let local = matches!(config.environment, AltinnEnvironment::Local { .. });
     let endpoint = parse_endpoint(endpoint_text, local)?;
-    let source_filter = match (&app, args.source_filter.as_deref()) {
-        (Some(app), _) => {
-            if app.org != config.org {
-                return Err(UsageError("--app: the org must be ALTINN_ORG".into()).into());
-            }
-            Some(app_source_filter(&config.environment, app)?)
-        }
-        (None, Some(text)) => Some(parse_source_filter(text, local)?),
-        (None, None) => None,
-    };
-    if let Some(resource) = resource_filter
-        && !resource.starts_with(APP_RESOURCE_PREFIX)
-    {
+    let target = target(args, &config, local)?;
+    if let Target::Generic { resource, .. } = &target {
+        let scopes = ScopeSet::EventsGenericResource
+            .fixed_scopes()
+            .unwrap_or_default();
         writeln!(
             err,
-            "note: {resource} is not an app resource; Altinn only accepts the subscription \
-             with the {EVENTS_SUBSCRIBE_SCOPE} scope (MASKINPORTEN_SCOPES)"
+            "note: {resource} is a generic resource: no source filter is sent, and the token \
+             carries {scopes} (the Maskinporten client must have both)"
         )
         .map_err(CommandError::failed)?;
-        let has_scope = config
-            .maskinporten_scopes
-            .split_whitespace()
-            .any(|scope| scope == EVENTS_SUBSCRIBE_SCOPE);
-        if !has_scope {
-            return Err(UsageError(format!(
-                "--resource-filter: add {EVENTS_SUBSCRIBE_SCOPE} to MASKINPORTEN_SCOPES (and to \
-                 the Maskinporten client)"
-            ))
-            .into());
-        }
     }
 
     let secret = webhook_secret(args.secret_arn.as_deref(), context).await?;
-    let request = SubscriptionRequest {
-        end_point: endpoint_with_secret(&endpoint, &secret),
-        source_filter,
-        resource_filter: resource_filter.map(str::to_owned),
-        subject_filter: None,
-        alternative_subject_filter: alternative_subject.map(str::to_owned),
-        type_filter: type_filter.map(str::to_owned),
+    let end_point = endpoint_with_secret(&endpoint, &secret);
+    let type_filter = type_filter.map(str::to_owned);
+    let request = match target {
+        Target::App {
+            source_filter,
+            resource_filter,
+            alternative_subject_filter,
+        } => SubscriptionRequest {
+            end_point,
+            source_filter,
+            resource_filter,
+            alternative_subject_filter,
+            type_filter,
+            ..SubscriptionRequest::default()
+        },
+        // Never a source or alternative-subject filter: Altinn refuses both (400) here.
+        Target::Generic {
+            resource,
+            subject,
+            include_subunits,
+        } => SubscriptionRequest {
+            end_point,
+            resource_filter: Some(resource),
+            subject_filter: subject,
+            type_filter,
+            include_subunits,
+            ..SubscriptionRequest::default()
+        },
     };
     writeln!(
         err,
@@ -134,10 +104,15 @@ pub(super) async fn create(
     )
     .map_err(CommandError::failed)?;
     let client = build_client(&config, context).await?;
+    let scopes = if request.is_app_subscription() {
+        ScopeSet::EventsServiceOwner
+    } else {
+        ScopeSet::EventsGenericResource
+    };
     let created = client
         .create_subscription(&request)
         .await
-        .map_err(CommandError::failed)?;
+        .map_err(|error| failed_with_scope_hint(error, scopes))?;
 
     if !args.wait {
         print_views(json, out, &[SubscriptionView::from(&created)], false)?;
@@ -158,6 +133,119 @@ pub(super) async fn create(
         wait_validated(&client, id, timeout, err).await?
     };
     finish_wait(json, out, err, id, timeout, outcome)
+}
+
+/// What a subscription is for, checked.
+enum Target {
+    /// An app of ALTINN_ORG: Altinn derives the resource from the source when absent.
+    App {
+        source_filter: Option<String>,
+        resource_filter: Option<String>,
+        alternative_subject_filter: Option<String>,
+    },
+    /// A generic resource (e.g. Correspondence): only resource, subject, type and subunits.
+    Generic {
+        resource: String,
+        subject: Option<String>,
+        include_subunits: bool,
+    },
+}
+
+/// Checks the filter flags and decides between an app and a generic-resource subscription.
+fn target(args: &CreateArgs, config: &AltinnConfig, local: bool) -> Result<Target, UsageError> {
+    let resource = args.resource_filter.as_deref().map(str::trim);
+    if let Some(resource) = resource
+        && (!resource.starts_with(RESOURCE_PREFIX) || resource.len() == RESOURCE_PREFIX.len())
+    {
+        return Err(UsageError(format!(
+            "--resource must look like {RESOURCE_PREFIX}…"
+        )));
+    }
+    let is_generic = resource.is_some_and(|r| !r.starts_with(APP_RESOURCE_PREFIX));
+    if let (true, Some(resource)) = (is_generic, resource) {
+        if args.app.is_some() || args.source_filter.is_some() {
+            return Err(UsageError(format!(
+                "--resource {resource} is not an app: leave out --app and --source-filter \
+                 (Altinn refuses a source filter for it)"
+            )));
+        }
+        if args.alternative_subject_filter.is_some() {
+            return Err(UsageError(
+                "--alternative-subject-filter is for apps only (Altinn refuses it for other \
+                 resources); use --subject"
+                    .into(),
+            ));
+        }
+        let subject = args.subject.as_deref().map(str::trim);
+        if subject.is_some_and(|s| !is_urn(s)) {
+            return Err(UsageError(
+                "--subject must be a URN, e.g. urn:altinn:organization:identifier-no:{orgno}"
+                    .into(),
+            ));
+        }
+        return Ok(Target::Generic {
+            resource: resource.to_owned(),
+            subject: subject.map(str::to_owned),
+            include_subunits: args.include_subunits,
+        });
+    }
+    if args.subject.is_some() {
+        return Err(UsageError(
+            "--subject is for --resource (a generic resource); app subscriptions filter by \
+             party with --alternative-subject-filter"
+                .into(),
+        ));
+    }
+    let alternative = args.alternative_subject_filter.as_deref().map(str::trim);
+    if let Some(subject) = alternative {
+        let well_formed = ["/org/", "/organisation/", "/person/"]
+            .iter()
+            .any(|prefix| {
+                subject.strip_prefix(prefix).is_some_and(|number| {
+                    !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit())
+                })
+            });
+        if !well_formed {
+            return Err(UsageError(
+                "--alternative-subject-filter must be /organisation/{orgno}, /org/{orgno} or \
+                 /person/{ssn}"
+                    .into(),
+            ));
+        }
+    }
+    let app: Option<AppId> = args
+        .app
+        .as_deref()
+        .map(|text| text.parse().map_err(|e| UsageError(format!("--app: {e}"))))
+        .transpose()?;
+    let source_filter = match (&app, args.source_filter.as_deref()) {
+        (Some(app), _) => {
+            if app.org != config.org {
+                return Err(UsageError("--app: the org must be ALTINN_ORG".into()));
+            }
+            Some(app_source_filter(&config.environment, app)?)
+        }
+        (None, Some(text)) => Some(parse_source_filter(text, local)?),
+        (None, None) => None,
+    };
+    if source_filter.is_none() && resource.is_none() {
+        return Err(UsageError(
+            "give --app ORG/APP, --source-filter URL or --resource URN".into(),
+        ));
+    }
+    Ok(Target::App {
+        source_filter,
+        resource_filter: resource.map(str::to_owned),
+        alternative_subject_filter: alternative.map(str::to_owned),
+    })
+}
+
+/// `urn:` and at least two more non-empty parts, as Altinn reads a URN.
+fn is_urn(value: &str) -> bool {
+    let mut parts = value.split(':');
+    parts.next().is_some_and(|p| p.eq_ignore_ascii_case("urn"))
+        && parts.clone().count() >= 2
+        && parts.all(|p| !p.is_empty())
 }
 
 /// The app's source filter: `{apps_url(org)}{org}/{app}`, i.e.

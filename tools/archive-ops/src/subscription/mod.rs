@@ -1,6 +1,7 @@
 //! `archive-ops subscription create | list | get | delete | wait-validated`: the Altinn Events
-//! subscriptions that feed the webhook (app and Correspondence events;
-//! <https://docs.altinn.studio/events/>).
+//! subscriptions that feed the webhook (app events, and generic resources such as
+//! Correspondence; <https://docs.altinn.studio/events/>). Every subscription is created and
+//! managed as the service owner (`/org/{org}`), so `list` shows app and generic ones alike.
 //!
 //! The webhook authenticates Altinn by a secret in the endpoint's `code` query parameter, so
 //! the endpoint Altinn stores and returns *is* a credential. This module therefore:
@@ -18,6 +19,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use altinn::auth::{AuthError, ScopeSet};
 use altinn::client::Subscription;
 use altinn::{AltinnClient, AltinnConfig, RetryPolicy};
 use serde::Serialize;
@@ -37,8 +39,6 @@ use crate::{CommandError, Context, EXIT_FAILURE, EXIT_OK, UsageError, table, wri
 const MIN_SECRET_CHARS: usize = 16;
 /// The query parameter the webhook reads the secret from.
 pub(crate) const CODE_PARAMETER: &str = "code";
-/// Altinn requires this scope for subscriptions to anything but app events.
-const EVENTS_SUBSCRIBE_SCOPE: &str = "altinn:events.subscribe";
 /// Resource filters of app subscriptions start with this (no extra scope needed).
 const APP_RESOURCE_PREFIX: &str = "urn:altinn:resource:app_";
 /// Every resource filter starts with this.
@@ -65,8 +65,10 @@ pub struct SubscriptionView {
     pub source_filter: Option<String>,
     /// The resource filter (`urn:altinn:resource:…`).
     pub resource_filter: Option<String>,
-    /// `/party/{id}`, when set.
+    /// `/party/{id}` (apps) or the subject URN (generic resources), when set.
     pub subject_filter: Option<String>,
+    /// Whether the subject's subunits are included.
+    pub include_subunits: bool,
     /// Who owns it, e.g. `/org/ttd`.
     pub consumer: Option<String>,
     /// When it was created (RFC 3339).
@@ -84,6 +86,7 @@ impl From<&Subscription> for SubscriptionView {
             source_filter: subscription.source_filter.clone(),
             resource_filter: subscription.resource_filter.clone(),
             subject_filter: subscription.subject_filter.clone(),
+            include_subunits: subscription.include_subunits,
             consumer: subscription.consumer.clone(),
             created: subscription.created.clone(),
             end_point: redact_endpoint(&subscription.end_point),
@@ -106,7 +109,7 @@ pub async fn command(
             let subscriptions = client
                 .list_subscriptions()
                 .await
-                .map_err(CommandError::failed)?;
+                .map_err(|error| failed_with_scope_hint(error, ScopeSet::EventsServiceOwner))?;
             let views: Vec<SubscriptionView> =
                 subscriptions.iter().map(SubscriptionView::from).collect();
             print_views(json, out, &views, true)?;
@@ -163,6 +166,21 @@ pub async fn command(
     }
 }
 
+/// A failed Altinn call as a command error; when Maskinporten refused the grant for a scope
+/// the client does not have, the message names the scopes `set` needs.
+pub(crate) fn failed_with_scope_hint(error: altinn::ClientError, set: ScopeSet) -> CommandError {
+    let refused_scope = matches!(
+        &error,
+        altinn::ClientError::Auth(AuthError::Maskinporten { error, .. }) if error == "invalid_scope"
+    );
+    match set.fixed_scopes() {
+        Some(scopes) if refused_scope => CommandError::Failed(format!(
+            "{error} (subscriptions need a Maskinporten client with the scopes {scopes})"
+        )),
+        _ => CommandError::failed(error),
+    }
+}
+
 /// The Altinn configuration and client, built as the functions build theirs.
 async fn altinn_client(context: &Context) -> Result<(AltinnConfig, AltinnClient), CommandError> {
     let config = AltinnConfig::from_lookup(&context.env).map_err(CommandError::failed)?;
@@ -196,7 +214,7 @@ fn not_found_or_failed(
         writeln!(err, "no subscription {id}").map_err(CommandError::failed)?;
         return Ok(EXIT_FAILURE);
     }
-    Err(CommandError::failed(error))
+    Err(failed_with_scope_hint(error, ScopeSet::EventsServiceOwner))
 }
 
 /// How waiting ended.
