@@ -68,6 +68,9 @@ impl Fixture {
     }
 }
 
+/// Injects a fault into a fixture whose instance holds the element.
+type Inject = dyn Fn(&Fixture, &Element);
+
 fn written_back(outcome: MessageOutcome) -> WriteBackSummary {
     match outcome {
         MessageOutcome::WrittenBack(summary) => summary,
@@ -243,7 +246,7 @@ async fn a_receipt_already_in_the_instance_is_not_uploaded_again() {
 
 #[tokio::test]
 async fn a_crash_between_any_two_write_back_steps_ends_with_one_receipt_and_one_process_next() {
-    let cases: Vec<(&str, Box<dyn Fn(&Fixture, &Element)>)> = vec![
+    let cases: Vec<(&str, Box<Inject>)> = vec![
         (
             "download fails",
             Box::new(|f, e| {
