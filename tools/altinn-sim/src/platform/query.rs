@@ -124,7 +124,7 @@ pub(crate) async fn storage_query(
                 .as_deref()
                 .is_none_or(|a| a == format!("{}/{}", i.org, i.app))
         })
-        .filter(|i| params.is_complete.is_none_or(|c| c == i.completed))
+        .filter(|i| params.is_complete.is_none_or(|c| c == i.is_ended()))
         .filter(|i| {
             params
                 .exclude_confirmed_by
