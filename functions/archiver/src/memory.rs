@@ -59,6 +59,8 @@ pub struct MemoryObject {
     pub modified: SystemTime,
     /// False for an object without our digests (e.g. left by a crash before its copy).
     pub complete: bool,
+    /// The element's `lastChanged` it was archived with.
+    pub last_changed: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -105,6 +107,7 @@ impl MemoryArchive {
                 content_type: "application/octet-stream".into(),
                 modified: SystemTime::now(),
                 complete,
+                last_changed: None,
             },
         );
     }
@@ -139,8 +142,15 @@ impl MemoryArchive {
         Ok(())
     }
 
-    fn store(&self, key: &str, bytes: Bytes, content_type: &str) -> StoredObject {
-        let stored = stored_object(key, &bytes, content_type);
+    fn store(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        content_type: &str,
+        last_changed: Option<&str>,
+    ) -> StoredObject {
+        let mut stored = stored_object(key, &bytes, content_type);
+        stored.last_changed = last_changed.map(str::to_owned);
         lock(&self.state).objects.insert(
             key.to_owned(),
             MemoryObject {
@@ -148,6 +158,7 @@ impl MemoryArchive {
                 content_type: content_type.to_owned(),
                 modified: SystemTime::now(),
                 complete: true,
+                last_changed: stored.last_changed.clone(),
             },
         );
         self.journal.record(format!("put {key}"));
@@ -163,6 +174,7 @@ fn stored_object(key: &str, bytes: &[u8], content_type: &str) -> StoredObject {
         sha256,
         md5,
         content_type: content_type.to_owned(),
+        last_changed: None,
     }
 }
 
@@ -185,7 +197,10 @@ impl ArchiveTarget for MemoryArchive {
             .objects
             .get(key)
             .filter(|object| object.complete)
-            .map(|object| stored_object(key, &object.bytes, &object.content_type)))
+            .map(|object| StoredObject {
+                last_changed: object.last_changed.clone(),
+                ..stored_object(key, &object.bytes, &object.content_type)
+            }))
     }
 
     async fn upload_element<S, E>(
@@ -207,7 +222,12 @@ impl ArchiveTarget for MemoryArchive {
         }
         digest.verify(upload)?;
         self.check_writable("PutObject", upload.key)?;
-        Ok(self.store(upload.key, bytes.freeze(), upload.content_type))
+        Ok(self.store(
+            upload.key,
+            bytes.freeze(),
+            upload.content_type,
+            upload.last_changed,
+        ))
     }
 
     async fn put_small(
@@ -217,7 +237,7 @@ impl ArchiveTarget for MemoryArchive {
         content_type: &str,
     ) -> Result<StoredObject, StoreError> {
         self.check_writable("PutObject", key)?;
-        Ok(self.store(key, bytes, content_type))
+        Ok(self.store(key, bytes, content_type, None))
     }
 
     async fn put_small_if_absent(
@@ -238,6 +258,7 @@ impl ArchiveTarget for MemoryArchive {
             key,
             bytes,
             content_type,
+            None,
         )))
     }
 

@@ -19,7 +19,7 @@
 //!   │                                   substatus, then complete
 //!   ├─ GET instance (Storage), check it is this instance and its process has ended
 //!   ├─ every element not hard-deleted, ELEMENT_CONCURRENCY at a time:
-//!   │     already archived with the right size/MD5? ─ yes ─▶ reuse
+//!   │     already archived with the right size/MD5/lastChanged? ─ yes ─▶ reuse
 //!   │     else stream Altinn → archive (checked; up to DOWNLOAD_ATTEMPTS when cut short or mismatching)
 //!   ├─ instance.json (raw bytes), events/{eventId}.json: both write-once (first write wins)
 //!   ├─ manifest.json with If-None-Match: * ── 412 ─▶ another run claimed it; it calls complete

@@ -531,3 +531,35 @@ async fn a_late_feedback_event_for_an_archived_and_deleted_instance_is_a_duplica
         MessageOutcome::AlreadyWrittenBack
     );
 }
+
+#[tokio::test]
+async fn an_element_changed_after_the_feedback_task_is_archived_again() {
+    let fixture = Fixture::writing_back(None);
+    let form = element(3, 100);
+    fixture.seed_at_task(&[&form], FEEDBACK_TASK, "feedback");
+    let set_version = |last_changed: &str, without_hash: bool| {
+        let mut json = fixture.altinn.instance_json(&fixture.instance).unwrap();
+        json["data"][0]["lastChanged"] = last_changed.into();
+        if without_hash {
+            // As Altinn mostly answers: no contentHash, so only the size would be compared.
+            json["data"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove("contentHash");
+        }
+        fixture.altinn.put_instance(&fixture.instance, json);
+    };
+    set_version("2026-11-01T10:00:00Z", true);
+    written_back(fixture.write_back().await.unwrap());
+    assert_eq!(fixture.downloads(&form), 1);
+
+    // Someone with `write` in the feedback task replaced the form: same size, new bytes.
+    let changed: Vec<u8> = form.bytes.iter().map(|b| b ^ 0x55).collect();
+    fixture.altinn.put_data(&form.id, changed.clone());
+    set_version("2026-11-01T10:03:00Z", true);
+    let summary = summary(fixture.archive().await.unwrap());
+    assert_eq!(fixture.downloads(&form), 2, "the archived copy was stale");
+    assert_eq!(summary.elements_downloaded, 2, "the form and the receipt");
+    let key = fixture.key(&format!("data/{}", form.id));
+    assert_eq!(fixture.archive.object(&key).unwrap().bytes, changed);
+}
