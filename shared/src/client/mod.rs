@@ -8,6 +8,7 @@
 //! | `storage` | Storage API: instance, data download, `complete`, the completed-instances query |
 //! | `app` | App API: an instance in the App dialect |
 //! | `events` | Events API: subscriptions |
+//! | `operations` | [`OPERATIONS`]: every Storage/App request, checked against Altinn's OpenAPI documents |
 //! | `error` | [`ClientError`] |
 //!
 //! Every URL is built from parsed ids and the environment's base URLs with the `url` crate's
@@ -25,6 +26,7 @@
 mod app;
 mod error;
 mod events;
+mod operations;
 mod storage;
 mod transport;
 
@@ -36,6 +38,7 @@ use futures_util::Stream;
 
 pub use error::ClientError;
 pub use events::{Subscription, SubscriptionRequest};
+pub use operations::{Api, OPERATIONS, Operation, operations_named};
 
 use crate::auth::{AuthError, KeyIdentity, MaskinportenKey, MaskinportenSettings, TokenProvider};
 use crate::config::AltinnConfig;
