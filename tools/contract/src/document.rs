@@ -165,11 +165,7 @@ impl Document {
             .find(|(path, _)| normalise(path) == wanted)
             .and_then(|(path, item)| {
                 let (method, json) = item.as_object()?.get_key_value(method.as_str())?;
-                Some(DocumentOperation {
-                    path,
-                    method,
-                    json,
-                })
+                Some(DocumentOperation { path, method, json })
             })
     }
 
@@ -196,9 +192,9 @@ impl Document {
         template: &str,
         status: u16,
     ) -> Result<Value, SchemaError> {
-        let operation = self.operation(method, template).ok_or_else(|| {
-            SchemaError(format!("{method} {template} is not in {}", self.name()))
-        })?;
+        let operation = self
+            .operation(method, template)
+            .ok_or_else(|| SchemaError(format!("{method} {template} is not in {}", self.name())))?;
         let response = &operation.json["responses"][status.to_string()];
         let schema = response["content"]["application/json"]["schema"].clone();
         if schema.is_null() {

@@ -253,7 +253,10 @@ mod tests {
         assert_eq!(every["kind"], 0);
         assert_eq!(every["tags"], json!(["tags-example"]));
         assert_eq!(every["map"], json!({"key": "value"}));
-        assert!(every["inner"]["inner"].is_object(), "recursion is bounded, not cut at once");
+        assert!(
+            every["inner"]["inner"].is_object(),
+            "recursion is bounded, not cut at once"
+        );
         let required = example(&document, "Thing", Fill::Required, &keep);
         assert_eq!(required, json!({"id": "id-example", "must": null}));
         let nulls = example(&document, "Thing", Fill::Nulls, &keep);
