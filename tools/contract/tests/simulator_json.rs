@@ -64,7 +64,17 @@ async fn storage_instance_in_a_task_and_after_the_end() {
     let sim = start_sim().await;
     for completed in [false, true] {
         let instance = rich_instance(&sim, completed);
-        let json = check(&sim, &instance, Api::Storage, "GET", INSTANCE, None, 200, 200).await;
+        let json = check(
+            &sim,
+            &instance,
+            Api::Storage,
+            "GET",
+            INSTANCE,
+            None,
+            200,
+            200,
+        )
+        .await;
         assert_eq!(json["process"]["currentTask"].is_object(), !completed);
     }
 }
@@ -74,7 +84,17 @@ async fn app_instance_in_a_task_and_after_the_end() {
     let sim = start_sim().await;
     for completed in [false, true] {
         let instance = rich_instance(&sim, completed);
-        check(&sim, &instance, Api::App, "GET", APP_INSTANCE, None, 200, 200).await;
+        check(
+            &sim,
+            &instance,
+            Api::App,
+            "GET",
+            APP_INSTANCE,
+            None,
+            200,
+            200,
+        )
+        .await;
     }
 }
 

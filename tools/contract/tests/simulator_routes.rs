@@ -46,7 +46,9 @@ async fn every_served_route_is_routed() {
                 .map(|operation| (api, operation.path))
         });
         let Some((api, documented)) = documented else {
-            problems.push(format!("{method} {path}: not documented (see the test above)"));
+            problems.push(format!(
+                "{method} {path}: not documented (see the test above)"
+            ));
             continue;
         };
         let prefix = match api {
