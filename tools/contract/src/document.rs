@@ -25,7 +25,8 @@ pub struct Contracts {
 }
 
 impl Contracts {
-    /// Reads both documents from `ALTINN_CONTRACTS_DIR`.
+    /// Reads both documents from `ALTINN_CONTRACTS_DIR` (a relative path is taken from the
+    /// repository root).
     ///
     /// # Panics
     /// When the variable is unset or empty, or a file is missing or not JSON: the message names
@@ -45,7 +46,15 @@ impl Contracts {
                      {CONTRACTS_DIR_VAR}=../shared/altinn-contracts"
                 )
             })?;
-        Self::from_dir(Path::new(&dir))
+        let dir = PathBuf::from(dir);
+        // Tests run in their crate's folder; a relative path means one from the repository
+        // root, where `make contract-test` and `.ci/run` are run.
+        let dir = if dir.is_relative() {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(dir)
+        } else {
+            dir
+        };
+        Self::from_dir(&dir)
     }
 
     /// Reads both documents from `dir`.
