@@ -50,7 +50,9 @@ impl Contracts {
         // Tests run in their crate's folder; a relative path means one from the repository
         // root, where `make contract-test` and `.ci/run` are run.
         let dir = if dir.is_relative() {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(dir)
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../..")
+                .join(dir)
         } else {
             dir
         };

@@ -15,48 +15,82 @@ use serde_json::{Value, json};
 const INSTANCE: &str = "/instances/{instanceOwnerPartyId}/{instanceGuid}";
 const APP_INSTANCE: &str = "/{org}/{app}/instances/{instanceOwnerPartyId}/{instanceGuid}";
 
-/// Sends `method` to the operation `template` of `api` for `instance`, expects `status`, and
-/// checks the body against the document's schema for `documented_status` (the same unless the
-/// code and the document disagree). Returns the body.
-async fn check(
-    sim: &Simulator,
-    instance: &SeededInstance,
+/// One request to check: the operation (API, method, the document's path template), the body,
+/// the status the simulator must answer and the documented status whose schema applies (the
+/// same unless the code and the document disagree).
+struct Check {
     api: Api,
-    method: &str,
-    template: &str,
+    method: &'static str,
+    template: String,
     body: Option<Value>,
     status: u16,
     documented_status: u16,
-) -> Value {
-    let contracts: &Contracts = contracts();
-    let document = contracts.document(api);
-    let concrete = template
-        .replace("{org}", &instance.org)
-        .replace("{app}", &instance.app)
-        .replace("{instanceOwnerPartyId}", &instance.party_id.to_string())
-        .replace("{instanceGuid}", &instance.instance_guid.to_string());
-    let concrete = match api {
-        Api::Storage => format!("{STORAGE_PREFIX}{concrete}"),
-        Api::App => concrete,
-    };
-    let answer = send(sim, method, &concrete, body.as_ref()).await;
-    assert_eq!(
-        answer.status, status,
-        "{method} {concrete}: {}",
-        answer.body
-    );
-    let json = answer.json();
-    let schema = document
-        .response_schema(method, template, documented_status)
-        .unwrap_or_else(|error| panic!("{error}"));
-    let problems = violations(&schema, &json).expect("the schema builds");
-    assert!(
-        problems.is_empty(),
-        "{method} {template} ({}): the simulator's JSON disagrees with the document:\n{}\n{json:#}",
-        document.name(),
-        problems.join("\n")
-    );
-    json
+}
+
+impl Check {
+    fn new(api: Api, method: &'static str, template: impl Into<String>) -> Check {
+        Check {
+            api,
+            method,
+            template: template.into(),
+            body: None,
+            status: 200,
+            documented_status: 200,
+        }
+    }
+
+    fn body(mut self, body: Value) -> Check {
+        self.body = Some(body);
+        self
+    }
+
+    fn answers(mut self, status: u16, documented_status: u16) -> Check {
+        self.status = status;
+        self.documented_status = documented_status;
+        self
+    }
+
+    /// Sends the request for `instance`, expects the status and validates the body against the
+    /// document's schema. Returns the body.
+    async fn run(self, sim: &Simulator, instance: &SeededInstance) -> Value {
+        let Check {
+            api,
+            method,
+            template,
+            body,
+            status,
+            documented_status,
+        } = self;
+        let contracts: &Contracts = contracts();
+        let document = contracts.document(api);
+        let concrete = template
+            .replace("{org}", &instance.org)
+            .replace("{app}", &instance.app)
+            .replace("{instanceOwnerPartyId}", &instance.party_id.to_string())
+            .replace("{instanceGuid}", &instance.instance_guid.to_string());
+        let concrete = match api {
+            Api::Storage => format!("{STORAGE_PREFIX}{concrete}"),
+            Api::App => concrete,
+        };
+        let answer = send(sim, method, &concrete, body.as_ref()).await;
+        assert_eq!(
+            answer.status, status,
+            "{method} {concrete}: {}",
+            answer.body
+        );
+        let json = answer.json();
+        let schema = document
+            .response_schema(method, &template, documented_status)
+            .unwrap_or_else(|error| panic!("{error}"));
+        let problems = violations(&schema, &json).expect("the schema builds");
+        assert!(
+            problems.is_empty(),
+            "{method} {template} ({}): the simulator's JSON disagrees with the document:\n{}\n{json:#}",
+            document.name(),
+            problems.join("\n")
+        );
+        json
+    }
 }
 
 #[tokio::test]
@@ -64,17 +98,9 @@ async fn storage_instance_in_a_task_and_after_the_end() {
     let sim = start_sim().await;
     for completed in [false, true] {
         let instance = rich_instance(&sim, completed);
-        let json = check(
-            &sim,
-            &instance,
-            Api::Storage,
-            "GET",
-            INSTANCE,
-            None,
-            200,
-            200,
-        )
-        .await;
+        let json = Check::new(Api::Storage, "GET", INSTANCE)
+            .run(&sim, &instance)
+            .await;
         assert_eq!(json["process"]["currentTask"].is_object(), !completed);
     }
 }
@@ -84,17 +110,9 @@ async fn app_instance_in_a_task_and_after_the_end() {
     let sim = start_sim().await;
     for completed in [false, true] {
         let instance = rich_instance(&sim, completed);
-        check(
-            &sim,
-            &instance,
-            Api::App,
-            "GET",
-            APP_INSTANCE,
-            None,
-            200,
-            200,
-        )
-        .await;
+        Check::new(Api::App, "GET", APP_INSTANCE)
+            .run(&sim, &instance)
+            .await;
     }
 }
 
@@ -123,10 +141,14 @@ async fn complete_on_storage_and_app() {
     let sim = start_sim().await;
     let instance = rich_instance(&sim, true);
     let path = format!("{INSTANCE}/complete");
-    check(&sim, &instance, Api::Storage, "POST", &path, None, 200, 200).await;
+    Check::new(Api::Storage, "POST", &path)
+        .run(&sim, &instance)
+        .await;
     let path = format!("{APP_INSTANCE}/complete");
     // Again through the app: idempotent, and answered as a plain Instance.
-    check(&sim, &instance, Api::App, "POST", &path, None, 200, 200).await;
+    Check::new(Api::App, "POST", &path)
+        .run(&sim, &instance)
+        .await;
 }
 
 #[tokio::test]
@@ -134,7 +156,9 @@ async fn storage_data_element_list() {
     let sim = start_sim().await;
     let instance = rich_instance(&sim, true);
     let path = format!("{INSTANCE}/dataelements");
-    let json = check(&sim, &instance, Api::Storage, "GET", &path, None, 200, 200).await;
+    let json = Check::new(Api::Storage, "GET", &path)
+        .run(&sim, &instance)
+        .await;
     assert!(!json["dataElements"].as_array().unwrap().is_empty());
 }
 
@@ -143,7 +167,9 @@ async fn storage_instance_events() {
     let sim = start_sim().await;
     let instance = rich_instance(&sim, true);
     let path = format!("{INSTANCE}/events");
-    let json = check(&sim, &instance, Api::Storage, "GET", &path, None, 200, 200).await;
+    let json = Check::new(Api::Storage, "GET", &path)
+        .run(&sim, &instance)
+        .await;
     assert!(!json["instanceEvents"].as_array().unwrap().is_empty());
 }
 
@@ -152,27 +178,23 @@ async fn process_history_on_storage_and_app() {
     let sim = start_sim().await;
     let instance = rich_instance(&sim, true);
     let path = format!("{INSTANCE}/process/history");
-    let json = check(&sim, &instance, Api::Storage, "GET", &path, None, 200, 200).await;
+    let json = Check::new(Api::Storage, "GET", &path)
+        .run(&sim, &instance)
+        .await;
     assert!(!json["processHistory"].as_array().unwrap().is_empty());
     let path = format!("{APP_INSTANCE}/process/history");
-    check(&sim, &instance, Api::App, "GET", &path, None, 200, 200).await;
+    Check::new(Api::App, "GET", &path)
+        .run(&sim, &instance)
+        .await;
 }
 
 #[tokio::test]
 async fn application_metadata() {
     let sim = start_sim().await;
     let instance = rich_instance(&sim, true);
-    let json = check(
-        &sim,
-        &instance,
-        Api::Storage,
-        "GET",
-        "/applications/{org}/{app}",
-        None,
-        200,
-        200,
-    )
-    .await;
+    let json = Check::new(Api::Storage, "GET", "/applications/{org}/{app}")
+        .run(&sim, &instance)
+        .await;
     assert_eq!(json["id"], instance.app_id());
     assert!(!json["dataTypes"].as_array().unwrap().is_empty());
 }
@@ -182,7 +204,9 @@ async fn app_process_next() {
     let sim = start_sim().await;
     let instance = rich_instance(&sim, false);
     let path = format!("{APP_INSTANCE}/process/next");
-    check(&sim, &instance, Api::App, "PUT", &path, None, 200, 200).await;
+    Check::new(Api::App, "PUT", &path)
+        .run(&sim, &instance)
+        .await;
 }
 
 #[tokio::test]
@@ -191,30 +215,16 @@ async fn substatus_on_app_and_storage() {
     let instance = rich_instance(&sim, true);
     let substatus = json!({"label": "archived", "description": "Received by the agency"});
     let path = format!("{APP_INSTANCE}/substatus");
-    let json = check(
-        &sim,
-        &instance,
-        Api::App,
-        "PUT",
-        &path,
-        Some(substatus.clone()),
-        200,
-        200,
-    )
-    .await;
+    let json = Check::new(Api::App, "PUT", &path)
+        .body(substatus.clone())
+        .run(&sim, &instance)
+        .await;
     assert_eq!(json["status"]["substatus"], substatus);
     let path = format!("{INSTANCE}/substatus");
-    check(
-        &sim,
-        &instance,
-        Api::Storage,
-        "PUT",
-        &path,
-        Some(substatus),
-        200,
-        200,
-    )
-    .await;
+    Check::new(Api::Storage, "PUT", &path)
+        .body(substatus)
+        .run(&sim, &instance)
+        .await;
 }
 
 /// The receipt upload on the legacy route answers a DataElement, as documented.
@@ -251,16 +261,10 @@ async fn app_data_upload_current_route() {
     let sim = start_sim().await;
     let instance = rich_instance(&sim, false);
     let path = format!("{APP_INSTANCE}/data/type/archive-receipt");
-    let json = check(
-        &sim,
-        &instance,
-        Api::App,
-        "POST",
-        &path,
-        Some(json!({"receipt": true})),
-        200,
-        201,
-    )
-    .await;
+    let json = Check::new(Api::App, "POST", &path)
+        .body(json!({"receipt": true}))
+        .answers(200, 201)
+        .run(&sim, &instance)
+        .await;
     assert!(json["newDataElementId"].is_string());
 }
