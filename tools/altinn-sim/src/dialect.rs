@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use url::Url;
 
+use crate::platform::{END_EVENT, FLOW_TYPE, ProcessState, START_EVENT};
 use crate::seed::{StoredData, StoredInstance};
 
 /// Which serializer the simulated endpoint uses.
@@ -146,7 +147,7 @@ pub(crate) fn render_instance(instance: &StoredInstance, base: &Url, dialect: Di
         .put("selfLinks", self_links)
         .put("dueBefore", Value::Null)
         .put("visibleAfter", timestamp(instance.created))
-        .put("process", render_process(instance, dialect))
+        .put("process", render_process(&instance.process, dialect))
         .put("status", render_status(instance, dialect))
         .put("completeConfirmations", confirmations)
         .put("data", Value::Array(data))
@@ -159,31 +160,37 @@ pub(crate) fn render_instance(instance: &StoredInstance, base: &Url, dialect: Di
         .done()
 }
 
-fn render_process(instance: &StoredInstance, dialect: Dialect) -> Value {
-    let started = instance.created + time::Duration::seconds(1);
-    let current_task = if instance.completed {
-        Value::Null
-    } else {
-        Obj::new(dialect, true)
-            .put("flow", 2)
-            .put("started", timestamp(started))
-            .put("elementId", "Task_1")
-            .put("name", "Utfylling")
-            .put("altinnTaskType", "data")
-            .put("ended", Value::Null)
+/// A `ProcessState` (the instance's `process`, an instance event's `processInfo`).
+pub(crate) fn render_process(process: &ProcessState, dialect: Dialect) -> Value {
+    let current_task = match (&process.current, process.current_task()) {
+        (Some(current), Some(task)) => Obj::new(dialect, true)
+            .put("flow", current.flow)
+            .put("started", timestamp(current.started))
+            .put("elementId", task.id.clone())
+            .put("name", task.name())
+            .put("altinnTaskType", task.task_type.clone())
+            .put("ended", opt_time(current.ended))
             .put("validated", Value::Null)
-            .put("flowType", "CompleteCurrentMoveToNext")
-            .done()
+            .put("flowType", FLOW_TYPE)
+            .done(),
+        _ => Value::Null,
     };
     Obj::new(dialect, true)
-        .put("started", timestamp(started))
-        .put("startEvent", "StartEvent_1")
+        .put("started", opt_time(process.started))
+        .put(
+            "startEvent",
+            if process.started.is_some() {
+                Value::from(START_EVENT)
+            } else {
+                Value::Null
+            },
+        )
         .put("currentTask", current_task)
-        .put("ended", opt_time(instance.process_ended))
+        .put("ended", opt_time(process.ended))
         .put(
             "endEvent",
-            if instance.completed {
-                Value::from("EndEvent_1")
+            if process.is_ended() {
+                Value::from(END_EVENT)
             } else {
                 Value::Null
             },
@@ -197,15 +204,20 @@ fn render_status(instance: &StoredInstance, dialect: Dialect) -> Value {
         Dialect::Storage => Value::from("Read"),
         Dialect::App { .. } => Value::from(1),
     };
+    // Substatus is not marked to ignore nulls, so Storage writes its null description too.
+    let substatus = instance.substatus.as_ref().map_or(
+        Value::Null,
+        |(label, description)| json!({"label": label, "description": description}),
+    );
     Obj::new(dialect, true)
-        .put("isArchived", instance.completed)
-        .put("archived", opt_time(instance.process_ended))
+        .put("isArchived", instance.archived.is_some())
+        .put("archived", opt_time(instance.archived))
         .put("isSoftDeleted", false)
         .put("softDeleted", Value::Null)
         .put("isHardDeleted", false)
         .put("hardDeleted", Value::Null)
         .put("readStatus", read_status)
-        .put("substatus", Value::Null)
+        .put("substatus", substatus)
         .done()
 }
 
@@ -272,14 +284,21 @@ fn render_data_element(
         .put("selfLinks", self_links)
         .put("size", data.content.size())
         .put("contentHash", content_hash)
-        .put("locked", instance.completed)
+        .put("locked", instance.is_ended())
         .put("refs", Value::Null)
         .put("isRead", true)
         .put("tags", Value::Array(Vec::new()))
         .put("userDefinedMetadata", Value::Null)
         .put("metadata", Value::Null)
         .put("deleteStatus", delete_status)
-        .put("fileScanResult", "NotApplicable")
+        .put(
+            "fileScanResult",
+            if data.scan_pending {
+                "Pending"
+            } else {
+                "NotApplicable"
+            },
+        )
         .put("references", references)
         .put("created", timestamp(data.created))
         .put("createdBy", "1337")

@@ -33,8 +33,26 @@ pub enum Route {
     AppGetData,
     /// `POST /{org}/{app}/instances/{partyId}/{guid}/complete`
     AppComplete,
-    /// `POST /{org}/{app}/instances/{partyId}/{guid}/data?dataType=…` (upload a data element)
+    /// `POST /{org}/{app}/instances/{partyId}/{guid}/data?dataType=…` (the legacy upload)
     AppPostData,
+    /// `POST /{org}/{app}/instances/{partyId}/{guid}/data/type/{dataType}` (the current upload)
+    AppUploadData,
+    /// `PUT /{org}/{app}/instances/{partyId}/{guid}/process/next`
+    AppProcessNext,
+    /// `GET /{org}/{app}/instances/{partyId}/{guid}/process/history`
+    AppProcessHistory,
+    /// `PUT /{org}/{app}/instances/{partyId}/{guid}/substatus`
+    AppSubstatus,
+    /// `PUT /storage/api/v1/instances/{partyId}/{guid}/substatus`
+    StorageSubstatus,
+    /// `GET /storage/api/v1/instances/{partyId}/{guid}/events`
+    StorageInstanceEvents,
+    /// `GET /storage/api/v1/instances/{partyId}/{guid}/process/history`
+    StorageProcessHistory,
+    /// `GET /storage/api/v1/instances/{partyId}/{guid}/dataelements`
+    StorageDataElements,
+    /// `GET /storage/api/v1/applications/{org}/{app}`
+    StorageApplication,
     /// Everything under `/events/api/v1/subscriptions`.
     Subscriptions,
     /// In a [`FaultRule`]: every request, whatever its route. Never recorded as a request's route.
@@ -133,11 +151,37 @@ pub(crate) fn classify(path: &str) -> (Option<Route>, Option<Uuid>) {
         ["storage", "api", "v1", "instances", _, g, "complete"] => {
             (Some(Route::StorageComplete), guid(g))
         }
+        ["storage", "api", "v1", "instances", _, g, "substatus"] => {
+            (Some(Route::StorageSubstatus), guid(g))
+        }
+        ["storage", "api", "v1", "instances", _, g, "events"] => {
+            (Some(Route::StorageInstanceEvents), guid(g))
+        }
+        [
+            "storage",
+            "api",
+            "v1",
+            "instances",
+            _,
+            g,
+            "process",
+            "history",
+        ] => (Some(Route::StorageProcessHistory), guid(g)),
+        ["storage", "api", "v1", "instances", _, g, "dataelements"] => {
+            (Some(Route::StorageDataElements), guid(g))
+        }
+        ["storage", "api", "v1", "applications", _, _] => (Some(Route::StorageApplication), None),
         ["events", "api", "v1", "subscriptions", ..] => (Some(Route::Subscriptions), None),
         [_, _, "instances", _, g] => (Some(Route::AppGetInstance), guid(g)),
         [_, _, "instances", _, g, "data"] => (Some(Route::AppPostData), guid(g)),
         [_, _, "instances", _, g, "data", _] => (Some(Route::AppGetData), guid(g)),
         [_, _, "instances", _, g, "complete"] => (Some(Route::AppComplete), guid(g)),
+        [_, _, "instances", _, g, "data", "type", _] => (Some(Route::AppUploadData), guid(g)),
+        [_, _, "instances", _, g, "process", "next"] => (Some(Route::AppProcessNext), guid(g)),
+        [_, _, "instances", _, g, "process", "history"] => {
+            (Some(Route::AppProcessHistory), guid(g))
+        }
+        [_, _, "instances", _, g, "substatus"] => (Some(Route::AppSubstatus), guid(g)),
         _ => (None, None),
     }
 }
@@ -256,6 +300,35 @@ mod tests {
         assert_eq!(
             classify(&format!("/ttd/app/instances/1/{g}/complete")),
             (Some(Route::AppComplete), Some(g))
+        );
+        let p = format!("/storage/api/v1/instances/1/{g}");
+        for (path, route) in [
+            (format!("{p}/substatus"), Route::StorageSubstatus),
+            (format!("{p}/events"), Route::StorageInstanceEvents),
+            (format!("{p}/process/history"), Route::StorageProcessHistory),
+            (format!("{p}/dataelements"), Route::StorageDataElements),
+            (
+                format!("/ttd/app/instances/1/{g}/data/type/receipt"),
+                Route::AppUploadData,
+            ),
+            (
+                format!("/ttd/app/instances/1/{g}/process/next"),
+                Route::AppProcessNext,
+            ),
+            (
+                format!("/ttd/app/instances/1/{g}/process/history"),
+                Route::AppProcessHistory,
+            ),
+            (
+                format!("/ttd/app/instances/1/{g}/substatus"),
+                Route::AppSubstatus,
+            ),
+        ] {
+            assert_eq!(classify(&path), (Some(route), Some(g)), "{path}");
+        }
+        assert_eq!(
+            classify("/storage/api/v1/applications/ttd/app"),
+            (Some(Route::StorageApplication), None)
         );
         assert_eq!(
             classify("/events/api/v1/subscriptions/4").0,

@@ -93,7 +93,8 @@ pub use crate::config::{
 };
 pub use crate::content::DataContent;
 pub use crate::faults::{Fault, FaultRule, Route};
-pub use crate::seed::{DataSpec, InstanceSpec, SeededData, SeededInstance};
+pub use crate::platform::DataTypeSpec;
+pub use crate::seed::{DataSpec, InstanceSpec, SeededData, SeededInstance, TaskSpec};
 pub use crate::server::SERVED_ROUTES;
 pub use crate::state::{DeadLetter, DeliveryRecord, RequestRecord};
 
@@ -223,7 +224,12 @@ impl Simulator {
             seq,
             time::OffsetDateTime::now_utc(),
         );
-        self.shared.lock().instances.insert(stored.guid, stored);
+        let mut inner = self.shared.lock();
+        inner
+            .apps
+            .entry(seeded.app_id())
+            .or_insert_with(platform::default_data_types);
+        inner.instances.insert(stored.guid, stored);
         seeded
     }
 
@@ -288,12 +294,49 @@ impl Simulator {
     }
 
     /// Sets the app metadata's `maxCount` for `data_type` of app `app_id` (`{org}/{app}`): an
-    /// upload beyond it is refused with 400. 0 means unlimited, as in Altinn (the default).
+    /// upload at it is refused with 409 "Max Count Exceeded". 0 means unlimited, as in Altinn.
+    /// A data type the app does not have yet is added as a binary type for any task.
     pub fn set_data_type_max_count(&self, app_id: &str, data_type: &str, max_count: u32) {
+        let spec = self
+            .data_types(app_id)
+            .into_iter()
+            .find(|t| t.id == data_type)
+            .unwrap_or_else(|| DataTypeSpec::binary(data_type));
+        self.add_data_type(app_id, spec.with_max_count(max_count));
+    }
+
+    /// Adds a data type to the metadata of app `app_id` (`{org}/{app}`), or replaces the one
+    /// with the same id. Every app starts with `model` (form data, `Task_1`, exactly one),
+    /// `ref-data-as-pdf` and `attachment` (`Task_1`); uploads of any other type are refused
+    /// with 400 "Data Type Not Found" until declared here.
+    pub fn add_data_type(&self, app_id: &str, data_type: DataTypeSpec) {
+        platform::declare_data_type(&self.shared, app_id, data_type);
+    }
+
+    /// The data types of app `app_id` (the defaults for an app not seen yet).
+    pub fn data_types(&self, app_id: &str) -> Vec<DataTypeSpec> {
         self.shared
             .lock()
-            .data_type_max_count
-            .insert((app_id.to_owned(), data_type.to_owned()), max_count);
+            .apps
+            .get(app_id)
+            .cloned()
+            .unwrap_or_else(platform::default_data_types)
+    }
+
+    /// The `eventType`s of the instance's Storage event log, in time order (what
+    /// `GET …/instances/{p}/{g}/events` lists).
+    pub fn instance_event_types(&self, party_id: u64, guid: Uuid) -> Vec<String> {
+        let inner = self.shared.lock();
+        let Some(instance) = inner
+            .instances
+            .get(&guid)
+            .filter(|i| i.party_id == party_id)
+        else {
+            return Vec::new();
+        };
+        let mut events: Vec<_> = instance.events.iter().collect();
+        events.sort_by_key(|e| e.created);
+        events.iter().map(|e| e.event_type.to_owned()).collect()
     }
 
     /// Forgets the logged requests.

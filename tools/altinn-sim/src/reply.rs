@@ -57,6 +57,29 @@ pub(crate) fn problem(status: StatusCode, detail: &str) -> Response {
     )
 }
 
+/// A ProblemDetails with its own `title` and extension members (app-lib's
+/// `Problem(title: …, detail: …)` answers, e.g. 409 "Instance Not Active").
+pub(crate) fn problem_with<const N: usize>(
+    status: StatusCode,
+    title: &str,
+    detail: &str,
+    extensions: [(&str, Value); N],
+) -> Response {
+    let mut body = serde_json::json!({
+        "type": format!("https://tools.ietf.org/html/rfc9110#section-15.{}", status.as_u16() / 100),
+        "title": title,
+        "status": status.as_u16(),
+        "detail": detail,
+    });
+    for (key, value) in extensions {
+        body[key] = value;
+    }
+    with_content_type(
+        (status, body.to_string()).into_response(),
+        "application/problem+json; charset=utf-8",
+    )
+}
+
 /// ASP.NET's automatic 400 for a request body that does not bind.
 pub(crate) fn validation_problem(field: &str, message: &str) -> Response {
     let body = serde_json::json!({

@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::content::{DataContent, StoredContent, minimal_pdf};
+use crate::platform::{InstanceEvent, ProcessState, SeededState, seed_history};
 
 /// An app instance to seed.
 #[derive(Debug, Clone)]
@@ -22,6 +23,53 @@ pub struct InstanceSpec {
     pub completed: bool,
     /// The data elements, in order.
     pub data: Vec<DataSpec>,
+    /// The app's process tasks in flow order (default: one data task `Task_1`).
+    pub tasks: Vec<TaskSpec>,
+    /// While not completed: the task the instance is at (`None` = the first task).
+    pub current_task: Option<String>,
+    /// `false`: the instance was created but its process never started (no current task, not
+    /// ended); `completed` and `current_task` are then ignored.
+    pub process_started: bool,
+}
+
+/// One task of an app's BPMN process: its element id and its `altinn:taskType`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskSpec {
+    /// The BPMN element id, e.g. `Task_1`.
+    pub id: String,
+    /// `data`, `feedback`, `confirmation`, `signing`, …
+    pub task_type: String,
+}
+
+impl TaskSpec {
+    /// A task of any type.
+    pub fn new(id: &str, task_type: &str) -> Self {
+        TaskSpec {
+            id: id.to_owned(),
+            task_type: task_type.to_owned(),
+        }
+    }
+
+    /// A data task (the user fills in the form).
+    pub fn data(id: &str) -> Self {
+        TaskSpec::new(id, "data")
+    }
+
+    /// A feedback task: the instance waits there for the service owner to write back and move
+    /// the process on.
+    pub fn feedback(id: &str) -> Self {
+        TaskSpec::new(id, "feedback")
+    }
+
+    /// The task's display name, as the app's text resources would give it.
+    pub(crate) fn name(&self) -> String {
+        match self.task_type.as_str() {
+            "data" => "Utfylling".to_owned(),
+            "feedback" => "Tilbakemelding".to_owned(),
+            "confirmation" => "Bekreftelse".to_owned(),
+            _ => self.id.clone(),
+        }
+    }
 }
 
 impl Default for InstanceSpec {
@@ -34,6 +82,9 @@ impl Default for InstanceSpec {
             instance_guid: None,
             completed: true,
             data: vec![DataSpec::xml_form(), DataSpec::pdf()],
+            tasks: vec![TaskSpec::data("Task_1")],
+            current_task: None,
+            process_started: true,
         }
     }
 }
@@ -70,6 +121,28 @@ impl InstanceSpec {
     /// Sets whether the process has ended.
     pub fn completed(mut self, completed: bool) -> Self {
         self.completed = completed;
+        self
+    }
+
+    /// The instance exists but its process was never started (app-lib answers uploads with
+    /// 409 "No current task" and `process/next` with "Process is not started. Use start!").
+    pub fn not_started(mut self) -> Self {
+        self.completed = false;
+        self.process_started = false;
+        self
+    }
+
+    /// Replaces the app's process tasks (in flow order).
+    pub fn with_tasks(mut self, tasks: impl IntoIterator<Item = TaskSpec>) -> Self {
+        self.tasks = tasks.into_iter().collect();
+        self
+    }
+
+    /// The process has not ended and the instance is at `task` (one of [`InstanceSpec::tasks`];
+    /// an unknown id leaves it at the first task).
+    pub fn at_task(mut self, task: &str) -> Self {
+        self.completed = false;
+        self.current_task = Some(task.to_owned());
         self
     }
 }
@@ -149,7 +222,7 @@ impl DataSpec {
     }
 }
 
-fn content_type_for(filename: &str) -> &'static str {
+pub(crate) fn content_type_for(filename: &str) -> &'static str {
     let extension = filename
         .rsplit_once('.')
         .map(|(_, ext)| ext.to_ascii_lowercase());
@@ -228,9 +301,14 @@ pub(crate) struct StoredInstance {
     pub party_id: u64,
     pub guid: Uuid,
     pub person_number: String,
-    pub completed: bool,
     pub created: OffsetDateTime,
-    pub process_ended: Option<OffsetDateTime>,
+    pub process: ProcessState,
+    /// `status.archived`: set when the process reaches its end event.
+    pub archived: Option<OffsetDateTime>,
+    /// `status.substatus`: `(label, description)`.
+    pub substatus: Option<(String, Option<String>)>,
+    /// Storage's instance event log, in the order logged.
+    pub events: Vec<InstanceEvent>,
     pub last_changed: OffsetDateTime,
     pub last_changed_by: String,
     pub complete_confirmations: Vec<CompleteConfirmation>,
@@ -240,6 +318,22 @@ pub(crate) struct StoredInstance {
 impl StoredInstance {
     pub(crate) fn instance_id(&self) -> String {
         format!("{}/{}", self.party_id, self.guid)
+    }
+
+    /// Whether the process has reached its end event (the query's `process.isComplete`).
+    pub(crate) fn is_ended(&self) -> bool {
+        self.process.is_ended()
+    }
+
+    /// The instance's identity as the event helpers take it (without its data elements).
+    pub(crate) fn as_seeded(&self) -> SeededInstance {
+        SeededInstance {
+            org: self.org.clone(),
+            app: self.app.clone(),
+            party_id: self.party_id,
+            instance_guid: self.guid,
+            data: Vec::new(),
+        }
     }
 
     pub(crate) fn find_data(&self, data_id: Uuid) -> Option<&StoredData> {
@@ -271,6 +365,8 @@ pub(crate) struct StoredData {
     pub md5_base64: String,
     pub hard_deleted: Option<OffsetDateTime>,
     pub with_content_hash: bool,
+    /// `fileScanResult: Pending` (the data type has `enableFileScan`), else `NotApplicable`.
+    pub scan_pending: bool,
     pub created: OffsetDateTime,
 }
 
@@ -298,7 +394,6 @@ pub(crate) fn build_instance(
     let org = spec.org.unwrap_or_else(|| default_org.to_owned());
     let guid = spec.instance_guid.unwrap_or_else(Uuid::new_v4);
     let created = now - time::Duration::minutes(20);
-    let process_ended = spec.completed.then(|| now - time::Duration::minutes(1));
     let mut stored_data = Vec::with_capacity(spec.data.len());
     let mut seeded_data = Vec::with_capacity(spec.data.len());
     for data in spec.data {
@@ -324,24 +419,53 @@ pub(crate) fn build_instance(
             md5_base64,
             hard_deleted: data.hard_deleted.then(|| now - time::Duration::minutes(5)),
             with_content_hash: data.with_content_hash,
+            scan_pending: false,
             created: created + time::Duration::minutes(2),
         });
     }
-    let stored = StoredInstance {
+    let tasks = if spec.tasks.is_empty() {
+        InstanceSpec::default().tasks
+    } else {
+        spec.tasks
+    };
+    let mut stored = StoredInstance {
         seq,
         org: org.clone(),
         app: spec.app.clone(),
         party_id: spec.party_id,
         guid,
         person_number: synthetic_person_number(spec.party_id),
-        completed: spec.completed,
         created,
-        process_ended,
-        last_changed: process_ended.unwrap_or(created),
+        process: ProcessState {
+            tasks,
+            started: None,
+            current: None,
+            ended: None,
+        },
+        archived: None,
+        substatus: None,
+        events: Vec::new(),
+        last_changed: created,
         last_changed_by: "1337".to_owned(),
         complete_confirmations: Vec::new(),
-        data: stored_data,
+        data: Vec::new(),
     };
+    let seeded_state = if !spec.process_started {
+        SeededState::NotStarted
+    } else if spec.completed {
+        SeededState::Ended
+    } else {
+        SeededState::AtTask(spec.current_task.as_deref())
+    };
+    seed_history(&mut stored, seeded_state, now);
+    for data in &stored_data {
+        let owner = crate::platform::Actor::Person {
+            user_id: 1337,
+            person_number: stored.person_number.clone(),
+        };
+        stored.log_event("Created", data.created, &owner, Some(data.id));
+    }
+    stored.data = stored_data;
     let seeded = SeededInstance {
         org,
         app: spec.app,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use http::{HeaderMap, Request, StatusCode, header};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -24,8 +24,10 @@ use crate::events::{
 use crate::faults::{Fault, classify, status_response, too_many_requests, truncate};
 use crate::maskinporten::token_endpoint;
 use crate::platform::{
-    app_complete, app_get_data, app_get_instance, app_post_data, storage_complete,
-    storage_get_data, storage_get_instance, storage_query,
+    app_complete, app_get_data, app_get_instance, app_post_data, app_post_data_type,
+    app_process_history, app_process_next, app_substatus, storage_complete, storage_data_elements,
+    storage_get_application, storage_get_data, storage_get_instance, storage_instance_events,
+    storage_process_history, storage_query, storage_substatus,
 };
 use crate::state::{RequestRecord, Shared};
 
@@ -41,10 +43,31 @@ pub const SERVED_ROUTES: &[(&str, &str)] = &[
         "/storage/api/v1/instances/{party}/{guid}/data/{data}",
     ),
     ("POST", "/storage/api/v1/instances/{party}/{guid}/complete"),
+    ("PUT", "/storage/api/v1/instances/{party}/{guid}/substatus"),
+    ("GET", "/storage/api/v1/instances/{party}/{guid}/events"),
+    (
+        "GET",
+        "/storage/api/v1/instances/{party}/{guid}/process/history",
+    ),
+    (
+        "GET",
+        "/storage/api/v1/instances/{party}/{guid}/dataelements",
+    ),
+    ("GET", "/storage/api/v1/applications/{org}/{app}"),
     ("GET", "/{org}/{app}/instances/{party}/{guid}"),
     ("POST", "/{org}/{app}/instances/{party}/{guid}/data"),
+    (
+        "POST",
+        "/{org}/{app}/instances/{party}/{guid}/data/type/{data_type}",
+    ),
     ("GET", "/{org}/{app}/instances/{party}/{guid}/data/{data}"),
     ("POST", "/{org}/{app}/instances/{party}/{guid}/complete"),
+    ("PUT", "/{org}/{app}/instances/{party}/{guid}/process/next"),
+    (
+        "GET",
+        "/{org}/{app}/instances/{party}/{guid}/process/history",
+    ),
+    ("PUT", "/{org}/{app}/instances/{party}/{guid}/substatus"),
 ];
 
 /// Every simulated route on one host.
@@ -69,6 +92,26 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             post(storage_complete),
         )
         .route(
+            "/storage/api/v1/instances/{party}/{guid}/substatus",
+            put(storage_substatus),
+        )
+        .route(
+            "/storage/api/v1/instances/{party}/{guid}/events",
+            get(storage_instance_events),
+        )
+        .route(
+            "/storage/api/v1/instances/{party}/{guid}/process/history",
+            get(storage_process_history),
+        )
+        .route(
+            "/storage/api/v1/instances/{party}/{guid}/dataelements",
+            get(storage_data_elements),
+        )
+        .route(
+            "/storage/api/v1/applications/{org}/{app}",
+            get(storage_get_application),
+        )
+        .route(
             "/events/api/v1/subscriptions",
             post(create_subscription).get(list_subscriptions),
         )
@@ -89,8 +132,24 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             get(app_get_data),
         )
         .route(
+            "/{org}/{app}/instances/{party}/{guid}/data/type/{data_type}",
+            post(app_post_data_type),
+        )
+        .route(
             "/{org}/{app}/instances/{party}/{guid}/complete",
             post(app_complete),
+        )
+        .route(
+            "/{org}/{app}/instances/{party}/{guid}/process/next",
+            put(app_process_next),
+        )
+        .route(
+            "/{org}/{app}/instances/{party}/{guid}/process/history",
+            get(app_process_history),
+        )
+        .route(
+            "/{org}/{app}/instances/{party}/{guid}/substatus",
+            put(app_substatus),
         )
         .fallback(|| async { (StatusCode::NOT_FOUND, "Not simulated").into_response() })
         .with_state(shared)

@@ -13,6 +13,7 @@ use crate::config::SimConfig;
 use crate::events::Subscription;
 use crate::faults::{Fault, FaultRule, Route};
 use crate::jwt::Keys;
+use crate::platform::DataTypeSpec;
 use crate::seed::StoredInstance;
 
 /// One request as it reached the simulator.
@@ -110,9 +111,9 @@ pub(crate) struct Inner {
     /// Fault rules in insertion order; `times` counts down as they fire.
     pub faults: Vec<FaultRule>,
     pub requests: Vec<RequestRecord>,
-    /// `maxCount` per `(appId, dataType)` from the app metadata; a data type not listed (or
-    /// listed with 0, as in Altinn) takes any number of elements.
-    pub data_type_max_count: HashMap<(String, String), u32>,
+    /// The data types of each known app (`{org}/{app}`): apps get the defaults when first
+    /// seeded, and tests declare more.
+    pub apps: HashMap<String, Vec<DataTypeSpec>>,
 }
 
 /// Everything handlers and background tasks share.
@@ -152,7 +153,7 @@ impl Shared {
                 dead_letters: Vec::new(),
                 faults: Vec::new(),
                 requests: Vec::new(),
-                data_type_max_count: HashMap::new(),
+                apps: HashMap::new(),
             }),
             background: Mutex::new(Vec::new()),
         })

@@ -1,10 +1,10 @@
-//! The App API's data upload (app-lib `DataController.Create`): 201 with the new
-//! DataElement, the element visible in Storage afterwards, `maxCount` enforced with 400, and the
-//! usual 401/403/404.
+//! The App API's legacy data upload (`POST …/data?dataType=`): 201 with the new DataElement,
+//! the element visible in Storage afterwards, `maxCount` enforced with 409, and the usual
+//! 401/403/404. The checks shared with the current route are in `upload_checks.rs`.
 
 mod common;
 
-use altinn_sim::{DataSpec, InstanceSpec, Route, SeededInstance, Simulator};
+use altinn_sim::{DataSpec, DataTypeSpec, InstanceSpec, Route, SeededInstance, Simulator};
 use common::*;
 use serde_json::Value;
 use uuid::Uuid;
@@ -42,7 +42,7 @@ async fn upload(
         .header("content-type", "application/xml")
         .header(
             "content-disposition",
-            format!("attachment; filename={filename}"),
+            format!("attachment; filename=\"{filename}\""),
         )
         .body(body)
         .send()
@@ -64,7 +64,8 @@ async fn upload(
 #[tokio::test]
 async fn upload_answers_201_with_the_element_and_storage_shows_it() {
     let sim = start().await;
-    let instance = sim.add_instance(InstanceSpec::new("upload-app", 51_000_001));
+    let instance = sim.add_instance(InstanceSpec::new("upload-app", 51_000_001).completed(false));
+    sim.add_data_type("ttd/upload-app", DataTypeSpec::binary("feedback"));
     let token = altinn_token(&sim, &format!("{READ} {WRITE}")).await;
 
     let body: &'static [u8] = b"<Receipt>ok</Receipt>";
@@ -132,25 +133,25 @@ async fn upload_answers_201_with_the_element_and_storage_shows_it() {
 #[tokio::test]
 async fn max_count_is_enforced_per_app_and_data_type() {
     let sim = start().await;
-    let instance = sim
-        .add_instance(InstanceSpec::new("limited-app", 51_000_002).with_data(DataSpec::xml_form()));
-    let other_app = sim.add_instance(InstanceSpec::new("other-app", 51_000_003));
+    let instance = sim.add_instance(
+        InstanceSpec::new("limited-app", 51_000_002)
+            .with_data(DataSpec::xml_form())
+            .completed(false),
+    );
+    let other_app = sim.add_instance(InstanceSpec::new("other-app", 51_000_003).completed(false));
     sim.set_data_type_max_count("ttd/limited-app", "feedback", 1);
+    sim.add_data_type("ttd/limited-app", DataTypeSpec::binary("other"));
+    sim.add_data_type("ttd/other-app", DataTypeSpec::binary("feedback"));
     let token = altinn_token(&sim, WRITE).await;
 
     let first = upload(&sim, &instance, &token, Some("feedback"), "a.xml", b"<a/>").await;
     assert_eq!(first.0, 201);
     let (status, _, problem) =
         upload(&sim, &instance, &token, Some("feedback"), "b.xml", b"<b/>").await;
-    assert_eq!(status, 400, "{problem}");
-    assert_eq!(problem["status"], 400);
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("maximum allowed count (1)"),
-        "{problem}"
-    );
+    // app-lib's DataElementAccessChecker: 409, not 400.
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["status"], 409);
+    assert_eq!(problem["title"], "Max Count Exceeded");
     // Other data types and other apps are not limited.
     for _ in 0..2 {
         assert_eq!(
@@ -181,7 +182,8 @@ async fn max_count_is_enforced_per_app_and_data_type() {
 #[tokio::test]
 async fn refusals_without_data_type_token_scope_or_instance() {
     let sim = start().await;
-    let instance = sim.add_instance(InstanceSpec::new("upload-app", 51_000_004));
+    let instance = sim.add_instance(InstanceSpec::new("upload-app", 51_000_004).completed(false));
+    sim.add_data_type("ttd/upload-app", DataTypeSpec::binary("feedback"));
     let write = altinn_token(&sim, WRITE).await;
     let read_only = altinn_token(&sim, READ).await;
 

@@ -100,6 +100,7 @@ fn seed(simulator: &Simulator, scale: &Scale, rng: &mut fastrand::Rng) -> Vec<Se
             instance_guid: None,
             completed: true,
             data,
+            ..InstanceSpec::default()
         }));
     }
     good
@@ -221,6 +222,7 @@ async fn chaos_run_archives_everything_once_or_dead_letters_it_and_loses_nothing
                 instance_guid: None,
                 completed: false,
                 data: vec![DataSpec::xml_form()],
+                ..InstanceSpec::default()
             })
         })
         .collect();

@@ -94,6 +94,7 @@ async fn no_secret_key_or_token_appears_in_any_log_error_or_answer_at_trace() {
                 DataSpec::xml_form(),
                 DataSpec::attachment("vedlegg.pdf", 70_000 + n * 1000, n),
             ],
+            ..InstanceSpec::default()
         }));
     }
     // Errors on the way: a refused token exchange, 5xx, a dropped connection, revoked tokens.

@@ -83,6 +83,7 @@ async fn wrong_missing_truncated_or_case_changed_secrets_are_refused_over_http()
         instance_guid: None,
         completed: true,
         data: vec![DataSpec::xml_form()],
+        ..InstanceSpec::default()
     });
     let body = simulator
         .cloud_event(&instance, PROCESS_COMPLETED)
@@ -336,6 +337,7 @@ async fn no_request_carrying_our_token_leaves_for_a_host_off_the_allowlist() {
         instance_guid: None,
         completed: true,
         data: vec![DataSpec::xml_form()],
+        ..InstanceSpec::default()
     });
     let sim = simulator.addr();
     let evil = catch_all.addr();
@@ -596,6 +598,7 @@ async fn self_links_pointing_elsewhere_are_never_followed() {
         instance_guid: None,
         completed: true,
         data: vec![DataSpec::xml_form(), DataSpec::attachment("a.bin", 5000, 7)],
+        ..InstanceSpec::default()
     });
     let mut event = simulator.cloud_event(&instance, PROCESS_COMPLETED);
     let source = event["source"].as_str().expect("source").to_owned();

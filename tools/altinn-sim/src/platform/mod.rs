@@ -1,11 +1,30 @@
 //! Storage and App instance routes: get instance, get data and complete here; the App API's
-//! data upload in [`upload`], the Storage query in [`query`].
+//! data uploads in [`upload`], `process/next` in [`process`], substatus in [`substatus`],
+//! instance events, process history and the element list in [`history`], application metadata
+//! in [`metadata`], the Storage query in [`query`]. [`lifecycle`] holds the process model and
+//! the instance event log every route changes through.
 
+mod history;
+mod lifecycle;
+mod metadata;
+mod process;
 mod query;
+mod substatus;
 mod upload;
 
+pub(crate) use history::{
+    app_process_history, storage_data_elements, storage_instance_events, storage_process_history,
+};
+pub(crate) use lifecycle::{
+    Actor, END_EVENT, FLOW_TYPE, InstanceEvent, ProcessState, START_EVENT, SeededState,
+    seed_history,
+};
+pub use metadata::DataTypeSpec;
+pub(crate) use metadata::{declare_data_type, default_data_types, storage_get_application};
+pub(crate) use process::app_process_next;
 pub(crate) use query::storage_query;
-pub(crate) use upload::app_post_data;
+pub(crate) use substatus::{app_substatus, storage_substatus};
+pub(crate) use upload::{app_post_data, app_post_data_type};
 
 use std::sync::Arc;
 
@@ -237,16 +256,20 @@ async fn complete(shared: &Shared, headers: &HeaderMap, address: InstanceAddress
         let Some(stored) = inner.instances.get_mut(&instance.guid) else {
             return instance_not_found(address.api, address.party, address.guid);
         };
-        // Idempotent per org: a second confirmation by the same org changes nothing. Like real
-        // Storage, the simulator does not require the process to have ended.
+        // Idempotent per org: a second confirmation by the same org changes nothing and logs
+        // no event. Like real Storage, the simulator does not require the process to have ended.
         if !stored.confirmed_by(&org) {
             let now = OffsetDateTime::now_utc();
+            let actor = Actor::Org {
+                code: org.clone(),
+                org_number: caller.org_number.clone(),
+            };
             stored.complete_confirmations.push(CompleteConfirmation {
                 stakeholder_id: org.clone(),
                 confirmed_on: now,
             });
-            stored.last_changed = now;
-            stored.last_changed_by = caller.org_number.clone().unwrap_or_else(|| org.clone());
+            stored.touch(now, &actor);
+            stored.log_event("ConfirmedComplete", now, &actor, None);
         }
         stored.clone()
     };

@@ -1,13 +1,21 @@
-//! The Storage query (`GET /storage/api/v1/instances?…`): its parameters, paging with opaque
+//! The Storage query (`GET /storage/api/v1/instances?…`): its parameters, Storage's ordering and
 //! continuation tokens, and the answer in Storage's dialect.
+//!
+//! What Storage does (altinn-storage `InstancesController.GetInstances` and `BuildRequestLink`,
+//! `Models/InstanceQueryParameters.cs`, `Repository/PgInstanceRepository.cs` and the
+//! `readinstancefromquery` SQL function, <https://github.com/Altinn/altinn-storage>): instances
+//! are sorted by `lastChanged`, newest first unless `order` is given without a `desc:` prefix,
+//! ties broken by the internal row id. A page as long as `size` gets a continuation token
+//! `"{lastChanged in .NET ticks};{row id}"` (so a full last page is followed by an empty one);
+//! the controller URL-encodes it (`HttpUtility.UrlEncode`, `;` → `%3b`) and the `next` link's
+//! query builder encodes it again; on the way in the controller URL-decodes it once more after
+//! ASP.NET's own decoding.
 
 use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 use super::{DEFAULT_QUERY_SIZE, READ_SCOPE, forbidden};
@@ -25,7 +33,10 @@ struct QueryParams {
     is_complete: Option<bool>,
     exclude_confirmed_by: Option<String>,
     size: usize,
-    after_seq: u64,
+    /// `false` only for an `order` without the `desc:` prefix.
+    descending: bool,
+    /// Where the previous page stopped: `(lastChanged ticks, row id)`.
+    after: Option<(i128, u64)>,
 }
 
 fn bad_request(message: &str) -> Response {
@@ -35,6 +46,7 @@ fn bad_request(message: &str) -> Response {
 fn parse_query(raw: &str) -> Result<QueryParams, Reject> {
     let mut params = QueryParams {
         size: DEFAULT_QUERY_SIZE,
+        descending: true,
         ..QueryParams::default()
     };
     for (key, value) in url::form_urlencoded::parse(raw.as_bytes()) {
@@ -56,9 +68,16 @@ fn parse_query(raw: &str) -> Result<QueryParams, Reject> {
                     .filter(|s| *s > 0)
                     .ok_or_else(|| bad_request("size must be a positive integer"))?;
             }
-            "continuationToken" => {
-                params.after_seq = decode_continuation_token(&value)
-                    .ok_or_else(|| bad_request("Invalid continuationToken"))?;
+            "order" => {
+                params.descending = value
+                    .get(..5)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("desc:"));
+            }
+            "continuationToken" if !value.is_empty() => {
+                params.after = Some(
+                    decode_continuation_token(&value)
+                        .ok_or_else(|| bad_request("Invalid continuationToken"))?,
+                );
             }
             // Other Storage filters (lastChanged, created, …) are not simulated and are ignored.
             _ => {}
@@ -67,19 +86,32 @@ fn parse_query(raw: &str) -> Result<QueryParams, Reject> {
     Ok(params)
 }
 
-/// Continuation tokens are opaque to clients; here they carry the position of the last instance
-/// of the page.
-fn encode_continuation_token(seq: u64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("sim-seq:{seq}"))
+/// .NET ticks (100 ns since 0001-01-01) of the Unix epoch.
+const UNIX_EPOCH_TICKS: i128 = 621_355_968_000_000_000;
+
+/// A time as .NET `DateTime.Ticks`, the unit of Storage's continuation tokens.
+fn ticks(at: time::OffsetDateTime) -> i128 {
+    at.unix_timestamp_nanos() / 100 + UNIX_EPOCH_TICKS
 }
 
-fn decode_continuation_token(token: &str) -> Option<u64> {
-    let bytes = URL_SAFE_NO_PAD.decode(token.trim()).ok()?;
-    String::from_utf8(bytes)
-        .ok()?
-        .strip_prefix("sim-seq:")?
-        .parse()
-        .ok()
+/// The token as the controller hands it out: `{ticks};{id}`, URL-encoded like .NET's
+/// `HttpUtility.UrlEncode` (lower-case hex).
+fn encode_continuation_token(instance: &StoredInstance) -> String {
+    format!("{}%3b{}", ticks(instance.last_changed), instance.seq)
+}
+
+/// The token after ASP.NET decoded the query: URL-decoded once more, then `{ticks};{id}`.
+fn decode_continuation_token(token: &str) -> Option<(i128, u64)> {
+    let decoded = percent_encoding::percent_decode_str(token.trim())
+        .decode_utf8()
+        .ok()?;
+    let (ticks, id) = decoded.split_once(';')?;
+    Some((ticks.parse().ok()?, id.parse().ok()?))
+}
+
+/// Storage's order: by `lastChanged`, then row id, descending unless asked otherwise.
+fn sort_key(instance: &StoredInstance) -> (i128, u64) {
+    (ticks(instance.last_changed), instance.seq)
 }
 
 /// `GET /storage/api/v1/instances?org=&appId=&process.isComplete=&excludeConfirmedBy=&size=&continuationToken=`
@@ -124,19 +156,30 @@ pub(crate) async fn storage_query(
                 .as_deref()
                 .is_none_or(|a| a == format!("{}/{}", i.org, i.app))
         })
-        .filter(|i| params.is_complete.is_none_or(|c| c == i.completed))
+        .filter(|i| params.is_complete.is_none_or(|c| c == i.is_ended()))
         .filter(|i| {
             params
                 .exclude_confirmed_by
                 .as_deref()
                 .is_none_or(|o| !i.confirmed_by(o))
         })
-        .filter(|i| i.seq > params.after_seq)
+        .filter(|i| {
+            params.after.is_none_or(|after| {
+                if params.descending {
+                    sort_key(i) < after
+                } else {
+                    sort_key(i) > after
+                }
+            })
+        })
         .cloned()
         .collect();
-    matching.sort_by_key(|i| i.seq);
-    let has_more = matching.len() > params.size;
+    matching.sort_by_key(sort_key);
+    if params.descending {
+        matching.reverse();
+    }
     matching.truncate(params.size);
+    let full_page = matching.len() == params.size;
 
     let self_url = format!("{}storage/api/v1/instances?{raw}", shared.base_url);
     let mut body = json!({
@@ -147,14 +190,14 @@ pub(crate) async fn storage_query(
             .map(|i| render_instance(i, &shared.base_url, Dialect::Storage))
             .collect::<Vec<_>>(),
     });
-    if has_more && let Some(last) = matching.last() {
+    if full_page && let Some(last) = matching.last() {
         let mut next_query: Vec<(String, String)> = url::form_urlencoded::parse(raw.as_bytes())
             .filter(|(k, _)| k != "continuationToken")
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
         next_query.push((
             "continuationToken".to_owned(),
-            encode_continuation_token(last.seq),
+            encode_continuation_token(last),
         ));
         let encoded = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(next_query)
@@ -172,10 +215,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn continuation_tokens_round_trip() {
+    fn continuation_tokens_are_storages() {
+        let at = time::macros::datetime!(2026-01-02 03:04:05.123_456_7 UTC);
+        assert_eq!(ticks(at), 639_029_198_451_234_567);
         assert_eq!(
-            decode_continuation_token(&encode_continuation_token(42)),
-            Some(42)
+            decode_continuation_token("639029198451234567%3b42"),
+            Some((639_029_198_451_234_567, 42))
+        );
+        assert_eq!(
+            decode_continuation_token("639029198451234567;42"),
+            Some((639_029_198_451_234_567, 42)),
+            "an already decoded token"
         );
         assert_eq!(decode_continuation_token("garbage!"), None);
     }

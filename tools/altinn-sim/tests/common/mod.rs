@@ -153,3 +153,56 @@ pub async fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> b
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// `{base}storage/api/v1/instances/{partyId}/{guid}{suffix}`
+pub fn storage_url(sim: &Simulator, i: &altinn_sim::SeededInstance, suffix: &str) -> String {
+    format!(
+        "{}storage/api/v1/instances/{}{suffix}",
+        sim.base_url(),
+        i.instance_id()
+    )
+}
+
+/// `{base}{org}/{app}/instances/{partyId}/{guid}{suffix}`
+pub fn app_url(sim: &Simulator, i: &altinn_sim::SeededInstance, suffix: &str) -> String {
+    format!(
+        "{}{}/{}/instances/{}{suffix}",
+        sim.base_url(),
+        i.org,
+        i.app,
+        i.instance_id()
+    )
+}
+
+/// Sends the request; returns the status, the `Content-Type` and the body as JSON (a JSON
+/// string when it is not JSON, `Null` when empty).
+pub async fn send(request: reqwest::RequestBuilder) -> (u16, Option<String>, Value) {
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let text = response.text().await.expect("body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, content_type, body)
+}
+
+/// `PUT …/process/next` on the App API without a body.
+pub async fn process_next(
+    sim: &Simulator,
+    i: &altinn_sim::SeededInstance,
+    token: &str,
+) -> (u16, Value) {
+    let (status, _, body) = send(
+        http()
+            .put(app_url(sim, i, "/process/next"))
+            .bearer_auth(token),
+    )
+    .await;
+    (status, body)
+}
