@@ -114,8 +114,8 @@ async fn every_storage_and_app_request_the_client_sends_has_its_row() {
 #[tokio::test]
 async fn the_receipt_upload_has_its_row() {
     let sim = start_sim().await;
-    // In a task: Altinn takes data only while the process runs.
-    let running = rich_instance(&sim, false);
+    // In a feedback task: Altinn takes data only while the process runs.
+    let running = common::feedback_instance(&sim);
     let uploader = ReceiptUploader::new(
         altinn::AltinnClient::http_client(&common::retry()),
         common::allowlist(&sim),
@@ -131,7 +131,7 @@ async fn the_receipt_upload_has_its_row() {
         data_element_ids: vec![running.data[0].id.to_string()],
     };
     let settings = ReceiptSettings {
-        data_type: "archive-receipt".into(),
+        data_type: common::RECEIPT_DATA_TYPE.into(),
         format: ReceiptFormat::Xml,
     };
     sim.clear_requests();

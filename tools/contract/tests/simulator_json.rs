@@ -6,7 +6,10 @@
 mod common;
 
 use altinn_sim::{SeededInstance, Simulator};
-use common::{contracts, rich_instance, send, start_sim};
+use common::{
+    RECEIPT_DATA_TYPE, RECEIPT_DISPOSITION, contracts, feedback_instance, rich_instance, send,
+    send_with_headers, start_sim,
+};
 use contract_tests::document::STORAGE_PREFIX;
 use contract_tests::schema::violations;
 use contract_tests::{Api, Contracts};
@@ -22,7 +25,9 @@ struct Check {
     api: Api,
     method: &'static str,
     template: String,
+    query: &'static str,
     body: Option<Value>,
+    headers: Vec<(&'static str, &'static str)>,
     status: u16,
     documented_status: u16,
 }
@@ -33,7 +38,9 @@ impl Check {
             api,
             method,
             template: template.into(),
+            query: "",
             body: None,
+            headers: Vec::new(),
             status: 200,
             documented_status: 200,
         }
@@ -41,6 +48,16 @@ impl Check {
 
     fn body(mut self, body: Value) -> Check {
         self.body = Some(body);
+        self
+    }
+
+    fn query(mut self, query: &'static str) -> Check {
+        self.query = query;
+        self
+    }
+
+    fn header(mut self, header: (&'static str, &'static str)) -> Check {
+        self.headers.push(header);
         self
     }
 
@@ -57,7 +74,9 @@ impl Check {
             api,
             method,
             template,
+            query,
             body,
+            headers,
             status,
             documented_status,
         } = self;
@@ -67,12 +86,17 @@ impl Check {
             .replace("{org}", &instance.org)
             .replace("{app}", &instance.app)
             .replace("{instanceOwnerPartyId}", &instance.party_id.to_string())
-            .replace("{instanceGuid}", &instance.instance_guid.to_string());
+            .replace("{instanceGuid}", &instance.instance_guid.to_string())
+            .replace("{dataType}", RECEIPT_DATA_TYPE);
         let concrete = match api {
             Api::Storage => format!("{STORAGE_PREFIX}{concrete}"),
             Api::App => concrete,
         };
-        let answer = send(sim, method, &concrete, body.as_ref()).await;
+        let concrete = match query {
+            "" => concrete,
+            query => format!("{concrete}?{query}"),
+        };
+        let answer = send_with_headers(sim, method, &concrete, body.as_ref(), &headers).await;
         assert_eq!(
             answer.status, status,
             "{method} {concrete}: {}",
@@ -202,11 +226,14 @@ async fn application_metadata() {
 #[tokio::test]
 async fn app_process_next() {
     let sim = start_sim().await;
-    let instance = rich_instance(&sim, false);
+    let instance = feedback_instance(&sim);
     let path = format!("{APP_INSTANCE}/process/next");
-    Check::new(Api::App, "PUT", &path)
+    // From the feedback task to the end event: the answer has ended the process.
+    let json = Check::new(Api::App, "PUT", &path)
         .run(&sim, &instance)
         .await;
+    assert!(json["ended"].is_string(), "{json}");
+    assert!(json["currentTask"].is_null(), "{json}");
 }
 
 #[tokio::test]
@@ -231,26 +258,16 @@ async fn substatus_on_app_and_storage() {
 #[tokio::test]
 async fn app_data_upload_legacy_route() {
     let sim = start_sim().await;
-    let instance = rich_instance(&sim, false);
-    let path = format!("{APP_INSTANCE}/data?dataType=archive-receipt");
-    let answer = send(
-        &sim,
-        "POST",
-        &path
-            .replace("{org}", &instance.org)
-            .replace("{app}", &instance.app)
-            .replace("{instanceOwnerPartyId}", &instance.party_id.to_string())
-            .replace("{instanceGuid}", &instance.instance_guid.to_string()),
-        Some(&json!({"receipt": true})),
-    )
-    .await;
-    assert_eq!(answer.status, 201, "{}", answer.body);
-    let schema = contracts()
-        .app
-        .response_schema("POST", &format!("{APP_INSTANCE}/data"), 201)
-        .unwrap();
-    let problems = violations(&schema, &answer.json()).unwrap();
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let instance = feedback_instance(&sim);
+    let path = format!("{APP_INSTANCE}/data");
+    let json = Check::new(Api::App, "POST", &path)
+        .query("dataType=archive-receipt")
+        .body(json!({"receipt": true}))
+        .header(RECEIPT_DISPOSITION)
+        .answers(201, 201)
+        .run(&sim, &instance)
+        .await;
+    assert_eq!(json["dataType"], "archive-receipt");
 }
 
 /// The current upload route. app-lib answers 200 with a `DataPostResponse`; the document says
@@ -259,10 +276,11 @@ async fn app_data_upload_legacy_route() {
 #[tokio::test]
 async fn app_data_upload_current_route() {
     let sim = start_sim().await;
-    let instance = rich_instance(&sim, false);
-    let path = format!("{APP_INSTANCE}/data/type/archive-receipt");
+    let instance = feedback_instance(&sim);
+    let path = format!("{APP_INSTANCE}/data/type/{{dataType}}");
     let json = Check::new(Api::App, "POST", &path)
         .body(json!({"receipt": true}))
+        .header(RECEIPT_DISPOSITION)
         .answers(200, 201)
         .run(&sim, &instance)
         .await;

@@ -4,7 +4,7 @@
 mod common;
 
 use altinn_sim::SERVED_ROUTES;
-use common::{contracts, rich_instance, send, start_sim};
+use common::{contracts, send, start_sim};
 use contract_tests::Contracts;
 use serde_json::json;
 
@@ -34,7 +34,7 @@ fn every_served_route_is_in_altinns_documents() {
 #[tokio::test]
 async fn every_served_route_is_routed() {
     let sim = start_sim().await;
-    let instance = rich_instance(&sim, false);
+    let instance = common::feedback_instance(&sim);
     let contracts = contracts();
     let mut problems = Vec::new();
     for (method, path) in SERVED_ROUTES {

@@ -11,7 +11,9 @@ use altinn::client::{AltinnClient, RetryPolicy};
 use altinn::environment::{Allowlist, AltinnEnvironment};
 use altinn::event::InstanceRef;
 use altinn::secret::Secret;
-use altinn_sim::{DataSpec, InstanceSpec, SeededInstance, SimConfig, Simulator};
+use altinn_sim::{
+    DataSpec, DataTypeSpec, InstanceSpec, SeededInstance, SimConfig, Simulator, TaskSpec,
+};
 use contract_tests::Contracts;
 use serde_json::Value;
 
@@ -96,6 +98,29 @@ pub fn rich_instance(sim: &Simulator, completed: bool) -> SeededInstance {
     )
 }
 
+/// The `Content-Disposition` of an uploaded receipt (app-lib requires one for binary types).
+pub const RECEIPT_DISPOSITION: (&str, &str) = (
+    "content-disposition",
+    "attachment; filename=\"archive-receipt.json\"",
+);
+
+/// The receipt's data type in the tests' app metadata.
+pub const RECEIPT_DATA_TYPE: &str = "archive-receipt";
+
+/// An instance waiting in a feedback task (`Task_2`, after the data task `Task_1`) of an app
+/// whose metadata has the receipt's data type: where the archiver writes back.
+pub fn feedback_instance(sim: &Simulator) -> SeededInstance {
+    let spec = InstanceSpec::default()
+        .with_tasks([TaskSpec::data("Task_1"), TaskSpec::feedback("Task_2")])
+        .at_task("Task_2")
+        .with_data(DataSpec::attachment("vedlegg.pdf", 2048, 1));
+    sim.add_data_type(
+        &format!("{}/{}", sim.config().org, spec.app),
+        DataTypeSpec::binary(RECEIPT_DATA_TYPE),
+    );
+    sim.add_instance(spec)
+}
+
 /// An answer to a raw request.
 #[derive(Debug)]
 pub struct Answer {
@@ -113,6 +138,17 @@ impl Answer {
 /// Sends `method path` (relative to the simulator's base URL) with a valid Altinn token and,
 /// when given, a JSON body.
 pub async fn send(sim: &Simulator, method: &str, path: &str, body: Option<&Value>) -> Answer {
+    send_with_headers(sim, method, path, body, &[]).await
+}
+
+/// [`send`] with extra headers (a file upload's `Content-Disposition`).
+pub async fn send_with_headers(
+    sim: &Simulator,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    headers: &[(&str, &str)],
+) -> Answer {
     let token = tokens(sim).token().await.expect("an Altinn token");
     let url = sim
         .base_url()
@@ -123,6 +159,9 @@ pub async fn send(sim: &Simulator, method: &str, path: &str, body: Option<&Value
         .request(method, url)
         .bearer_auth(token.value.expose())
         .header("accept", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
     if let Some(body) = body {
         request = request
             .header("content-type", "application/json")
