@@ -111,5 +111,7 @@ pub const OPERATIONS: &[Operation] = &[
 
 /// The rows named `name` (an operation may have more than one route while it moves).
 pub fn operations_named(name: &str) -> impl Iterator<Item = &'static Operation> + '_ {
-    OPERATIONS.iter().filter(move |operation| operation.name == name)
+    OPERATIONS
+        .iter()
+        .filter(move |operation| operation.name == name)
 }
