@@ -16,8 +16,11 @@
 //! | `DOWNLOAD_ATTEMPTS` | 3 | attempts per element when a body is cut short or does not match |
 //! | `ALTINN_MAX_ATTEMPTS` | 4 | attempts per Altinn request (the client's own retries) |
 //! | `ALTINN_REQUEST_TIMEOUT_SECS` | 30 | per Altinn request; between body chunks for downloads |
-//! | `RECEIPT_DATA_TYPE` | unset (off) | upload an archive receipt of this data type before `complete` |
+//! | `FEEDBACK_TASK` | unset (off) | the app's feedback task (e.g. `Task_2`): on entering it, archive the elements, upload the receipt, move the process on |
+//! | `RECEIPT_DATA_TYPE` | unset | the data type of that receipt; set together with `FEEDBACK_TASK` |
 //! | `RECEIPT_FORMAT` | `xml` | the receipt document: `xml` or `json` |
+//! | `ARCHIVED_SUBSTATUS_LABEL` | unset (off) | the substatus set after the manifest, before `complete` |
+//! | `ARCHIVED_SUBSTATUS_DESCRIPTION` | unset | its description (needs the label) |
 //! | `ALTINN_*`, `MASKINPORTEN_*` | | see [`altinn::AltinnConfig`] |
 //!
 //! Memory: at most `2 × ELEMENT_CONCURRENCY × PART_SIZE_MIB` of element bytes are held at once
@@ -29,7 +32,7 @@ use altinn::{AltinnConfig, ConfigError, RetryPolicy};
 use lambda_support::settings::{Lookup, altinn_retry_policy, in_range, optional, required};
 
 use crate::layout::ArchiveLayout;
-use crate::receipt::{ReceiptFormat, ReceiptSettings};
+use crate::receipt::{FeedbackSettings, ReceiptFormat, ReceiptSettings, SubstatusSettings};
 
 /// The event type archived when `ARCHIVE_EVENT_TYPES` is not set.
 pub const DEFAULT_ARCHIVE_EVENT_TYPES: &str = altinn::event::PROCESS_COMPLETED;
@@ -71,8 +74,11 @@ pub struct ArchiverConfig {
     pub retry: RetryPolicy,
     /// The Altinn and Maskinporten settings.
     pub altinn: AltinnConfig,
-    /// `RECEIPT_DATA_TYPE` and `RECEIPT_FORMAT`; `None` when no receipt is written.
-    pub receipt: Option<ReceiptSettings>,
+    /// `FEEDBACK_TASK`, `RECEIPT_DATA_TYPE` and `RECEIPT_FORMAT`; `None`: nothing is ever
+    /// uploaded into an instance.
+    pub feedback: Option<FeedbackSettings>,
+    /// `ARCHIVED_SUBSTATUS_LABEL` and `ARCHIVED_SUBSTATUS_DESCRIPTION`; `None`: no substatus.
+    pub substatus: Option<SubstatusSettings>,
 }
 
 /// Smallest multipart part S3 accepts (all but the last part).
@@ -121,7 +127,8 @@ impl ArchiverConfig {
         let download_attempts = in_range(&lookup, "DOWNLOAD_ATTEMPTS", 3, 1, 10)?;
         let retry = altinn_retry_policy(&lookup, 900)?;
         let altinn = AltinnConfig::from_lookup(&lookup)?;
-        let receipt = receipt_settings(&lookup)?;
+        let feedback = feedback_settings(&lookup)?;
+        let substatus = substatus_settings(&lookup)?;
         Ok(ArchiverConfig {
             bucket,
             prefix,
@@ -137,13 +144,16 @@ impl ArchiverConfig {
             download_attempts: download_attempts as u32,
             retry,
             altinn,
-            receipt,
+            feedback,
+            substatus,
         })
     }
 }
 
-/// `RECEIPT_DATA_TYPE` (a data type id as app metadata names them) and `RECEIPT_FORMAT`.
-fn receipt_settings(lookup: &impl Lookup) -> Result<Option<ReceiptSettings>, ConfigError> {
+/// `FEEDBACK_TASK` with `RECEIPT_DATA_TYPE` (both or neither: a receipt can only be uploaded
+/// while the instance waits in a feedback task, and the feedback task is there for the receipt)
+/// and `RECEIPT_FORMAT`.
+fn feedback_settings(lookup: &impl Lookup) -> Result<Option<FeedbackSettings>, ConfigError> {
     let format = match optional(lookup, "RECEIPT_FORMAT") {
         Some(text) => ReceiptFormat::parse(&text).map_err(|reason| ConfigError::Invalid {
             variable: "RECEIPT_FORMAT",
@@ -151,10 +161,38 @@ fn receipt_settings(lookup: &impl Lookup) -> Result<Option<ReceiptSettings>, Con
         })?,
         None => ReceiptFormat::default(),
     };
-    let Some(data_type) = optional(lookup, "RECEIPT_DATA_TYPE") else {
-        return Ok(None);
+    let (task, data_type) = match (
+        optional(lookup, "FEEDBACK_TASK"),
+        optional(lookup, "RECEIPT_DATA_TYPE"),
+    ) {
+        (None, None) => return Ok(None),
+        (Some(task), Some(data_type)) => (task, data_type),
+        (Some(_), None) => {
+            return Err(ConfigError::Invalid {
+                variable: "FEEDBACK_TASK",
+                reason: "needs RECEIPT_DATA_TYPE: FEEDBACK_TASK and RECEIPT_DATA_TYPE are set \
+                         together or not at all"
+                    .into(),
+            });
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::Invalid {
+                variable: "RECEIPT_DATA_TYPE",
+                reason: "needs FEEDBACK_TASK: a receipt can only be uploaded while the \
+                         instance waits in a feedback task; FEEDBACK_TASK and \
+                         RECEIPT_DATA_TYPE are set together or not at all"
+                    .into(),
+            });
+        }
     };
-    let data_type = data_type.trim().to_owned();
+    if !altinn::event::is_valid_task_id(&task) {
+        return Err(ConfigError::Invalid {
+            variable: "FEEDBACK_TASK",
+            reason: "must be a BPMN task id such as Task_2: letters, digits, `_`, `-` or `.`, \
+                     starting with a letter or `_`, at most 100"
+                .into(),
+        });
+    }
     let well_formed = data_type.len() <= 100
         && data_type
             .bytes()
@@ -165,7 +203,44 @@ fn receipt_settings(lookup: &impl Lookup) -> Result<Option<ReceiptSettings>, Con
             reason: "must be a data type id: letters, digits, `-`, `_` or `.`, at most 100".into(),
         });
     }
-    Ok(Some(ReceiptSettings { data_type, format }))
+    Ok(Some(FeedbackSettings {
+        task,
+        receipt: ReceiptSettings { data_type, format },
+    }))
+}
+
+/// The longest substatus text we send; the inbox shows a short line, and Altinn stores it
+/// with the instance.
+const MAX_SUBSTATUS_LEN: usize = 255;
+
+/// `ARCHIVED_SUBSTATUS_LABEL` and `ARCHIVED_SUBSTATUS_DESCRIPTION` (which needs the label:
+/// Altinn refuses a substatus without one).
+fn substatus_settings(lookup: &impl Lookup) -> Result<Option<SubstatusSettings>, ConfigError> {
+    let text = |variable: &'static str| -> Result<Option<String>, ConfigError> {
+        let Some(value) = optional(lookup, variable) else {
+            return Ok(None);
+        };
+        if value.chars().count() > MAX_SUBSTATUS_LEN || value.chars().any(char::is_control) {
+            return Err(ConfigError::Invalid {
+                variable,
+                reason: format!(
+                    "must be at most {MAX_SUBSTATUS_LEN} characters, without control characters"
+                ),
+            });
+        }
+        Ok(Some(value))
+    };
+    let label = text("ARCHIVED_SUBSTATUS_LABEL")?;
+    let description = text("ARCHIVED_SUBSTATUS_DESCRIPTION")?;
+    match (label, description) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(ConfigError::Invalid {
+            variable: "ARCHIVED_SUBSTATUS_DESCRIPTION",
+            reason: "needs ARCHIVED_SUBSTATUS_LABEL: Altinn refuses a substatus without a label"
+                .into(),
+        }),
+        (Some(label), description) => Ok(Some(SubstatusSettings { label, description })),
+    }
 }
 
 /// Which event types archive the instance. The syntax is the webhook's `EVENT_TYPES`: a list
@@ -315,40 +390,99 @@ mod tests {
     }
 
     #[test]
-    fn receipt_settings_are_off_by_default_and_validated() {
+    fn write_back_is_off_by_default() {
         let config = read(&base()).unwrap();
-        assert_eq!(config.receipt, None);
+        assert_eq!(config.feedback, None);
+        assert_eq!(config.substatus, None);
+    }
 
+    #[test]
+    fn feedback_task_and_receipt_data_type_go_together() {
         let mut map = base();
+        map.insert("FEEDBACK_TASK", "Task_2".into());
         map.insert("RECEIPT_DATA_TYPE", "archive-receipt".into());
         let config = read(&map).unwrap();
         assert_eq!(
-            config.receipt,
-            Some(ReceiptSettings {
-                data_type: "archive-receipt".into(),
-                format: ReceiptFormat::Xml,
+            config.feedback,
+            Some(FeedbackSettings {
+                task: "Task_2".into(),
+                receipt: ReceiptSettings {
+                    data_type: "archive-receipt".into(),
+                    format: ReceiptFormat::Xml,
+                },
             })
         );
         map.insert("RECEIPT_FORMAT", "JSON".into());
         assert_eq!(
-            read(&map).unwrap().receipt.map(|r| r.format),
+            read(&map).unwrap().feedback.map(|f| f.receipt.format),
             Some(ReceiptFormat::Json)
         );
 
-        map.insert("RECEIPT_FORMAT", "pdf".into());
-        assert!(
-            read(&map)
-                .unwrap_err()
-                .to_string()
-                .starts_with("RECEIPT_FORMAT is invalid")
+        for (only, other) in [
+            ("FEEDBACK_TASK", "RECEIPT_DATA_TYPE"),
+            ("RECEIPT_DATA_TYPE", "FEEDBACK_TASK"),
+        ] {
+            let mut map = map.clone();
+            map.remove(other);
+            let error = read(&map).unwrap_err().to_string();
+            assert!(error.starts_with(&format!("{only} is invalid")), "{error}");
+            assert!(error.contains(other), "names both: {error}");
+        }
+
+        for (variable, bad) in [
+            ("RECEIPT_FORMAT", "pdf"),
+            ("RECEIPT_DATA_TYPE", "a/b?c"),
+            ("FEEDBACK_TASK", "Task 2"),
+            ("FEEDBACK_TASK", "2nd"),
+            ("FEEDBACK_TASK", "Task_*"),
+        ] {
+            let mut map = map.clone();
+            map.insert(variable, bad.into());
+            let error = read(&map).unwrap_err().to_string();
+            assert!(
+                error.starts_with(&format!("{variable} is invalid")),
+                "{variable}={bad}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_substatus_needs_its_label() {
+        let mut map = base();
+        map.insert("ARCHIVED_SUBSTATUS_LABEL", "Mottatt av etaten".into());
+        assert_eq!(
+            read(&map).unwrap().substatus,
+            Some(SubstatusSettings {
+                label: "Mottatt av etaten".into(),
+                description: None,
+            })
         );
-        map.insert("RECEIPT_FORMAT", "xml".into());
-        map.insert("RECEIPT_DATA_TYPE", "a/b?c".into());
+        map.insert(
+            "ARCHIVED_SUBSTATUS_DESCRIPTION",
+            "Arkivert hos etaten".into(),
+        );
+        assert_eq!(
+            read(&map)
+                .unwrap()
+                .substatus
+                .unwrap()
+                .description
+                .as_deref(),
+            Some("Arkivert hos etaten")
+        );
+        map.remove("ARCHIVED_SUBSTATUS_LABEL");
+        let error = read(&map).unwrap_err().to_string();
+        assert!(
+            error.starts_with("ARCHIVED_SUBSTATUS_DESCRIPTION is invalid")
+                && error.contains("ARCHIVED_SUBSTATUS_LABEL"),
+            "{error}"
+        );
+        map.insert("ARCHIVED_SUBSTATUS_LABEL", "a\u{7}b".into());
         assert!(
             read(&map)
                 .unwrap_err()
                 .to_string()
-                .starts_with("RECEIPT_DATA_TYPE is invalid")
+                .starts_with("ARCHIVED_SUBSTATUS_LABEL is invalid")
         );
     }
 }

@@ -55,10 +55,23 @@ pub enum FailureReason {
     StorageThrottled,
     StorageUnavailable,
     Deadline,
-    /// Altinn refused the archive receipt with 400 (`maxCount` reached, unknown data type, …).
+    /// Altinn refused the archive receipt: 400 (unknown data type, a content type the data type
+    /// does not allow, …) or a 409 other than "Instance Not Active" ("Max Count Exceeded", "No
+    /// current task"); Altinn's title is in the detail.
     ReceiptRejected,
-    /// Another run is uploading the archive receipt right now; try again after it.
+    /// Another run is writing back to the instance (receipt, `process/next`) right now; try
+    /// again after it.
     ReceiptInProgress,
+    /// The event said the instance entered the feedback task, but it is not waiting in a task
+    /// of type `feedback` with the id `FEEDBACK_TASK` (and holds no receipt of ours): nothing
+    /// was written to Altinn.
+    NotInFeedbackTask,
+    /// The app refused the receipt with 409 "Instance Not Active": the instance left the
+    /// feedback task and its process ended (or it was deleted) before the upload.
+    InstanceNotActive,
+    /// The app refused `process/next` while the instance still waits in the feedback task:
+    /// the task's validation failed (a data type's `minCount`, a file scan still pending).
+    ProcessNextRejected,
 }
 
 impl FailureReason {
@@ -93,6 +106,9 @@ impl FailureReason {
             FailureReason::Deadline => "deadline",
             FailureReason::ReceiptRejected => "receipt_rejected",
             FailureReason::ReceiptInProgress => "receipt_in_progress",
+            FailureReason::NotInFeedbackTask => "not_in_feedback_task",
+            FailureReason::InstanceNotActive => "instance_not_active",
+            FailureReason::ProcessNextRejected => "process_next_rejected",
         }
     }
 }

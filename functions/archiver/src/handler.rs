@@ -128,8 +128,9 @@ impl Archiver {
                 element_concurrency: config.element_concurrency,
                 download_attempts: config.download_attempts,
                 download_backoff: Backoff::new(config.retry.base_delay, config.retry.max_delay),
-                receipt: config.receipt.clone(),
-                receipt_claim_ttl: claim_ttl(config.retry.request_timeout),
+                feedback: config.feedback.clone(),
+                substatus: config.substatus.clone(),
+                write_back_claim_ttl: claim_ttl(&config.retry),
             },
         );
         Ok(Archiver {

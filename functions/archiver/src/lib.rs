@@ -15,7 +15,8 @@
 //! - [`store::ArchiveStore`]: the bucket (streaming, verified uploads; conditional manifest).
 //! - [`layout::ArchiveLayout`]: the keys, with every outside component validated.
 //! - [`queue`]: retry or dead letter ([`queue::FailurePolicy`]), the DLQ and visibility backoff.
-//! - [`receipt`]: the optional archive receipt written back into the instance.
+//! - [`receipt`]: writing back into the instance: the archive receipt (uploaded in the
+//!   feedback task) and the substatus.
 //! - [`config::ArchiverConfig`]: the environment variables.
 
 pub mod config;
@@ -40,7 +41,7 @@ pub use error::{ArchiveError, FailureClass, FailureReason};
 pub use handler::{Archiver, BatchReport, MetricLines, StartupError};
 pub use layout::ArchiveLayout;
 pub use manifest::Manifest;
-pub use outcome::{ArchiveSummary, MessageOutcome, RunStats};
+pub use outcome::{ArchiveSummary, MessageOutcome, RunStats, WriteBackSummary};
 pub use pipeline::{Pipeline, ReceivedEvent};
 pub use seams::{AltinnSource, ArchiveTarget};
 pub use store::ArchiveStore;

@@ -7,12 +7,14 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
-use altinn::{InstanceRef, RawInstance};
+use altinn::{ClientError, InstanceRef, RawInstance};
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 
 use crate::error::{ArchiveError, FailureReason};
-use crate::receipt::{Receipt, ReceiptSettings, receipt_filename};
+use crate::receipt::{
+    Problem, Receipt, ReceiptSettings, SubstatusSettings, receipt_filename, upload_refusal,
+};
 use crate::seams::{AltinnSource, ArchiveTarget, Download};
 use crate::store::{
     BodyDigest, ConditionalPut, ElementUpload, StoreError, StoredObject, UploadError,
@@ -23,7 +25,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// What the in-memory parts were asked to do, in order: `put {key}`, `delete {key}`,
-/// `get_instance {id}`, `download {dataId}`, `receipt {id}`, `complete {id}`.
+/// `get_instance {id}`, `download {dataId}`, and, for what Altinn did, `receipt {id}`,
+/// `process_next {id}`, `substatus {id}`, `complete {id}`.
 #[derive(Debug, Clone, Default)]
 pub struct Journal(Arc<Mutex<Vec<String>>>);
 
@@ -56,6 +59,8 @@ pub struct MemoryObject {
     pub modified: SystemTime,
     /// False for an object without our digests (e.g. left by a crash before its copy).
     pub complete: bool,
+    /// The element's `lastChanged` it was archived with.
+    pub last_changed: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -102,6 +107,7 @@ impl MemoryArchive {
                 content_type: "application/octet-stream".into(),
                 modified: SystemTime::now(),
                 complete,
+                last_changed: None,
             },
         );
     }
@@ -136,8 +142,15 @@ impl MemoryArchive {
         Ok(())
     }
 
-    fn store(&self, key: &str, bytes: Bytes, content_type: &str) -> StoredObject {
-        let stored = stored_object(key, &bytes, content_type);
+    fn store(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        content_type: &str,
+        last_changed: Option<&str>,
+    ) -> StoredObject {
+        let mut stored = stored_object(key, &bytes, content_type);
+        stored.last_changed = last_changed.map(str::to_owned);
         lock(&self.state).objects.insert(
             key.to_owned(),
             MemoryObject {
@@ -145,6 +158,7 @@ impl MemoryArchive {
                 content_type: content_type.to_owned(),
                 modified: SystemTime::now(),
                 complete: true,
+                last_changed: stored.last_changed.clone(),
             },
         );
         self.journal.record(format!("put {key}"));
@@ -160,6 +174,7 @@ fn stored_object(key: &str, bytes: &[u8], content_type: &str) -> StoredObject {
         sha256,
         md5,
         content_type: content_type.to_owned(),
+        last_changed: None,
     }
 }
 
@@ -182,7 +197,10 @@ impl ArchiveTarget for MemoryArchive {
             .objects
             .get(key)
             .filter(|object| object.complete)
-            .map(|object| stored_object(key, &object.bytes, &object.content_type)))
+            .map(|object| StoredObject {
+                last_changed: object.last_changed.clone(),
+                ..stored_object(key, &object.bytes, &object.content_type)
+            }))
     }
 
     async fn upload_element<S, E>(
@@ -204,7 +222,12 @@ impl ArchiveTarget for MemoryArchive {
         }
         digest.verify(upload)?;
         self.check_writable("PutObject", upload.key)?;
-        Ok(self.store(upload.key, bytes.freeze(), upload.content_type))
+        Ok(self.store(
+            upload.key,
+            bytes.freeze(),
+            upload.content_type,
+            upload.last_changed,
+        ))
     }
 
     async fn put_small(
@@ -214,7 +237,7 @@ impl ArchiveTarget for MemoryArchive {
         content_type: &str,
     ) -> Result<StoredObject, StoreError> {
         self.check_writable("PutObject", key)?;
-        Ok(self.store(key, bytes, content_type))
+        Ok(self.store(key, bytes, content_type, None))
     }
 
     async fn put_small_if_absent(
@@ -235,6 +258,7 @@ impl ArchiveTarget for MemoryArchive {
             key,
             bytes,
             content_type,
+            None,
         )))
     }
 
@@ -283,13 +307,37 @@ struct AltinnState {
     data: HashMap<String, Bytes>,
     /// Faults of the next downloads, per element id.
     faults: HashMap<String, VecDeque<DownloadFault>>,
-    /// Errors of the next `complete` calls.
-    complete_errors: VecDeque<ArchiveError>,
+    /// Faults of the next calls of each write step.
+    step_faults: HashMap<Step, VecDeque<StepFault>>,
+}
+
+/// A call of [`MemoryAltinn`] that changes the instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Step {
+    Upload,
+    ProcessNext,
+    Substatus,
+    Complete,
+}
+
+/// How one call of a [`Step`] goes wrong. The crashes never finish: a test runs the pipeline
+/// under a timeout, which drops it where it waits, as a killed process would stop.
+#[derive(Debug, Clone)]
+pub enum StepFault {
+    /// Refused with this error; nothing changes.
+    Fails(ArchiveError),
+    /// Done in Altinn, but the answer is lost: the caller sees this error.
+    AnswerLost(ArchiveError),
+    /// The process dies before the request reaches Altinn.
+    CrashBefore,
+    /// The process dies after Altinn did it, waiting for the answer.
+    CrashAfter,
 }
 
 /// An [`AltinnSource`] in memory: instances as JSON, element bytes, and injected faults.
 /// `complete` adds our org's confirmation to the instance; a receipt upload adds the receipt
-/// as a data element, as Altinn would.
+/// as a data element, `process/next` ends the process and the substatus is shown, as Altinn
+/// would.
 #[derive(Debug, Clone)]
 pub struct MemoryAltinn {
     org: String,
@@ -312,6 +360,11 @@ impl MemoryAltinn {
         lock(&self.state)
             .instances
             .insert(instance.instance_id(), json);
+    }
+
+    /// Deletes an instance, as Altinn does some time after it was completed.
+    pub fn remove_instance(&self, instance: &InstanceRef) {
+        lock(&self.state).instances.remove(&instance.instance_id());
     }
 
     /// The instance's JSON as it is now.
@@ -340,7 +393,50 @@ impl MemoryAltinn {
 
     /// The next `complete` fails with `error`.
     pub fn fail_complete(&self, error: ArchiveError) {
-        lock(&self.state).complete_errors.push_back(error);
+        self.fault(Step::Complete, StepFault::Fails(error));
+    }
+
+    /// The next call of `step` goes wrong as `fault` says (queued in order).
+    pub fn fault(&self, step: Step, fault: StepFault) {
+        lock(&self.state)
+            .step_faults
+            .entry(step)
+            .or_default()
+            .push_back(fault);
+    }
+
+    /// Runs one write step: `apply` changes the instance (and says what Altinn answers), unless
+    /// a queued fault says otherwise; `entry` goes into the journal once it is done.
+    async fn write_step(
+        &self,
+        step: Step,
+        entry: String,
+        apply: impl FnOnce(&mut serde_json::Value) -> Result<(), ArchiveError>,
+        instance: &InstanceRef,
+    ) -> Result<(), ArchiveError> {
+        let fault = lock(&self.state)
+            .step_faults
+            .get_mut(&step)
+            .and_then(|faults| faults.pop_front());
+        match fault {
+            Some(StepFault::Fails(error)) => return Err(error),
+            Some(StepFault::CrashBefore) => std::future::pending::<()>().await,
+            _ => {}
+        }
+        {
+            let mut state = lock(&self.state);
+            let json = state
+                .instances
+                .get_mut(&instance.instance_id())
+                .ok_or_else(|| Self::not_found(&entry))?;
+            apply(json)?;
+        }
+        self.journal.record(entry);
+        match fault {
+            Some(StepFault::AnswerLost(error)) => Err(error),
+            Some(StepFault::CrashAfter) => std::future::pending().await,
+            _ => Ok(()),
+        }
     }
 
     fn not_found(operation: &str) -> ArchiveError {
@@ -348,18 +444,6 @@ impl MemoryAltinn {
             FailureReason::AltinnNotFound,
             format!("{operation}: HTTP 404"),
         )
-    }
-
-    fn add_data_element(&self, instance: &InstanceRef, element: serde_json::Value) {
-        let mut state = lock(&self.state);
-        if let Some(data) = state
-            .instances
-            .get_mut(&instance.instance_id())
-            .and_then(|json| json.get_mut("data"))
-            .and_then(|data| data.as_array_mut())
-        {
-            data.push(element);
-        }
     }
 }
 
@@ -416,47 +500,104 @@ impl AltinnSource for MemoryAltinn {
     }
 
     async fn complete(&self, instance: &InstanceRef) -> Result<(), ArchiveError> {
-        if let Some(error) = lock(&self.state).complete_errors.pop_front() {
-            return Err(error);
-        }
-        let mut state = lock(&self.state);
-        let json = state
-            .instances
-            .get_mut(&instance.instance_id())
-            .ok_or_else(|| Self::not_found("complete"))?;
-        let confirmation = serde_json::json!({ "stakeholderId": self.org });
-        match json
-            .get_mut("completeConfirmations")
-            .and_then(|c| c.as_array_mut())
-        {
-            Some(confirmations) => confirmations.push(confirmation),
-            None => json["completeConfirmations"] = serde_json::json!([confirmation]),
-        }
-        drop(state);
-        self.journal
-            .record(format!("complete {}", instance.instance_id()));
-        Ok(())
+        let org = self.org.clone();
+        let apply = move |json: &mut serde_json::Value| {
+            let confirmation = serde_json::json!({ "stakeholderId": org });
+            match json
+                .get_mut("completeConfirmations")
+                .and_then(|c| c.as_array_mut())
+            {
+                Some(confirmations) => confirmations.push(confirmation),
+                None => json["completeConfirmations"] = serde_json::json!([confirmation]),
+            }
+            Ok(())
+        };
+        let entry = format!("complete {}", instance.instance_id());
+        self.write_step(Step::Complete, entry, apply, instance)
+            .await
     }
 
+    /// Like app-lib: refused with 409 once the process has ended, else the process ends
+    /// (these instances have no task after the feedback task), and Storage archives it.
+    async fn process_next(&self, instance: &InstanceRef) -> Result<(), ArchiveError> {
+        let apply = |json: &mut serde_json::Value| {
+            let in_task = json["process"]["currentTask"].is_object();
+            if !in_task {
+                return Err(ArchiveError::from_altinn(&ClientError::Status {
+                    operation: "process_next",
+                    status: 409,
+                    transient: false,
+                    retry_after: None,
+                }));
+            }
+            json["process"]["currentTask"] = serde_json::Value::Null;
+            json["process"]["ended"] = "2026-11-01T10:05:00Z".into();
+            json["process"]["endEvent"] = "EndEvent_1".into();
+            json["status"]["isArchived"] = true.into();
+            json["status"]["archived"] = "2026-11-01T10:05:00Z".into();
+            Ok(())
+        };
+        let entry = format!("process_next {}", instance.instance_id());
+        self.write_step(Step::ProcessNext, entry, apply, instance)
+            .await
+    }
+
+    async fn update_substatus(
+        &self,
+        instance: &InstanceRef,
+        substatus: &SubstatusSettings,
+    ) -> Result<(), ArchiveError> {
+        let shown = serde_json::json!({
+            "label": substatus.label,
+            "description": substatus.description,
+        });
+        let apply = move |json: &mut serde_json::Value| {
+            json["status"]["substatus"] = shown;
+            Ok(())
+        };
+        let entry = format!("substatus {}", instance.instance_id());
+        self.write_step(Step::Substatus, entry, apply, instance)
+            .await
+    }
+
+    /// Like app-lib: 409 "Instance Not Active" once Storage archived the instance.
     async fn upload_receipt(
         &self,
         instance: &InstanceRef,
         settings: &ReceiptSettings,
-        _receipt: &Receipt,
+        receipt: &Receipt,
     ) -> Result<Option<String>, ArchiveError> {
         let id = uuid_like(instance);
-        self.add_data_element(
-            instance,
-            serde_json::json!({
-                "id": id,
-                "dataType": settings.data_type,
-                "filename": receipt_filename(instance, settings.format),
-                "contentType": settings.format.content_type(),
-                "size": 1,
-            }),
-        );
-        self.journal
-            .record(format!("receipt {}", instance.instance_id()));
+        let bytes = receipt.render(settings.format);
+        let element = serde_json::json!({
+            "id": id,
+            "dataType": settings.data_type,
+            "filename": receipt_filename(instance, settings.format),
+            "contentType": settings.format.content_type(),
+            "size": bytes.len(),
+        });
+        let data_type = settings.data_type.clone();
+        let apply = move |json: &mut serde_json::Value| {
+            if json["status"]["isArchived"] == true {
+                let problem = Problem {
+                    title: Some("Instance Not Active".into()),
+                    detail: Some(
+                        "Cannot update data element of archived or deleted instance".into(),
+                    ),
+                };
+                return Err(upload_refusal(409, &problem, &data_type));
+            }
+            match json["data"].as_array_mut() {
+                Some(data) => data.push(element),
+                None => json["data"] = serde_json::json!([element]),
+            }
+            Ok(())
+        };
+        // The bytes are there before the element is listed, as Storage has them.
+        self.put_data(&id, bytes);
+        let entry = format!("receipt {}", instance.instance_id());
+        self.write_step(Step::Upload, entry, apply, instance)
+            .await?;
         Ok(Some(id))
     }
 }

@@ -8,7 +8,9 @@
 //! | `ElementsArchived` | Count | elements downloaded and stored |
 //! | `ElementsReused` | Count | elements found already archived |
 //! | `ElementsSkipped` | Count | hard-deleted elements not archived |
-//! | `DuplicatesSkipped` | Count | the archive or event existed already |
+//! | `ReceiptsUploaded` | Count | archive receipts uploaded in the feedback task |
+//! | `ProcessesMovedOn` | Count | `process/next` calls that moved an instance on from the feedback task |
+//! | `DuplicatesSkipped` | Count | the archive, the event or the write-back existed already |
 //! | `EventsStored` | Count | non-archive events kept |
 //! | `Retries` | Count | message retries plus in-process download retries |
 //! | `DeadLettered` | Count | sent to the DLQ (dimension `Reason`) |
@@ -57,7 +59,28 @@ pub fn message_metrics(
             metrics.push(Metric::count("DuplicatesSkipped", 1));
             transfer(summary, &mut metrics);
         }
-        MessageOutcome::AlreadyArchived { .. } | MessageOutcome::EventAlreadyStored { .. } => {
+        MessageOutcome::WrittenBack(summary) => {
+            metrics.push(Metric::bytes("ArchivedBytes", summary.bytes_downloaded));
+            metrics.push(Metric::count(
+                "ElementsArchived",
+                summary.elements_downloaded as u64,
+            ));
+            metrics.push(Metric::count(
+                "ElementsReused",
+                summary.elements_reused as u64,
+            ));
+            metrics.push(Metric::count(
+                "ReceiptsUploaded",
+                u64::from(summary.receipt_uploaded),
+            ));
+            metrics.push(Metric::count(
+                "ProcessesMovedOn",
+                u64::from(summary.moved_on),
+            ));
+        }
+        MessageOutcome::AlreadyArchived { .. }
+        | MessageOutcome::AlreadyWrittenBack
+        | MessageOutcome::EventAlreadyStored { .. } => {
             metrics.push(Metric::count("DuplicatesSkipped", 1));
         }
         MessageOutcome::EventStored { .. } => metrics.push(Metric::count("EventsStored", 1)),

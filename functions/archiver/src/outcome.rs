@@ -24,6 +24,12 @@ pub enum MessageOutcome {
     },
     /// A concurrent run wrote the manifest first; it calls `complete`, we do not.
     ClaimedByAnotherRun(ArchiveSummary),
+    /// The instance waited in the feedback task: its elements are archived, our receipt is in
+    /// it, and its process was moved on (`process/next`).
+    WrittenBack(WriteBackSummary),
+    /// The instance had already left the feedback task with our receipt in it (a duplicate, or
+    /// a retry after a crash once the process had moved on): nothing was written to Altinn.
+    AlreadyWrittenBack,
     /// A non-archive event was stored.
     EventStored { key: String },
     /// The same event id was stored before (a duplicate delivery); nothing was written.
@@ -60,6 +66,8 @@ impl MessageOutcome {
             MessageOutcome::Archived(_) => "archived",
             MessageOutcome::AlreadyArchived { .. } => "already_archived",
             MessageOutcome::ClaimedByAnotherRun(_) => "claimed_by_another_run",
+            MessageOutcome::WrittenBack(_) => "written_back",
+            MessageOutcome::AlreadyWrittenBack => "already_written_back",
             MessageOutcome::EventStored { .. } => "event_stored",
             MessageOutcome::EventAlreadyStored { .. } => "event_already_stored",
             MessageOutcome::Retry { .. } => "retry",
@@ -99,6 +107,20 @@ impl MessageOutcome {
             MessageOutcome::ClaimedByAnotherRun(_) => {
                 tracing::info!(outcome, "another run claimed the archive")
             }
+            MessageOutcome::WrittenBack(summary) => tracing::info!(
+                outcome,
+                elements = summary.elements,
+                downloaded = summary.elements_downloaded,
+                reused = summary.elements_reused,
+                bytes = summary.bytes_downloaded,
+                receipt_uploaded = summary.receipt_uploaded,
+                moved_on = summary.moved_on,
+                "elements archived, receipt in the instance, process moved on from the feedback task"
+            ),
+            MessageOutcome::AlreadyWrittenBack => tracing::info!(
+                outcome,
+                "the instance already left the feedback task with our receipt"
+            ),
             MessageOutcome::EventStored { key } | MessageOutcome::EventAlreadyStored { key } => {
                 tracing::info!(outcome, key = %key, "event kept")
             }
@@ -144,6 +166,23 @@ pub struct ArchiveSummary {
     pub elements_skipped: usize,
     /// Element bytes downloaded and stored in this run.
     pub bytes_downloaded: u64,
+}
+
+/// The numbers of one write-back in the feedback task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteBackSummary {
+    /// Elements in the archive (the receipt lists them).
+    pub elements: usize,
+    /// Of those, downloaded in this run.
+    pub elements_downloaded: usize,
+    /// Of those, already in S3 and reused.
+    pub elements_reused: usize,
+    /// Element bytes downloaded and stored in this run.
+    pub bytes_downloaded: u64,
+    /// False when the instance already held our receipt (a retry after the upload).
+    pub receipt_uploaded: bool,
+    /// False when the process had already left the feedback task when we asked.
+    pub moved_on: bool,
 }
 
 /// Counters one message's work adds to (shared by its concurrent element transfers).

@@ -15,7 +15,7 @@ use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt};
 
 use crate::error::ArchiveError;
-use crate::receipt::{Receipt, ReceiptSettings, ReceiptUploader};
+use crate::receipt::{Receipt, ReceiptSettings, ReceiptUploader, SubstatusSettings};
 use crate::store::{
     ArchiveStore, ConditionalPut, ElementUpload, StoreError, StoredObject, UploadError,
 };
@@ -28,8 +28,8 @@ pub struct Download {
     pub body: BoxStream<'static, Result<Bytes, ArchiveError>>,
 }
 
-/// Where Altinn content comes from: the calls the pipeline makes, with their failures
-/// already classified.
+/// Where Altinn content comes from, and what is written back to it: the calls the pipeline
+/// makes, with their failures already classified.
 pub trait AltinnSource: Send + Sync {
     /// The instance as Storage has it now, its bytes kept.
     fn get_instance(
@@ -48,6 +48,20 @@ pub trait AltinnSource: Send + Sync {
     fn complete(
         &self,
         instance: &InstanceRef,
+    ) -> impl Future<Output = Result<(), ArchiveError>> + Send;
+
+    /// Moves the process on from the task it waits in (`process/next`). Sent once: when it
+    /// fails, the caller looks at the instance before asking again.
+    fn process_next(
+        &self,
+        instance: &InstanceRef,
+    ) -> impl Future<Output = Result<(), ArchiveError>> + Send;
+
+    /// Sets the instance's substatus (idempotent).
+    fn update_substatus(
+        &self,
+        instance: &InstanceRef,
+        substatus: &SubstatusSettings,
     ) -> impl Future<Output = Result<(), ArchiveError>> + Send;
 
     /// Writes `receipt` into the instance as a data element; the new element's id when known.
@@ -161,6 +175,35 @@ impl AltinnSource for AltinnApi {
     async fn complete(&self, instance: &InstanceRef) -> Result<(), ArchiveError> {
         self.client
             .complete(instance)
+            .await
+            .map(|_| ())
+            .map_err(|e| ArchiveError::from_altinn(&e))
+    }
+
+    async fn process_next(&self, instance: &InstanceRef) -> Result<(), ArchiveError> {
+        let state = self
+            .client
+            .process_next(instance)
+            .await
+            .map_err(|e| ArchiveError::from_altinn(&e))?;
+        tracing::info!(
+            ended = state.ended.is_some(),
+            current_task = state
+                .current_task
+                .as_ref()
+                .and_then(|task| task.element_id.as_deref()),
+            "process moved on"
+        );
+        Ok(())
+    }
+
+    async fn update_substatus(
+        &self,
+        instance: &InstanceRef,
+        substatus: &SubstatusSettings,
+    ) -> Result<(), ArchiveError> {
+        self.client
+            .update_substatus(instance, &substatus.label, substatus.description.as_deref())
             .await
             .map(|_| ())
             .map_err(|e| ArchiveError::from_altinn(&e))

@@ -32,8 +32,12 @@ fn upload<'a>(
         data_type: "attachment",
         size: bytes.len() as u64,
         md5: with_md5.then(|| Md5::digest(bytes).into()),
+        last_changed: Some(LAST_CHANGED),
     }
 }
+
+/// The element's `lastChanged` in the uploads here.
+const LAST_CHANGED: &str = "2026-11-01T10:00:00.1234567Z";
 
 fn body(
     chunks: Vec<Bytes>,
@@ -83,6 +87,24 @@ async fn small_element_is_one_verified_put_with_metadata() {
         ..target.clone()
     };
     assert_eq!(store.archived_element(&other_size).await.unwrap(), None);
+    // The element changed in Altinn since (same size, no contentHash): archived again.
+    let other_version = ElementUpload {
+        md5: None,
+        last_changed: Some("2026-11-02T08:00:00Z"),
+        ..target.clone()
+    };
+    assert_eq!(store.archived_element(&other_version).await.unwrap(), None);
+    let unknown_version = ElementUpload {
+        last_changed: None,
+        ..target.clone()
+    };
+    assert!(
+        store
+            .archived_element(&unknown_version)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[tokio::test]

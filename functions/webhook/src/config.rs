@@ -12,6 +12,7 @@
 //! | `ALTINN_ORG` | our org code; app events for other orgs are refused |
 //! | `ALTINN_PLATFORM_URL`, `ALTINN_APPS_URL` | base URLs, only for `ALTINN_ENV=local` |
 //! | `EVENT_TYPES` | types to enqueue, comma-separated, `prefix*` allowed; default `app.instance.process.completed` |
+//! | `FEEDBACK_TASK` | the archiver's feedback task (e.g. `Task_2`): `app.instance.process.movedTo.{FEEDBACK_TASK}` is enqueued too, whatever `EVENT_TYPES` says |
 //! | `ENQUEUE_TIMEOUT_MS` | how long SQS may take before we answer 503; default 4000, at most 25000 |
 //!
 //! The webhook holds no Maskinporten settings: it never calls Altinn, so it never needs a token.
@@ -21,7 +22,7 @@ use std::time::Duration;
 use altinn::{Allowlist, AltinnEnvironment, ConfigError, Secret};
 use lambda_support::settings::{Lookup, optional, parsed_or, process_env, required};
 
-use crate::event_filter::EventTypeFilter;
+use crate::event_filter::{DEFAULT_EVENT_TYPES, EventTypeFilter, EventTypeFilterError};
 
 /// Default bound on one SQS `SendMessage`, in milliseconds. Altinn Events waits 45 s for an answer
 /// and API Gateway at most 30 s; 4 s leaves room for the SDK's own retries while a slow queue
@@ -60,7 +61,7 @@ pub struct WebhookConfig {
     pub queue_url: String,
     /// The environment's hosts, pinned to `ALTINN_ORG`.
     pub allowlist: Allowlist,
-    /// `EVENT_TYPES`.
+    /// `EVENT_TYPES`, plus the feedback task's `movedTo` event when `FEEDBACK_TASK` is set.
     pub event_types: EventTypeFilter,
     /// `ENQUEUE_TIMEOUT_MS`.
     pub enqueue_timeout: Duration,
@@ -85,7 +86,7 @@ impl WebhookConfig {
             optional(lookup, "ALTINN_APPS_URL").as_deref(),
         )?;
         let org = org(lookup)?;
-        let event_types = parsed_or(lookup, "EVENT_TYPES", EventTypeFilter::default())?;
+        let event_types = event_types(lookup)?;
         let timeout_ms = parsed_or(lookup, "ENQUEUE_TIMEOUT_MS", DEFAULT_ENQUEUE_TIMEOUT_MS)?;
         if !(1..=MAX_ENQUEUE_TIMEOUT_MS).contains(&timeout_ms) {
             return Err(ConfigError::Invalid {
@@ -201,6 +202,35 @@ fn queue_url(lookup: &impl Lookup) -> Result<String, ConfigError> {
         ));
     }
     Ok(text)
+}
+
+/// `EVENT_TYPES` (or its default), plus `app.instance.process.movedTo.{FEEDBACK_TASK}` when
+/// `FEEDBACK_TASK` is set: the archiver writes its receipt on that event, and an instance whose
+/// event is dropped would wait in the feedback task for ever, so no list can leave it out.
+fn event_types(lookup: &impl Lookup) -> Result<EventTypeFilter, ConfigError> {
+    let listed = optional(lookup, "EVENT_TYPES");
+    let Some(task) = optional(lookup, "FEEDBACK_TASK") else {
+        return parsed_or(lookup, "EVENT_TYPES", EventTypeFilter::default());
+    };
+    if !altinn::event::is_valid_task_id(&task) {
+        return Err(ConfigError::Invalid {
+            variable: "FEEDBACK_TASK",
+            reason: "must be a BPMN task id such as Task_2: letters, digits, `_`, `-` or `.`, \
+                     starting with a letter or `_`, at most 100"
+                .into(),
+        });
+    }
+    // Appended last, so a parse error's entry number is still that of the listed entry.
+    let list = format!(
+        "{},{}",
+        listed.as_deref().unwrap_or(DEFAULT_EVENT_TYPES),
+        altinn::event::process_moved_to(&task)
+    );
+    list.parse()
+        .map_err(|error: EventTypeFilterError| ConfigError::Invalid {
+            variable: "EVENT_TYPES",
+            reason: error.to_string(),
+        })
 }
 
 fn org(lookup: &impl Lookup) -> Result<String, ConfigError> {
@@ -388,6 +418,49 @@ mod tests {
                 .matches("no.altinn.correspondence.correspondencepublished")
         );
         assert_eq!(config.enqueue_timeout, Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn the_feedback_tasks_event_is_always_enqueued() {
+        let moved_to = "app.instance.process.movedTo.Task_2";
+        let config = load(&base()).unwrap();
+        assert!(!config.event_types.matches(moved_to));
+
+        let mut vars = base();
+        vars.insert("FEEDBACK_TASK", "Task_2");
+        let config = load(&vars).unwrap();
+        assert!(config.event_types.matches(moved_to), "with the default");
+        assert!(config.event_types.matches("app.instance.process.completed"));
+        assert!(
+            !config
+                .event_types
+                .matches("app.instance.process.movedTo.Task_1")
+        );
+
+        vars.insert(
+            "EVENT_TYPES",
+            "app.instance.process.completed,app.instance.created",
+        );
+        let config = load(&vars).unwrap();
+        assert!(
+            config.event_types.matches(moved_to),
+            "with an explicit list"
+        );
+        assert!(config.event_types.matches("app.instance.created"));
+
+        vars.insert("EVENT_TYPES", "a,,b");
+        assert_eq!(
+            load(&vars).unwrap_err().to_string(),
+            "EVENT_TYPES is invalid: entry 2 is empty"
+        );
+        vars.remove("EVENT_TYPES");
+        vars.insert("FEEDBACK_TASK", "Task_*");
+        assert!(
+            load(&vars)
+                .unwrap_err()
+                .to_string()
+                .starts_with("FEEDBACK_TASK is invalid")
+        );
     }
 
     #[test]

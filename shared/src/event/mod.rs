@@ -37,6 +37,9 @@ use json::TopLevel;
 pub const VALIDATE_SUBSCRIPTION: &str = "platform.events.validatesubscription";
 /// The app event that means "the instance's process reached its end": the one we archive.
 pub const PROCESS_COMPLETED: &str = "app.instance.process.completed";
+/// Prefix of the event an app publishes when its process enters a task:
+/// `app.instance.process.movedTo.{taskId}`, e.g. `…movedTo.Task_2`.
+pub const PROCESS_MOVED_TO_PREFIX: &str = "app.instance.process.movedTo.";
 /// Prefix of every Correspondence event type.
 pub const CORRESPONDENCE_PREFIX: &str = "no.altinn.correspondence.";
 /// Prefix of every app event type (`app.instance.created`, …).
@@ -46,6 +49,23 @@ pub const APP_RESOURCE_PREFIX: &str = "urn:altinn:resource:app_";
 /// The largest request body [`CloudEvent::parse`] accepts. The webhook can use it to stop
 /// reading a body early.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The event type an app publishes when its process enters `task_id`.
+pub fn process_moved_to(task_id: &str) -> String {
+    format!("{PROCESS_MOVED_TO_PREFIX}{task_id}")
+}
+
+/// True for a BPMN task id as Altinn apps name them (`Task_2`, `Feedback-1`): an XML name of
+/// ASCII letters, digits, `_`, `-` and `.`, starting with a letter or `_`, at most 100 long. Such
+/// an id can neither widen an event-type match nor steer anything it is pasted into.
+pub fn is_valid_task_id(task_id: &str) -> bool {
+    let mut bytes = task_id.bytes();
+    bytes
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic() || first == b'_')
+        && task_id.len() <= 100
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+}
 
 const MAX_ID_LEN: usize = 256;
 const MAX_TYPE_LEN: usize = 256;

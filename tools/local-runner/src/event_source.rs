@@ -337,6 +337,25 @@ fn describe(record: &SqsMessage, receive_count: u32, outcome: &MessageOutcome) -
         MessageOutcome::ClaimedByAnotherRun(_) => {
             format!("archiver {subject}: another run wrote the manifest first and completes it")
         }
+        MessageOutcome::WrittenBack(summary) => format!(
+            "archiver {subject}: in the feedback task: {} element(s) archived ({} downloaded), \
+             receipt {}, process {}",
+            summary.elements,
+            summary.elements_downloaded,
+            if summary.receipt_uploaded {
+                "uploaded"
+            } else {
+                "already there"
+            },
+            if summary.moved_on {
+                "moved on"
+            } else {
+                "had already moved on"
+            }
+        ),
+        MessageOutcome::AlreadyWrittenBack => {
+            format!("archiver {subject}: already written back (the process left the feedback task)")
+        }
         MessageOutcome::EventStored { key } => format!("archiver kept the event at {key}"),
         MessageOutcome::EventAlreadyStored { key } => {
             format!("archiver the event was already kept at {key}")

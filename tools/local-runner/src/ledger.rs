@@ -133,6 +133,12 @@ impl Ledger {
             MessageOutcome::EventStored { key } | MessageOutcome::EventAlreadyStored { key } => {
                 EventState::Kept { key: key.clone() }
             }
+            // The feedback task's event: its work is in the instance, not under one key.
+            MessageOutcome::WrittenBack(_) | MessageOutcome::AlreadyWrittenBack => {
+                EventState::Kept {
+                    key: "(written back: receipt in the instance, process moved on)".into(),
+                }
+            }
             MessageOutcome::Retry { error, .. }
             | MessageOutcome::DeadLetterFailed { error, .. } => EventState::Retrying {
                 reason: error.reason.as_str().to_owned(),

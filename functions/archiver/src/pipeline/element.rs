@@ -53,6 +53,7 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             data_type: &element.data_type,
             size: element.size,
             md5,
+            last_changed: element.last_changed.as_deref(),
         };
         if already_stored.contains(&key)
             && let Some(object) = self.reusable(&upload).await?

@@ -1,9 +1,9 @@
 //! Archiving an app instance: its elements, `instance.json`, the event, then the manifest
-//! (conditionally, written last), the optional receipt, and Altinn's `complete`.
+//! (conditionally, written last), the optional substatus, and Altinn's `complete`.
 
 use std::collections::HashSet;
 
-use altinn::{DataElement, InstanceRef, RawInstance};
+use altinn::{DataElement, Instance, InstanceRef, RawInstance};
 use bytes::Bytes;
 use futures_util::{FutureExt, StreamExt};
 use time::OffsetDateTime;
@@ -42,7 +42,6 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         let raw = self.altinn.get_instance(instance).await?;
         check_instance(&raw, instance)?;
 
-        let archivable: Vec<&DataElement> = raw.instance.archivable_data().collect();
         let skipped: Vec<SkippedDataElement> = raw
             .instance
             .data
@@ -54,6 +53,76 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
                 reason: "hardDeleted".into(),
             })
             .collect();
+        let elements = self
+            .archive_elements(instance, &raw.instance, deadline, stats)
+            .await?;
+
+        // Write-once, like the event: a run that loses the manifest race may have fetched the
+        // instance after the winner's `complete` changed it, and must not replace the
+        // `instance.json` the winner's manifest describes.
+        let instance_object = self
+            .keep_first(&layout.instance_json(instance)?, raw.raw.clone())
+            .await?;
+        let event_object = self.keep_instance_event(event, instance).await?;
+
+        let summary = ArchiveSummary {
+            manifest_key: manifest_key.clone(),
+            elements: elements.len(),
+            elements_downloaded: elements.iter().filter(|(r, _)| r.downloaded).count(),
+            elements_reused: elements.iter().filter(|(r, _)| !r.downloaded).count(),
+            elements_skipped: skipped.len(),
+            bytes_downloaded: elements
+                .iter()
+                .filter(|(r, _)| r.downloaded)
+                .map(|(r, _)| r.object.size)
+                .sum(),
+        };
+        let mut objects = vec![
+            manifest_object(instance_object, ObjectRole::Instance, None),
+            manifest_object(event_object, ObjectRole::Event, None),
+        ];
+        objects.extend(elements.into_iter().map(|(result, element)| {
+            manifest_object(result.object, ObjectRole::DataElement, Some(element))
+        }));
+        let manifest = Manifest {
+            manifest_version: MANIFEST_VERSION,
+            instance_id: instance.instance_id(),
+            app_id: instance.app_id(),
+            archived_at: now_rfc3339(),
+            event_id: event.event.id.clone(),
+            event_type: event.event.event_type.clone(),
+            objects,
+            skipped_data_elements: skipped,
+        };
+        match self
+            .target
+            .put_small_if_absent(&manifest_key, Bytes::from(manifest.to_json()), JSON)
+            .await
+            .map_err(|e| ArchiveError::from_store(&e))?
+        {
+            ConditionalPut::Created(_) => {}
+            ConditionalPut::AlreadyExists => {
+                tracing::info!(manifest_key = %manifest_key, "another run wrote the manifest first; it completes the instance");
+                return Ok(MessageOutcome::ClaimedByAnotherRun(summary));
+            }
+        }
+        self.show_archived(instance, &raw.instance).await?;
+        self.altinn.complete(instance).await?;
+        Ok(MessageOutcome::Archived(summary))
+    }
+
+    /// Archives every element of `fetched` that is not hard-deleted, ELEMENT_CONCURRENCY at a
+    /// time, reusing what is already archived; each stored object with its element, in the
+    /// instance's order. Any failure fails the whole (the most serious one is returned).
+    pub(super) async fn archive_elements<'a>(
+        &self,
+        instance: &InstanceRef,
+        fetched: &'a Instance,
+        deadline: &Deadline,
+        stats: &RunStats,
+    ) -> Result<Vec<(ElementResult, &'a DataElement)>, ArchiveError> {
+        let layout = &self.settings.layout;
+        let archivable: Vec<&DataElement> = fetched.archivable_data().collect();
         // The futures are built (and boxed as `dyn Future + Send`) before they go into the
         // stream: a `.map(|element| async move { … })` closure over borrowed items makes rustc
         // unable to prove the caller's future `Send` ("FnOnce is not general enough"), which
@@ -105,76 +174,11 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
                 }
             }
         }
-        if let Some(error) = most_serious(failures) {
-            // Never a manifest, never `complete`, with anything missing.
-            return Err(error);
+        match most_serious(failures) {
+            // Never a manifest, a receipt or `complete` with anything missing.
+            Some(error) => Err(error),
+            None => Ok(elements),
         }
-
-        // Write-once, like the event: a run that loses the manifest race may have fetched the
-        // instance after the winner's `complete` changed it, and must not replace the
-        // `instance.json` the winner's manifest describes.
-        let instance_object = self
-            .keep_first(&layout.instance_json(instance)?, raw.raw.clone())
-            .await?;
-        let event_object = self.keep_instance_event(event, instance).await?;
-
-        let summary = ArchiveSummary {
-            manifest_key: manifest_key.clone(),
-            elements: elements.len(),
-            elements_downloaded: elements.iter().filter(|(r, _)| r.downloaded).count(),
-            elements_reused: elements.iter().filter(|(r, _)| !r.downloaded).count(),
-            elements_skipped: skipped.len(),
-            bytes_downloaded: elements
-                .iter()
-                .filter(|(r, _)| r.downloaded)
-                .map(|(r, _)| r.object.size)
-                .sum(),
-        };
-        let mut objects = vec![
-            manifest_object(instance_object, ObjectRole::Instance, None),
-            manifest_object(event_object, ObjectRole::Event, None),
-        ];
-        objects.extend(elements.into_iter().map(|(result, element)| {
-            manifest_object(result.object, ObjectRole::DataElement, Some(element))
-        }));
-        let manifest = Manifest {
-            manifest_version: MANIFEST_VERSION,
-            instance_id: instance.instance_id(),
-            app_id: instance.app_id(),
-            archived_at: now_rfc3339(),
-            event_id: event.event.id.clone(),
-            event_type: event.event.event_type.clone(),
-            objects,
-            skipped_data_elements: skipped,
-        };
-        let stored_manifest = match self
-            .target
-            .put_small_if_absent(&manifest_key, Bytes::from(manifest.to_json()), JSON)
-            .await
-            .map_err(|e| ArchiveError::from_store(&e))?
-        {
-            ConditionalPut::Created(stored) => stored,
-            ConditionalPut::AlreadyExists => {
-                tracing::info!(manifest_key = %manifest_key, "another run wrote the manifest first; it completes the instance");
-                return Ok(MessageOutcome::ClaimedByAnotherRun(summary));
-            }
-        };
-        if let Some(receipts) = &self.settings.receipt {
-            // Fetched again rather than reusing `raw`: a receipt must be judged by what the
-            // instance holds now, not before the elements were copied.
-            let current = self.altinn.get_instance(instance).await?;
-            self.ensure_receipt(
-                receipts,
-                instance,
-                &current.instance,
-                &manifest,
-                &manifest_key,
-                &stored_manifest.sha256,
-            )
-            .await?;
-        }
-        self.altinn.complete(instance).await?;
-        Ok(MessageOutcome::Archived(summary))
     }
 
     /// The manifest exists: keep this (possibly new) event, and make sure our completion is in
@@ -198,21 +202,10 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         let confirmed = current
             .as_ref()
             .is_none_or(|instance| instance.is_confirmed_by(&self.settings.org));
-        if !confirmed {
-            // A run that crashed after the manifest may or may not have uploaded the receipt;
+        if let Some(current) = current.as_ref().filter(|_| !confirmed) {
+            // A run that crashed after the manifest may or may not have set the substatus;
             // the instance as fetched just now says which.
-            if let (Some(receipts), Some(current)) = (&self.settings.receipt, &current) {
-                let (manifest, sha256) = self.stored_manifest(&manifest_key).await?;
-                self.ensure_receipt(
-                    receipts,
-                    instance,
-                    current,
-                    &manifest,
-                    &manifest_key,
-                    &sha256,
-                )
-                .await?;
-            }
+            self.show_archived(instance, current).await?;
             self.altinn.complete(instance).await?;
         }
         Ok(MessageOutcome::AlreadyArchived {
@@ -221,9 +214,29 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         })
     }
 
+    /// Sets `ARCHIVED_SUBSTATUS_LABEL` on the archived instance unless `current` (the instance
+    /// as fetched in this run) already shows it: the sender's inbox then says the agency has
+    /// the submission. Before `complete`, so a completed instance always shows it.
+    async fn show_archived(
+        &self,
+        instance: &InstanceRef,
+        current: &Instance,
+    ) -> Result<(), ArchiveError> {
+        let Some(substatus) = &self.settings.substatus else {
+            return Ok(());
+        };
+        if substatus.is_shown_by(current) {
+            tracing::debug!("the instance already shows the archived substatus");
+            return Ok(());
+        }
+        self.altinn.update_substatus(instance, substatus).await?;
+        tracing::info!(label = %substatus.label, "archived substatus set");
+        Ok(())
+    }
+
     /// Stores the event under the instance unless that event id is already there, and returns
     /// the stored object either way (for the manifest).
-    async fn keep_instance_event(
+    pub(super) async fn keep_instance_event(
         &self,
         event: &ReceivedEvent,
         instance: &InstanceRef,
@@ -264,6 +277,21 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
 
 /// The instance Storage returned must be the one the event named, with its process ended.
 fn check_instance(raw: &RawInstance, instance: &InstanceRef) -> Result<(), ArchiveError> {
+    check_identity(raw, instance)?;
+    if !raw.instance.is_process_complete() {
+        return Err(ArchiveError::permanent(
+            FailureReason::InstanceNotCompleted,
+            "the instance's process has not ended",
+        ));
+    }
+    Ok(())
+}
+
+/// The instance Storage returned must be the one the event named.
+pub(super) fn check_identity(
+    raw: &RawInstance,
+    instance: &InstanceRef,
+) -> Result<(), ArchiveError> {
     let fetched = &raw.instance;
     if fetched.id != instance.instance_id() {
         return Err(ArchiveError::permanent(
@@ -283,12 +311,6 @@ fn check_instance(raw: &RawInstance, instance: &InstanceRef) -> Result<(), Archi
                 fetched.app_id,
                 instance.app_id()
             ),
-        ));
-    }
-    if !fetched.is_process_complete() {
-        return Err(ArchiveError::permanent(
-            FailureReason::InstanceNotCompleted,
-            "the instance's process has not ended",
         ));
     }
     Ok(())

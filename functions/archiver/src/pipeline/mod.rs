@@ -4,17 +4,26 @@
 //!
 //! ```text
 //! handle: parse the CloudEvent, classify it against the allowlist, route it (one match):
+//!   app.instance.process.movedTo.{FEEDBACK_TASK} ─▶ write_back (pipeline/feedback.rs)
 //!   app instance event of an ARCHIVE_EVENT_TYPES type ─▶ archive_instance
 //!   any other app instance event, Correspondence event, other event ─▶ store_event
+//! write_back (only with FEEDBACK_TASK)
+//!   ├─ GET instance: waiting in FEEDBACK_TASK, a `feedback` task? ── no, and our receipt is in
+//!   │     it ─▶ done (it moved on); no, without it ─▶ dead letter `not_in_feedback_task`
+//!   ├─ every element archived (as below; no manifest), the event kept under the instance
+//!   ├─ take the write-back claim (If-None-Match: *; a younger one ─▶ retry after it)
+//!   ├─ GET instance again: no receipt of ours ─▶ upload one (elements with their SHA-256)
+//!   └─ PUT process/next ── 409 ─▶ GET: moved on ─▶ done; still waiting ─▶ retry later
 //! archive_instance
-//!   ├─ manifest.json exists? ── yes ─▶ keep the event; GET instance; complete unless we already did
+//!   ├─ manifest.json exists? ── yes ─▶ keep the event; GET instance; unless we completed it:
+//!   │                                   substatus, then complete
 //!   ├─ GET instance (Storage), check it is this instance and its process has ended
 //!   ├─ every element not hard-deleted, ELEMENT_CONCURRENCY at a time:
-//!   │     already archived with the right size/MD5? ─ yes ─▶ reuse
+//!   │     already archived with the right size/MD5/lastChanged? ─ yes ─▶ reuse
 //!   │     else stream Altinn → archive (checked; up to DOWNLOAD_ATTEMPTS when cut short or mismatching)
 //!   ├─ instance.json (raw bytes), events/{eventId}.json: both write-once (first write wins)
 //!   ├─ manifest.json with If-None-Match: * ── 412 ─▶ another run claimed it; it calls complete
-//!   ├─ RECEIPT_DATA_TYPE set? GET instance again; no receipt of ours in it ─▶ upload one
+//!   ├─ ARCHIVED_SUBSTATUS_LABEL set and not shown yet? ─▶ PUT substatus
 //!   └─ POST complete
 //! store_event: events/{eventId}.json under the instance, the correspondence or `events/`
 //! ```
@@ -29,8 +38,8 @@
 //! stay as they are.
 
 mod element;
+mod feedback;
 mod instance;
-mod receipt;
 #[cfg(test)]
 mod tests;
 
@@ -46,7 +55,7 @@ use crate::deadline::Deadline;
 use crate::error::{ArchiveError, FailureReason};
 use crate::layout::ArchiveLayout;
 use crate::outcome::{MessageOutcome, RunStats};
-use crate::receipt::ReceiptSettings;
+use crate::receipt::{FeedbackSettings, SubstatusSettings};
 use crate::seams::{AltinnApi, AltinnSource, ArchiveTarget};
 use crate::store::{ArchiveStore, ConditionalPut};
 
@@ -94,10 +103,12 @@ pub struct PipelineSettings {
     pub download_attempts: u32,
     /// The backoff between download attempts of one element.
     pub download_backoff: altinn::Backoff,
-    /// `RECEIPT_DATA_TYPE` and `RECEIPT_FORMAT`; `None`: no receipt.
-    pub receipt: Option<ReceiptSettings>,
-    /// How long a receipt claim holds off other runs ([`crate::receipt::claim_ttl`]).
-    pub receipt_claim_ttl: Duration,
+    /// `FEEDBACK_TASK`, `RECEIPT_DATA_TYPE`, `RECEIPT_FORMAT`; `None`: nothing is uploaded.
+    pub feedback: Option<FeedbackSettings>,
+    /// `ARCHIVED_SUBSTATUS_LABEL` and its description; `None`: no substatus.
+    pub substatus: Option<SubstatusSettings>,
+    /// How long a write-back claim holds off other runs ([`crate::receipt::claim_ttl`]).
+    pub write_back_claim_ttl: Duration,
 }
 
 /// The archive pipeline over a source `A` and a target `T`. Build it once per process.
@@ -170,7 +181,11 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
                 span.record("instance_id", instance.instance_id().as_str());
                 context.instance =
                     Some(format!("{}/{}", instance.app_id(), instance.instance_id()));
-                if self.settings.archive_event_types.matches(&event_type) {
+                // Before ARCHIVE_EVENT_TYPES: a wildcard there (`app.instance.process.*`) must
+                // not turn the feedback task's event into an archive of an unfinished instance.
+                if self.is_write_back_event(&event_type) {
+                    self.write_back(&event, &instance, deadline, stats).await
+                } else if self.settings.archive_event_types.matches(&event_type) {
                     self.archive_instance(&event, &instance, deadline, stats)
                         .await
                 } else {
@@ -187,6 +202,15 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
                 self.store_event(&event, key).await
             }
         }
+    }
+
+    /// True for `app.instance.process.movedTo.{FEEDBACK_TASK}` when `FEEDBACK_TASK` is set.
+    fn is_write_back_event(&self, event_type: &str) -> bool {
+        self.settings.feedback.as_ref().is_some_and(|feedback| {
+            event_type
+                .strip_prefix(altinn::event::PROCESS_MOVED_TO_PREFIX)
+                .is_some_and(|task| task == feedback.task)
+        })
     }
 
     /// Stores a non-archive event at `key`, unless that event id is already stored there.

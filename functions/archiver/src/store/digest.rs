@@ -88,6 +88,9 @@ pub(super) fn element_metadata(
     if let Some(filename) = upload.filename {
         metadata.push(("filename", encoded_filename(filename)));
     }
+    if let Some(last_changed) = upload.last_changed {
+        metadata.push(("lastchanged", percent_encode(last_changed)));
+    }
     if let Some((sha256, md5)) = digests {
         metadata.push(("sha256", sha256.to_owned()));
         metadata.push(("md5", md5.to_owned()));
@@ -177,6 +180,7 @@ mod tests {
             data_type: "t",
             size: 5,
             md5: Some(Md5::digest(b"hello").into()),
+            last_changed: None,
         };
         let mut digest = BodyDigest::default();
         digest.update::<()>(b"hel", 5).unwrap();

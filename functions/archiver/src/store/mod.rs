@@ -29,6 +29,7 @@
 //! | `sha256` | lower-case hex SHA-256 of the bytes |
 //! | `md5` | base64 MD5 of the bytes (Altinn's `contentHash` format) |
 //! | `datatype` | the element's `dataType`, percent-encoded |
+//! | `lastchanged` | the element's `lastChanged` in Altinn when it had one, percent-encoded |
 //! | `filename` | the element's filename: UTF-8, percent-encoded (RFC 3986: everything but `A-Z a-z 0-9 - . _ ~` as `%XX`), at most 1024 encoded bytes (whole characters are cut from the end; the manifest has the full name) |
 //!
 //! `Content-Type` is the element's, and `Content-Disposition` is
@@ -135,13 +136,23 @@ pub struct ElementUpload<'a> {
     pub size: u64,
     /// Altinn's `contentHash` (MD5), decoded; checked when present.
     pub md5: Option<[u8; 16]>,
+    /// The element's `lastChanged` in Altinn. Elements are archived before the process ends
+    /// (in the feedback task), and Altinn rarely gives a `contentHash`: a copy archived with
+    /// another `lastChanged` is of an older version of the element.
+    pub last_changed: Option<&'a str>,
 }
 
 impl ElementUpload<'_> {
     /// The reuse rule: an archived object stands for this element when it has the element's
-    /// size and, when Altinn gave a `contentHash`, its MD5.
+    /// size, when Altinn gave a `contentHash` its MD5, and when both know the element's
+    /// `lastChanged`, the same one.
     pub fn is_matched_by(&self, stored: &StoredObject) -> bool {
-        stored.size == self.size && self.md5.is_none_or(|md5| stored.md5 == BASE64.encode(md5))
+        stored.size == self.size
+            && self.md5.is_none_or(|md5| stored.md5 == BASE64.encode(md5))
+            && match (self.last_changed, stored.last_changed.as_deref()) {
+                (Some(ours), Some(archived)) => ours == archived,
+                _ => true,
+            }
     }
 }
 
@@ -155,6 +166,8 @@ pub struct StoredObject {
     /// Base64.
     pub md5: String,
     pub content_type: String,
+    /// For an element: its `lastChanged` in Altinn when archived, if known.
+    pub last_changed: Option<String>,
 }
 
 /// The outcome of a put that must not overwrite.

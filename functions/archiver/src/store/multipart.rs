@@ -83,6 +83,7 @@ impl ArchiveStore {
             sha256: sha256_hex,
             md5: md5_b64,
             content_type: upload.content_type.to_owned(),
+            last_changed: upload.last_changed.map(str::to_owned),
         })
     }
 
@@ -155,6 +156,7 @@ impl ArchiveStore {
             sha256: sha256_hex,
             md5: md5_b64,
             content_type: upload.content_type.to_owned(),
+            last_changed: upload.last_changed.map(str::to_owned),
         })
     }
 

@@ -62,6 +62,9 @@ impl ArchiveStore {
                 .content_type()
                 .unwrap_or("application/octet-stream")
                 .to_owned(),
+            last_changed: metadata
+                .and_then(|m| m.get("lastchanged"))
+                .and_then(|v| super::percent_decode(v)),
         }))
     }
 
@@ -149,6 +152,7 @@ impl ArchiveStore {
                 sha256: sha256_hex,
                 md5: md5_b64,
                 content_type: content_type.to_owned(),
+                last_changed: None,
             })),
             Err(error) => {
                 let error = StoreError::from_sdk("PutObject", key, error);

@@ -1,4 +1,7 @@
 //! The pipeline's decisions, over the in-memory Altinn and archive: no S3, SQS or simulator.
+//! The write-back in the feedback task and the substatus are in `write_back.rs`.
+
+mod write_back;
 
 use std::time::{Duration, SystemTime};
 
@@ -14,9 +17,13 @@ use crate::manifest::Manifest;
 use crate::memory::{DownloadFault, Journal, MemoryAltinn, MemoryArchive};
 use crate::outcome::ArchiveSummary;
 use crate::queue::{FailurePolicy, Verdict};
-use crate::receipt::ReceiptFormat;
+use crate::receipt::{FeedbackSettings, ReceiptFormat, ReceiptSettings, SubstatusSettings};
 
 const ORG: &str = "ttd";
+/// The feedback task of the write-back fixtures.
+const FEEDBACK_TASK: &str = "Task_2";
+/// The receipt data type of the write-back fixtures.
+const RECEIPT_TYPE: &str = "archive-receipt";
 const APP: &str = "archive-test";
 const PARTY: u64 = 50_001;
 
@@ -55,10 +62,28 @@ fn element_json(element: &Element, hard_deleted: bool) -> Value {
 
 impl Fixture {
     fn new() -> Self {
-        Self::with_receipt(None)
+        Self::with(None, None)
     }
 
-    fn with_receipt(receipt: Option<ReceiptSettings>) -> Self {
+    /// With `FEEDBACK_TASK=Task_2` and `RECEIPT_DATA_TYPE=archive-receipt`, and the substatus
+    /// label when given.
+    fn writing_back(substatus: Option<&str>) -> Self {
+        Self::with(
+            Some(FeedbackSettings {
+                task: FEEDBACK_TASK.into(),
+                receipt: ReceiptSettings {
+                    data_type: RECEIPT_TYPE.into(),
+                    format: ReceiptFormat::Xml,
+                },
+            }),
+            substatus.map(|label| SubstatusSettings {
+                label: label.into(),
+                description: Some("Arkivert".into()),
+            }),
+        )
+    }
+
+    fn with(feedback: Option<FeedbackSettings>, substatus: Option<SubstatusSettings>) -> Self {
         let journal = Journal::default();
         let altinn = MemoryAltinn::new(ORG, journal.clone());
         let archive = MemoryArchive::new(journal.clone());
@@ -73,8 +98,9 @@ impl Fixture {
             element_concurrency: 2,
             download_attempts: 3,
             download_backoff: Backoff::new(Duration::ZERO, Duration::ZERO),
-            receipt,
-            receipt_claim_ttl: Duration::from_secs(120),
+            feedback,
+            substatus,
+            write_back_claim_ttl: Duration::from_secs(120),
         };
         let instance = InstanceRef {
             org: ORG.into(),
@@ -94,16 +120,28 @@ impl Fixture {
     /// Seeds the instance with `elements` (the `deleted` ones hard-deleted), process ended
     /// when `completed`.
     fn seed(&self, elements: &[&Element], deleted: &[&Element], completed: bool) {
+        let process = if completed {
+            json!({ "ended": "2026-11-01T10:00:00Z", "endEvent": "EndEvent_1" })
+        } else {
+            json!({ "currentTask": { "elementId": "Task_1", "altinnTaskType": "data" } })
+        };
+        self.seed_in(elements, deleted, process);
+    }
+
+    /// Seeds the instance waiting in the task `element_id` of type `task_type`.
+    fn seed_at_task(&self, elements: &[&Element], element_id: &str, task_type: &str) {
+        let task =
+            json!({ "currentTask": { "elementId": element_id, "altinnTaskType": task_type } });
+        self.seed_in(elements, &[], task);
+    }
+
+    fn seed_in(&self, elements: &[&Element], deleted: &[&Element], process: Value) {
         let mut data: Vec<Value> = elements.iter().map(|e| element_json(e, false)).collect();
         data.extend(deleted.iter().map(|e| element_json(e, true)));
         for element in elements.iter().chain(deleted) {
             self.altinn.put_data(&element.id, element.bytes.clone());
         }
-        let process = if completed {
-            json!({ "ended": "2026-11-01T10:00:00Z", "endEvent": "EndEvent_1" })
-        } else {
-            json!({ "currentTask": { "elementId": "Task_1" } })
-        };
+        let archived = process.get("ended").is_some();
         self.altinn.put_instance(
             &self.instance,
             json!({
@@ -112,6 +150,7 @@ impl Fixture {
                 "org": ORG,
                 "instanceOwner": { "partyId": PARTY.to_string() },
                 "process": process,
+                "status": { "isArchived": archived },
                 "data": data,
             }),
         );
@@ -475,59 +514,6 @@ async fn other_events_are_kept_once_where_they_belong() {
         }
     );
     assert_eq!(fixture.completes(), 0);
-}
-
-#[tokio::test]
-async fn the_receipt_is_uploaded_once_before_completing() {
-    let settings = ReceiptSettings {
-        data_type: "archive-receipt".into(),
-        format: ReceiptFormat::Xml,
-    };
-    let fixture = Fixture::with_receipt(Some(settings.clone()));
-    fixture.seed(&[&element(3, 10)], &[], true);
-    let receipt_entry = format!("receipt {}", fixture.instance.instance_id());
-    // The first completion fails after the receipt went in; the retry must not add another.
-    fixture.altinn.fail_complete(ArchiveError::transient(
-        FailureReason::AltinnServerError,
-        "complete: HTTP 503",
-    ));
-    assert!(fixture.archive().await.is_err());
-    assert_eq!(fixture.journal.count(&receipt_entry), 1);
-    fixture.archive().await.unwrap();
-    assert_eq!(fixture.journal.count(&receipt_entry), 1);
-    assert!(
-        fixture.journal.position(&receipt_entry)
-            < fixture
-                .journal
-                .position(&format!("complete {}", fixture.instance.instance_id()))
-    );
-
-    // A young claim of another run: come back after it; a stale one is taken over.
-    let busy = Fixture::with_receipt(Some(settings));
-    busy.seed(&[&element(3, 10)], &[], true);
-    let claim = busy.key("receipt-upload.json");
-    busy.archive.insert(&claim, "{}", true);
-    let error = busy.archive().await.unwrap_err();
-    assert_eq!(error.reason, FailureReason::ReceiptInProgress);
-    assert!(
-        error
-            .retry_after
-            .is_some_and(|wait| wait <= Duration::from_secs(120))
-    );
-    busy.archive
-        .set_modified(&claim, SystemTime::now() - Duration::from_secs(600));
-    assert!(matches!(
-        busy.archive().await.unwrap(),
-        MessageOutcome::AlreadyArchived {
-            completed_now: true,
-            ..
-        }
-    ));
-    assert_eq!(
-        busy.journal
-            .count(&format!("receipt {}", busy.instance.instance_id())),
-        1
-    );
 }
 
 /// Compile-time: the pipeline's future over the in-memory parts is `Send` too, as the seams
