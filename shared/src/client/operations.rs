@@ -84,15 +84,6 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/{org}/{app}/instances/{instanceOwnerPartyId}/{instanceGuid}/data/type/{dataType}",
         query: &[],
     },
-    // The legacy route (`[Obsolete]` in app-lib), still what the archiver's uploader sends
-    // until it moves to the route above; drop this row then.
-    Operation {
-        name: "upload_receipt",
-        api: Api::App,
-        method: "POST",
-        path: "/{org}/{app}/instances/{instanceOwnerPartyId}/{instanceGuid}/data",
-        query: &["dataType"],
-    },
     Operation {
         name: "process_next",
         api: Api::App,
@@ -109,7 +100,7 @@ pub const OPERATIONS: &[Operation] = &[
     },
 ];
 
-/// The rows named `name` (an operation may have more than one route while it moves).
+/// The rows named `name` (an operation may have more than one route, e.g. while it moves).
 pub fn operations_named(name: &str) -> impl Iterator<Item = &'static Operation> + '_ {
     OPERATIONS
         .iter()

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use altinn_sim::{RequestRecord, Simulator};
-use archiver::receipt::{Receipt, ReceiptFormat, ReceiptSettings, ReceiptUploader};
+use archiver::receipt::{Receipt, ReceiptElement, ReceiptFormat, ReceiptSettings, ReceiptUploader};
 use common::{client, instance_ref, rich_instance, start_sim};
 use contract_tests::Contracts;
 use contract_tests::document::STORAGE_PREFIX;
@@ -112,7 +112,7 @@ async fn every_storage_and_app_request_the_client_sends_has_its_row() {
 }
 
 #[tokio::test]
-async fn the_receipt_upload_has_its_row() {
+async fn the_write_back_requests_have_their_rows() {
     let sim = start_sim().await;
     // In a feedback task: Altinn takes data only while the process runs.
     let running = common::feedback_instance(&sim);
@@ -125,10 +125,11 @@ async fn the_receipt_upload_has_its_row() {
     let receipt = Receipt {
         instance_id: running.instance_id(),
         archive_location: "s3://bucket/archive/".into(),
-        manifest_key: "archive/manifest.json".into(),
-        manifest_sha256: "00".repeat(32),
         archived_at: "2026-08-07T12:00:00Z".into(),
-        data_element_ids: vec![running.data[0].id.to_string()],
+        data_elements: vec![ReceiptElement {
+            data_element_id: running.data[0].id.to_string(),
+            sha256: "00".repeat(32),
+        }],
     };
     let settings = ReceiptSettings {
         data_type: common::RECEIPT_DATA_TYPE.into(),
@@ -140,4 +141,17 @@ async fn the_receipt_upload_has_its_row() {
         .await
         .expect("the receipt is uploaded");
     check_sent(&sim, "upload_receipt");
+
+    // Then the rest of the write-back: the substatus, and leaving the feedback task.
+    let client = client(&sim);
+    client
+        .update_substatus(&instance_ref(&running), "archived", Some("Received"))
+        .await
+        .expect("update_substatus");
+    check_sent(&sim, "update_substatus");
+    client
+        .process_next(&instance_ref(&running))
+        .await
+        .expect("process_next");
+    check_sent(&sim, "process_next");
 }
