@@ -330,3 +330,28 @@ async fn app_data_upload_current_route() {
         .await;
     assert!(json["newDataElementId"].is_string());
 }
+
+/// app-lib's refusals once the process has ended are ProblemDetails, as documented: an upload
+/// answers 409 "Instance Not Active", and `process/next` 409 "Process is ended.".
+#[tokio::test]
+async fn app_refusals_after_the_end() {
+    let sim = start_sim().await;
+    let instance = feedback_instance(&sim);
+    let next = format!("{APP_INSTANCE}/process/next");
+    Check::new(Api::App, "PUT", &next)
+        .run(&sim, &instance)
+        .await;
+    let upload = format!("{APP_INSTANCE}/data/type/{{dataType}}");
+    let json = Check::new(Api::App, "POST", &upload)
+        .body(json!({"receipt": true}))
+        .header(RECEIPT_DISPOSITION)
+        .answers(409, 409)
+        .run(&sim, &instance)
+        .await;
+    assert_eq!(json["title"], "Instance Not Active", "{json}");
+    let json = Check::new(Api::App, "PUT", &next)
+        .answers(409, 409)
+        .run(&sim, &instance)
+        .await;
+    assert_eq!(json["detail"], "Process is ended.", "{json}");
+}
