@@ -8,6 +8,7 @@
 //! | `storage` | Storage API: instance, data download, `complete`, the completed-instances query |
 //! | `app` | App API: an instance in the App dialect |
 //! | `events` | Events API: subscriptions |
+//! | `operations` | [`OPERATIONS`]: every Storage/App request, checked against Altinn's OpenAPI documents |
 //! | `error` | [`ClientError`] |
 //!
 //! Every URL is built from parsed ids and the environment's base URLs with the `url` crate's
@@ -30,6 +31,7 @@
 mod app;
 mod error;
 mod events;
+mod operations;
 mod storage;
 mod transport;
 
@@ -41,6 +43,7 @@ use futures_util::Stream;
 
 pub use error::ClientError;
 pub use events::{Subscription, SubscriptionRequest};
+pub use operations::{Api, OPERATIONS, Operation, operations_named};
 pub use storage::InstanceFilter;
 
 use crate::auth::{AuthError, KeyIdentity, MaskinportenKey, MaskinportenSettings, TokenProvider};

@@ -14,15 +14,22 @@
 //! |---|---|
 //! | `POST /maskinporten/token` | Verifies the JWT-bearer grant: `alg` RS256/384/512; exactly one of `kid` (must be [`SimConfig::client_kid`]) or `x5c` (a JSON array; a string gives MP-123); signature (MP-124); `iss` = client id (MP-100); `aud` = the issuer `{base}maskinporten/` (MP-110); `exp − iat ≤ 120`, `exp` in the future, `iat` within ±10 s (MP-130); `jti` present and never used before (MP-012); `scope` non-empty and registered (`invalid_scope`, MP-200); unknown claims refused. Errors are HTTP 400 `{"error","error_description"}`. Issues an RS256 access token with Maskinporten's claims (`consumer` = `0192:{org_number}`). |
 //! | `GET /authentication/api/v1/exchange/maskinporten` | Checks the Maskinporten token (signature, issuer, `exp` with 10 s skew, `consumer`); any problem is a bare 401; the enterprise-user header gives 410. Answers the raw JWT as `text/plain` (no `Accept`, `text/plain`, `*/*`) or a JSON string literal (`Accept: application/json`). The Altinn token lives [`SimConfig::altinn_token_lifetime`] (30 min) and carries `urn:altinn:org` only when the scope contains `altinn:serviceowner`. |
-//! | Storage `GET instance`, `GET data`, `POST complete`, query | Newtonsoft dialect: nulls omitted, `readStatus: "Read"`, `selfLinks.platform`. 404 text `Unable to find instance {guid}`. |
+//! | Storage `GET instance`, `GET data`, `GET dataelements`, `POST complete`, query | Newtonsoft dialect: nulls omitted, `readStatus: "Read"`, `selfLinks.platform`. 404 text `Unable to find instance {guid}`. `complete` logs instance event `ConfirmedComplete` the first time per org. The query sorts by `lastChanged` descending (`order=asc:…` ascending) and pages with Storage's token `{ticks};{row id}` (URL-encoded, and encoded again in `next`); a full page always gets a `next`. |
 //! | App `GET instance`, `GET data`, `POST complete` | System.Text.Json dialect: nulls written, `readStatus: 1`, `instanceOwner.party` on GET, `selfLinks.apps`. 404 as ProblemDetails. |
-//! | App `POST data?dataType=` (app-lib `DataController.Create`) | Stores the body (in memory, at most 16 MiB) as a new element: `Content-Type` → contentType, `Content-Disposition` `filename*`/`filename` → filename. 201 with the DataElement (App dialect) and `Location`; 400 ProblemDetails without `dataType` or beyond the data type's `maxCount` ([`Simulator::set_data_type_max_count`]; the 400 text is a guess at app-lib's); 404 unknown instance. Every data type is accepted (no app metadata otherwise). |
+//! | Process | Each instance has its app's tasks ([`TaskSpec`]; default one data task `Task_1`) and is at one of them, not started, or ended. `process.currentTask {flow, started, elementId, name, altinnTaskType, flowType}` while at a task; `ended`, `endEvent` and `status.isArchived`/`archived` once ended. Seeding logs the matching instance events (`Created`, `process_StartEvent`, `process_StartTask`, `process_EndTask`, `process_EndEvent`, `Created` per element). |
+//! | App `PUT process/next` (app-lib `ProcessController.NextElement`) | Optional body. 409 ProblemDetails `Process is ended.` / `Process is not started. Use start!`; 409 title `Validation failed for task` with `validationIssues` when a data type whose `taskId` is the current task has fewer than `minCount` (or more than `maxCount`) elements. Moves to the next task or to the end (archiving the instance), logs `process_EndTask` + `process_StartTask`/`process_EndEvent`, publishes `app.instance.process.movedTo.{task}` or `app.instance.process.completed` to matching subscriptions, and answers 200 `AppProcessState` (with `processTasks`). |
+//! | App and Storage `PUT substatus` | Body `{label, description?}`; 400 text `Invalid sub status: {json}. Substatus must be defined and include a label.`; 403 empty when the token's `urn:altinn:org` is not the instance's (the app compares case-insensitively); no scope check; allowed after the end. Sets `status.substatus`, `lastChanged(By)`, logs `SubstatusUpdated`; the App route also publishes `app.instance.substatus.changed`. 200 `Instance`. |
+//! | App uploads: `POST data?dataType=` (legacy, 201 DataElement + `Location`) and `POST data/type/{dataType}` (200 `DataPostResponse {newDataElementId, instance, validationIssues, newDataModels}`) | app-lib's checks in its order, all ProblemDetails: 404 `Instance Not Found`; 400 `Data Type Not Found` (not in the app metadata); 403 for `ref-data-as-pdf`; 409 `Instance Not Active` (archived); 409 `Max Count Exceeded`; 409 `No current task`; 400 `Missing content type`; for binary types 400 `File validation failed` with `uploadValidationIssues` (no `Content-Disposition`, a filename that does not parse or has no extension, a `Content-Type` not matching the extension or not in `allowedContentTypes`); 400 for an empty body. Stores the body in memory (at most 16 MiB), `fileScanResult: Pending` when the type has `enableFileScan`, logs `Created` with `dataId`. |
+//! | Application metadata: `GET /storage/api/v1/applications/{org}/{app}` | Anonymous. Every seeded app has data types `model` (form data, `Task_1`, exactly one), `ref-data-as-pdf` and `attachment` (`Task_1`); tests add more with [`Simulator::add_data_type`] ([`DataTypeSpec`]). 404 text `Could not find an application with appId={org}/{app}` for an app never seeded or declared. |
+//! | Instance events and process history: Storage `GET instances/{p}/{g}/events`, `GET …/process/history`, App `GET …/process/history` | `{"instanceEvents": […]}` in time order, filtered by `eventTypes` (repeatable) and by `from`+`to` (only when both; 400 text for a bad time). `{"processHistory": […]}` built as Storage's `ProcessHelper` does: a task's start and end merged into one item, `performedBy` = the person number or the org code. |
 //! | Events subscriptions | Create (validation of endpoint and filters, dedupe of identical requests, `Location: /events/api/v1/subscription/{id}`), get, list (unvalidated included), delete. |
 //! | Events push | The validation event right after create (retried per `ValidationQueuePolicy`), then one event per POST with `application/json; charset=utf-8`, retried after 10 s, 30 s, 1 min, 5 min, 10 min, 30 min, 1 h, 3 h, 6 h, 12 h, 12 h (× [`SimConfig::retry_time_scale`]) and dead-lettered after 12 failed attempts. |
 //!
 //! Platform and app routes require a valid, unexpired, unrevoked Altinn token from this simulator
 //! (401 otherwise) whose `urn:altinn:org` is the instance's org and whose scope has
-//! `altinn:serviceowner/instances.read` (GET, query) or `…instances.write` (complete, data upload), else 403.
+//! `altinn:serviceowner/instances.read` (GET, query, events, history) or `…instances.write`
+//! (complete, data upload, `process/next`), else 403. Substatus checks the org only; the
+//! application metadata needs no token.
 //!
 //! Around the endpoints: seeded instances with generated attachments of any size (streamed from a
 //! deterministic generator, O(1) memory), hard-deleted elements, fault injection per route
@@ -50,9 +57,15 @@
 //!   both routes here return the stored bytes (the Storage behaviour).
 //! - **`complete` does not check the process**, like Storage, which does not either; it is
 //!   idempotent per org and records `completeConfirmations`.
-//! - **Query paging**: results are in seeding order; the `continuationToken` is opaque; only the
-//!   `org`, `appId`, `process.isComplete`, `process.currentTask`, `excludeConfirmedBy`, `size` and `continuationToken`
-//!   parameters are honoured.
+//! - **Query parameters**: only `org`, `appId`, `process.isComplete`, `process.currentTask`,
+//!   `excludeConfirmedBy`, `order`, `size` and `continuationToken` are honoured; a token that
+//!   does not parse is a 400 (Storage would fail with a 500).
+//! - **Processes are linear**: tasks follow each other in the order given, with no gateways,
+//!   and `process/next` only checks `minCount`/`maxCount` of the task's data types (no
+//!   file-scan or custom validators). Any caller with the owner org's `instances.write` token
+//!   may move any task (a real app's `policy.xml` decides who may write in each task).
+//! - **Upload checks** skip `allowedContributors`, `actionRequiredToWrite`,
+//!   `disallowUserCreate` and `maxSize`; the app's file analysers do not run.
 //! - **Event matching** is Altinn's (resource, subject and type filters, validated subscriptions
 //!   only); the XACML step is reduced to "the subscription's consumer is the app owner org".
 //!   Only the owner of the seeded instances (`/person/{number}`) can be used as

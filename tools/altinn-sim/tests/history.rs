@@ -272,7 +272,10 @@ async fn application_metadata_is_anonymous_and_lists_the_data_types() {
         by_id("ref-data-as-pdf")["allowedContentTypes"],
         json!(["application/pdf"])
     );
-    assert!(by_id("attachment")["appLogic"].is_null());
+    assert!(
+        by_id("attachment").get("appLogic").is_none(),
+        "binary data has no app logic"
+    );
     let receipt = by_id("archive-receipt");
     assert_eq!(receipt["taskId"], "Task_2");
     assert_eq!(receipt["maxCount"], 1);

@@ -112,8 +112,7 @@ impl DataTypeSpec {
                 "shadowFields": Value::Null,
             })
         });
-        // Newtonsoft writes DataType's nulls (the class is not marked to ignore them).
-        json!({
+        let mut data_type = json!({
             "id": self.id,
             "description": Value::Null,
             "allowedContentTypes": content_types,
@@ -133,7 +132,18 @@ impl DataTypeSpec {
             "enabledFileAnalysers": [],
             "enabledFileValidators": [],
             "allowedKeysForUserDefinedMetadata": Value::Null,
-        })
+        });
+        strip_nulls(&mut data_type);
+        data_type
+    }
+}
+
+/// Removes null members, recursively: the Application JSON is written without them, which
+/// Altinn's schema (every such member optional) accepts whichever way Storage writes them.
+fn strip_nulls(value: &mut Value) {
+    if let Value::Object(map) = value {
+        map.retain(|_, v| !v.is_null());
+        map.values_mut().for_each(strip_nulls);
     }
 }
 
@@ -178,7 +188,7 @@ pub(crate) fn data_types_of(shared: &Shared, app_id: &str) -> Vec<DataTypeSpec> 
         .unwrap_or_else(default_data_types)
 }
 
-/// The `Application` JSON (Storage's Newtonsoft dialect, nulls omitted at the top level).
+/// The `Application` JSON (Storage's Newtonsoft dialect, nulls omitted).
 pub(crate) fn application_json(org: &str, app: &str, data_types: &[DataTypeSpec]) -> Value {
     let since = timestamp(time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(19_000));
     json!({
