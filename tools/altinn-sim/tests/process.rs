@@ -247,3 +247,52 @@ async fn the_tasks_min_count_must_be_met_before_it_is_left() {
         (409, &json!("Instance Not Active"))
     );
 }
+
+#[tokio::test]
+async fn faults_can_be_injected_on_the_write_back_routes() {
+    use altinn_sim::{Fault, FaultRule, Route};
+    let sim = start().await;
+    let instance = sim.add_instance(feedback_instance("fault-app", 52_000_040, "Task_1"));
+    let token = altinn_token(&sim, READ_WRITE).await;
+    for route in [
+        Route::AppProcessNext,
+        Route::AppSubstatus,
+        Route::AppUploadData,
+    ] {
+        sim.inject(
+            FaultRule::times(route, Fault::Status(503), 1).for_instance(instance.instance_guid),
+        );
+    }
+    let (status, _) = process_next(&sim, &instance, &token).await;
+    assert_eq!(status, 503);
+    let stored = sim
+        .instance_json(instance.party_id, instance.instance_guid)
+        .unwrap();
+    assert_eq!(
+        stored["process"]["currentTask"]["elementId"], "Task_1",
+        "not moved"
+    );
+    let substatus = app_url(&sim, &instance, "/substatus");
+    let put = || {
+        http()
+            .put(&substatus)
+            .bearer_auth(&token)
+            .json(&json!({"label": "x"}))
+    };
+    assert_eq!(send(put()).await.0, 503);
+    assert_eq!(send(put()).await.0, 200);
+    let upload = app_url(&sim, &instance, "/data/type/attachment");
+    let post = || {
+        http()
+            .post(&upload)
+            .bearer_auth(&token)
+            .header("content-type", "text/plain")
+            .header("content-disposition", "attachment; filename=\"a.txt\"")
+            .body("a")
+    };
+    assert_eq!(send(post()).await.0, 503);
+    assert_eq!(send(post()).await.0, 200);
+    assert_eq!(process_next(&sim, &instance, &token).await.0, 200);
+    let routes: Vec<_> = sim.requests().iter().filter_map(|r| r.route).collect();
+    assert!(routes.contains(&Route::AppProcessNext) && routes.contains(&Route::AppUploadData));
+}
