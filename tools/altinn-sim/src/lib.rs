@@ -109,6 +109,11 @@ pub use crate::faults::{Fault, FaultRule, Route};
 pub use crate::platform::DataTypeSpec;
 pub use crate::seed::{DataSpec, InstanceSpec, SeededData, SeededInstance, TaskSpec};
 pub use crate::server::SERVED_ROUTES;
+
+/// The feedback task of the demo app's process (see [`Simulator::seed_demo`]).
+pub const DEMO_FEEDBACK_TASK: &str = "Task_2";
+/// The data type the demo app takes in its feedback task: the archive receipt.
+pub const DEMO_RECEIPT_DATA_TYPE: &str = "archive-receipt";
 pub use crate::state::{DeadLetter, DeliveryRecord, RequestRecord};
 
 use crate::dialect::{Dialect, render_instance};
@@ -248,9 +253,16 @@ impl Simulator {
 
     /// The demo set (all of app `demo-app`, our org): two completed instances with an XML form,
     /// a PDF receipt and attachments, one of them with a hard-deleted attachment; one completed
-    /// instance with a generated attachment of `large_attachment_size` bytes; and one instance
-    /// still in its first task (not to be archived yet).
+    /// instance with a generated attachment of `large_attachment_size` bytes; one instance
+    /// still in its first task (not to be archived yet); and one waiting in the app's feedback
+    /// task [`DEMO_FEEDBACK_TASK`], where the app takes a [`DEMO_RECEIPT_DATA_TYPE`] element.
     pub fn seed_demo(&self, large_attachment_size: u64) -> Vec<SeededInstance> {
+        self.add_data_type(
+            &format!("{}/demo-app", self.shared.config.org),
+            DataTypeSpec::binary(DEMO_RECEIPT_DATA_TYPE)
+                .for_task(DEMO_FEEDBACK_TASK)
+                .with_max_count(1),
+        );
         let base = || {
             InstanceSpec::new("demo-app", 0)
                 .with_data(DataSpec::xml_form())
@@ -285,6 +297,17 @@ impl Simulator {
                 data: vec![DataSpec::xml_form()],
                 ..InstanceSpec::new("demo-app", 0)
             }),
+            self.add_instance(
+                InstanceSpec {
+                    party_id: 50_001_005,
+                    ..base().with_data(DataSpec::attachment("soknad.pdf", 32 * 1024, 6))
+                }
+                .with_tasks([
+                    TaskSpec::data("Task_1"),
+                    TaskSpec::feedback(DEMO_FEEDBACK_TASK),
+                ])
+                .at_task(DEMO_FEEDBACK_TASK),
+            ),
         ]
     }
 

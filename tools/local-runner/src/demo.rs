@@ -3,12 +3,17 @@
 //!
 //! 1. moto_server (local S3 and SQS) as a child process; queues and bucket as in the stack.
 //! 2. The simulator in-process, seeded with the demo instances (one with a large attachment,
-//!    one with a hard-deleted element, one still in progress).
+//!    one with a hard-deleted element, one still in progress, one waiting in the app's feedback
+//!    task).
 //! 3. The real webhook served on a loopback port; the real archiver behind the queue.
 //! 4. A subscription created through the simulator's Events API, exactly as an operator does
 //!    against Altinn: its validation event has to reach the webhook before events flow.
 //! 5. The simulator publishes `app.instance.process.completed` for each completed instance and
-//!    pushes it to the webhook (with Altinn's retry schedule, sped up).
+//!    `app.instance.process.movedTo.Task_2` for the one in the feedback task, and pushes them to
+//!    the webhook (with Altinn's retry schedule, sped up). For the latter the archiver archives
+//!    its elements, uploads the archive receipt and moves the process on; the app then
+//!    publishes its `process.completed`, and the archiver archives, sets the substatus and
+//!    completes it.
 //! 6. Wait until every event is archived and completed, or in the DLQ; then the summary.
 
 use std::path::PathBuf;
@@ -16,7 +21,9 @@ use std::time::{Duration, Instant};
 
 use altinn::client::SubscriptionRequest;
 use altinn::{AltinnClient, AltinnConfig, Instance, InstanceRef, RetryPolicy};
-use altinn_sim::{SeededInstance, SimConfig, Simulator};
+use altinn_sim::{
+    DEMO_FEEDBACK_TASK, DEMO_RECEIPT_DATA_TYPE, SeededInstance, SimConfig, Simulator,
+};
 use uuid::Uuid;
 
 use crate::altinn_access::altinn_client;
@@ -34,6 +41,8 @@ pub const DEMO_BUCKET: &str = "altinn-archive-demo";
 pub const WEBHOOK_PATH: &str = "/altinn/events";
 /// Altinn's event retry delays (10 s, 30 s, …) times this: a failed push comes back in 0.1 s.
 pub const RETRY_TIME_SCALE: f64 = 0.01;
+/// The substatus the demo's archiver sets on every instance it archives.
+pub const DEMO_SUBSTATUS_LABEL: &str = "Arkivert hos etaten";
 /// How long Altinn may take to validate the subscription.
 const VALIDATION_TIMEOUT: Duration = Duration::from_secs(30);
 const MIB: u64 = 1024 * 1024;
@@ -71,6 +80,8 @@ pub struct DemoOutcome {
     pub seeded: Vec<SeededInstance>,
     /// Per seeded instance, the `completeConfirmations` stakeholders the simulator recorded.
     pub confirmations: Vec<(InstanceRef, Vec<String>)>,
+    /// Per seeded instance, the simulator's instance JSON at the end (substatus, data, process).
+    pub final_instances: Vec<(InstanceRef, serde_json::Value)>,
     /// With `--keep-running`: everything, still running.
     pub running: Option<RunningDemo>,
 }
@@ -164,8 +175,11 @@ pub async fn run_demo(options: &DemoOptions, progress: &Progress) -> Result<Demo
     ));
     let seeded = simulator.seed_demo(options.large_attachment_bytes);
     let mut completed = Vec::new();
+    let mut in_feedback = Vec::new();
     for instance in &seeded {
         let is_complete = process_complete(&simulator, instance);
+        let waits_for_feedback =
+            current_task(&simulator, instance).as_deref() == Some(DEMO_FEEDBACK_TASK);
         let live: Vec<_> = instance.live_data().collect();
         let deleted = instance.data.len() - live.len();
         progress.step(format!(
@@ -180,17 +194,29 @@ pub async fn run_demo(options: &DemoOptions, progress: &Progress) -> Result<Demo
                 String::new()
             },
             if is_complete {
-                ", process completed"
+                ", process completed".to_owned()
+            } else if waits_for_feedback {
+                format!(", waiting in the app's feedback task {DEMO_FEEDBACK_TASK}")
             } else {
-                ", still in its first task"
+                ", still in its first task".to_owned()
             }
         ));
         if is_complete {
             completed.push(instance.clone());
+        } else if waits_for_feedback {
+            in_feedback.push(instance.clone());
         }
     }
 
-    let settings = demo_settings(&simulator);
+    let mut settings = demo_settings(&simulator);
+    settings
+        .set("FEEDBACK_TASK", DEMO_FEEDBACK_TASK)
+        .set("RECEIPT_DATA_TYPE", DEMO_RECEIPT_DATA_TYPE)
+        .set("ARCHIVED_SUBSTATUS_LABEL", DEMO_SUBSTATUS_LABEL);
+    progress.step(format!(
+        "write-back on: FEEDBACK_TASK={DEMO_FEEDBACK_TASK}, RECEIPT_DATA_TYPE={DEMO_RECEIPT_DATA_TYPE}, \
+         ARCHIVED_SUBSTATUS_LABEL=\"{DEMO_SUBSTATUS_LABEL}\""
+    ));
     let altinn_config = AltinnConfig::from_lookup(settings.lookup())?;
     let client = altinn_client(&altinn_config, &RetryPolicy::default()).await?;
     let system = LocalSystem::start(
@@ -214,7 +240,7 @@ pub async fn run_demo(options: &DemoOptions, progress: &Progress) -> Result<Demo
     subscribe(&client, &system, &server, &simulator, &org, &app, progress).await?;
 
     for instance in &seeded {
-        if !completed.contains(instance) {
+        if !completed.contains(instance) && !in_feedback.contains(instance) {
             progress.step(format!(
                 "no event for {}: its process has not ended, so there is nothing to archive yet",
                 instance.instance_id()
@@ -229,6 +255,16 @@ pub async fn run_demo(options: &DemoOptions, progress: &Progress) -> Result<Demo
             instance.instance_id()
         ));
     }
+    let moved_to = altinn::event::process_moved_to(DEMO_FEEDBACK_TASK);
+    for instance in &in_feedback {
+        let event_id = simulator.publish(instance, &moved_to);
+        system.ledger().expect(&event_id, instance_ref(instance));
+        progress.step(format!(
+            "simulator publishes {moved_to} for {} (event {event_id}); its {ARCHIVED_EVENT_TYPE} \
+             follows once the archiver has moved the process on",
+            instance.instance_id()
+        ));
+    }
 
     let timed_out = system.run_until_settled(options.timeout).await;
     let folder = options.output.join(format!("run-{}", run_stamp()));
@@ -238,7 +274,7 @@ pub async fn run_demo(options: &DemoOptions, progress: &Progress) -> Result<Demo
             &org,
             Some(&folder),
             "published by the simulator",
-            completed.len(),
+            completed.len() + 2 * in_feedback.len(),
             timed_out,
         )
         .await?;
@@ -253,6 +289,13 @@ pub async fn run_demo(options: &DemoOptions, progress: &Progress) -> Result<Demo
                 .map(|(stakeholder, _)| stakeholder)
                 .collect();
             (instance_ref(instance), stakeholders)
+        })
+        .collect();
+    let final_instances = seeded
+        .iter()
+        .filter_map(|instance| {
+            let json = simulator.instance_json(instance.party_id, instance.instance_guid)?;
+            Some((instance_ref(instance), json))
         })
         .collect();
     let running = RunningDemo {
@@ -270,6 +313,7 @@ pub async fn run_demo(options: &DemoOptions, progress: &Progress) -> Result<Demo
         summary,
         seeded,
         confirmations,
+        final_instances,
         running,
     })
 }
@@ -292,12 +336,13 @@ async fn subscribe(
             system.webhook_secret().expose()
         ),
         source_filter: Some(format!("{}{org}/{app}", simulator.apps_url())),
-        type_filter: Some(ARCHIVED_EVENT_TYPE.to_owned()),
+        // No type filter: with a feedback task the `movedTo` event must come too.
+        type_filter: None,
         ..SubscriptionRequest::default()
     };
     let subscription = client.create_subscription(&request).await?;
     progress.step(format!(
-        "subscription {} created through the Events API: {ARCHIVED_EVENT_TYPE} of {org}/{app} \
+        "subscription {} created through the Events API: every event of {org}/{app} \
          to {}{WEBHOOK_PATH}?code=***",
         subscription.id,
         server.base_url()
@@ -321,6 +366,14 @@ async fn subscribe(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The id of the task the seeded instance is at, read from its Storage JSON.
+fn current_task(simulator: &Simulator, instance: &SeededInstance) -> Option<String> {
+    simulator
+        .instance_json(instance.party_id, instance.instance_guid)
+        .and_then(|json| serde_json::from_value::<Instance>(json).ok())
+        .and_then(|instance| instance.process?.current_task?.element_id)
 }
 
 /// Whether the seeded instance's process has ended, read from its Storage JSON.

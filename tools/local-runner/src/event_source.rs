@@ -131,8 +131,12 @@ impl EventSourceMapping {
                 .get("ApproximateReceiveCount")
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(1);
+            let instance = record
+                .message_attributes
+                .get("Instance")
+                .and_then(|a| a.string_value.as_deref());
             self.ledger
-                .record(event_id.as_deref(), receive_count, outcome);
+                .record(event_id.as_deref(), instance, receive_count, outcome);
             self.progress.step(describe(record, receive_count, outcome));
         }
 

@@ -1,5 +1,10 @@
 //! The events a run put into the system, and what became of each: the run is over when every
 //! one is settled (archived, kept, or in the dead-letter queue).
+//!
+//! One event brings another: once the archiver has written back in the feedback task and moved
+//! the process on, Altinn publishes the instance's `process.completed` with an id the run cannot
+//! know in advance. So a written-back event makes the ledger wait for a follow-up: the next
+//! event about the same instance, whatever its id.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
@@ -77,7 +82,17 @@ struct Inner {
     /// In the order they were expected.
     events: Vec<TrackedEvent>,
     index: BTreeMap<String, usize>,
+    /// Instances whose next event the run waits for (see the module docs).
+    follow_ups: Vec<InstanceRef>,
+    /// Events nobody expected, with the instance they are about: a follow-up may be handled
+    /// before the written-back event that announces it is recorded.
+    unmatched: Vec<(String, String, EventState)>,
     unexpected: usize,
+}
+
+/// `{org}/{app}/{partyId}/{guid}`, as the webhook's `Instance` message attribute names it.
+fn instance_key(instance: &InstanceRef) -> String {
+    format!("{}/{}", instance.app_id(), instance.instance_id())
 }
 
 impl Ledger {
@@ -101,56 +116,120 @@ impl Ledger {
         inner.index.insert(event_id.to_owned(), position);
     }
 
-    /// Records what the archiver did with a message carrying `event_id` on its
+    /// Records what the archiver did with a message carrying `event_id` about `instance`
+    /// (`{org}/{app}/{partyId}/{guid}`, the message's `Instance` attribute) on its
     /// `receive_count`th receive. A settled event stays settled: a later duplicate cannot undo
     /// an archive.
-    pub fn record(&self, event_id: Option<&str>, receive_count: u32, outcome: &MessageOutcome) {
+    pub fn record(
+        &self,
+        event_id: Option<&str>,
+        instance: Option<&str>,
+        receive_count: u32,
+        outcome: &MessageOutcome,
+    ) {
+        let state = state_after(outcome, receive_count);
         let mut inner = self.lock();
-        let position = event_id.and_then(|id| inner.index.get(id).copied());
+        let mut position = event_id.and_then(|id| inner.index.get(id).copied());
+        if position.is_none()
+            && let (Some(id), Some(instance)) = (event_id, instance)
+        {
+            position = inner.adopt_follow_up(id, instance);
+        }
         let Some(position) = position else {
             inner.unexpected += 1;
+            if let (Some(id), Some(instance)) = (event_id, instance) {
+                inner
+                    .unmatched
+                    .push((instance.to_owned(), id.to_owned(), state));
+            }
             return;
         };
         let tracked = &mut inner.events[position];
         if tracked.state.is_settled() {
             return;
         }
-        tracked.state = match outcome {
-            MessageOutcome::Archived(summary) | MessageOutcome::ClaimedByAnotherRun(summary) => {
-                EventState::Archived {
-                    duplicate: false,
-                    elements: summary.elements,
-                    skipped: summary.elements_skipped,
-                    bytes: summary.bytes_downloaded,
-                }
-            }
-            MessageOutcome::AlreadyArchived { .. } => EventState::Archived {
-                duplicate: true,
-                elements: 0,
-                skipped: 0,
-                bytes: 0,
-            },
-            MessageOutcome::EventStored { key } | MessageOutcome::EventAlreadyStored { key } => {
-                EventState::Kept { key: key.clone() }
-            }
-            // The feedback task's event: its work is in the instance, not under one key.
-            MessageOutcome::WrittenBack(_) | MessageOutcome::AlreadyWrittenBack => {
-                EventState::Kept {
-                    key: "(written back: receipt in the instance, process moved on)".into(),
-                }
-            }
-            MessageOutcome::Retry { error, .. }
-            | MessageOutcome::DeadLetterFailed { error, .. } => EventState::Retrying {
-                reason: error.reason.as_str().to_owned(),
-                receives: receive_count,
-            },
-            MessageOutcome::DeadLettered { error, .. } => EventState::DeadLettered {
-                reason: error.reason.as_str().to_owned(),
-                detail: error.detail.clone(),
-            },
-        };
+        tracked.state = state;
+        if matches!(outcome, MessageOutcome::WrittenBack(_)) {
+            let instance = tracked.instance.clone();
+            inner.await_follow_up(instance);
+        }
+    }
+}
+
+impl Inner {
+    /// Tracks `event_id` as the follow-up awaited for `instance`, if one is; its position.
+    fn adopt_follow_up(&mut self, event_id: &str, instance: &str) -> Option<usize> {
+        let at = self
+            .follow_ups
+            .iter()
+            .position(|i| instance_key(i) == instance)?;
+        let instance = self.follow_ups.remove(at);
+        let position = self.events.len();
+        self.events.push(TrackedEvent {
+            event_id: event_id.to_owned(),
+            instance,
+            state: EventState::Waiting,
+        });
+        self.index.insert(event_id.to_owned(), position);
+        Some(position)
     }
 
+    /// Waits for the next event about `instance`, or takes one already handled.
+    fn await_follow_up(&mut self, instance: InstanceRef) {
+        let key = instance_key(&instance);
+        if let Some(at) = self.unmatched.iter().position(|(i, _, _)| *i == key) {
+            let (_, event_id, state) = self.unmatched.remove(at);
+            self.unexpected = self.unexpected.saturating_sub(1);
+            self.index.insert(event_id.clone(), self.events.len());
+            self.events.push(TrackedEvent {
+                event_id,
+                instance,
+                state,
+            });
+        } else {
+            self.follow_ups.push(instance);
+        }
+    }
+}
+
+/// What the archiver's `outcome` (on the `receive_count`th receive) makes of an event.
+fn state_after(outcome: &MessageOutcome, receive_count: u32) -> EventState {
+    match outcome {
+        MessageOutcome::Archived(summary) | MessageOutcome::ClaimedByAnotherRun(summary) => {
+            EventState::Archived {
+                duplicate: false,
+                elements: summary.elements,
+                skipped: summary.elements_skipped,
+                bytes: summary.bytes_downloaded,
+            }
+        }
+        MessageOutcome::AlreadyArchived { .. } => EventState::Archived {
+            duplicate: true,
+            elements: 0,
+            skipped: 0,
+            bytes: 0,
+        },
+        MessageOutcome::EventStored { key } | MessageOutcome::EventAlreadyStored { key } => {
+            EventState::Kept { key: key.clone() }
+        }
+        // The feedback task's event: its work is in the instance, not under one key.
+        MessageOutcome::WrittenBack(_) | MessageOutcome::AlreadyWrittenBack => EventState::Kept {
+            key: "(written back: receipt in the instance, process moved on)".into(),
+        },
+        MessageOutcome::Retry { error, .. } | MessageOutcome::DeadLetterFailed { error, .. } => {
+            EventState::Retrying {
+                reason: error.reason.as_str().to_owned(),
+                receives: receive_count,
+            }
+        }
+        MessageOutcome::DeadLettered { error, .. } => EventState::DeadLettered {
+            reason: error.reason.as_str().to_owned(),
+            detail: error.detail.clone(),
+        },
+    }
+}
+
+impl Ledger {
     /// Marks an event found in the dead-letter queue (moved there by the redrive policy, with
     /// no reason the archiver could attach).
     pub fn found_in_dead_letter_queue(&self, event_id: &str, reason: &str, detail: &str) {
@@ -166,10 +245,13 @@ impl Ledger {
         }
     }
 
-    /// True when there is at least one event and every one is settled.
+    /// True when there is at least one event, every one is settled, and no follow-up is
+    /// awaited.
     pub fn all_settled(&self) -> bool {
         let inner = self.lock();
-        !inner.events.is_empty() && inner.events.iter().all(|e| e.state.is_settled())
+        !inner.events.is_empty()
+            && inner.follow_ups.is_empty()
+            && inner.events.iter().all(|e| e.state.is_settled())
     }
 
     /// Every expected event, in the order expected.
@@ -198,7 +280,7 @@ impl Ledger {
 
 #[cfg(test)]
 mod tests {
-    use archiver::{ArchiveError, ArchiveSummary, FailureReason};
+    use archiver::{ArchiveError, ArchiveSummary, FailureReason, WriteBackSummary};
 
     use super::*;
 
@@ -232,7 +314,7 @@ mod tests {
             error: ArchiveError::transient(FailureReason::AltinnServerError, "HTTP 503"),
             visibility: None,
         };
-        ledger.record(Some("e1"), 1, &retry);
+        ledger.record(Some("e1"), None, 1, &retry);
         assert_eq!(
             ledger.events()[0].state,
             EventState::Retrying {
@@ -240,8 +322,8 @@ mod tests {
                 receives: 1
             }
         );
-        ledger.record(Some("e1"), 2, &archived());
-        ledger.record(Some("e1"), 3, &retry);
+        ledger.record(Some("e1"), None, 2, &archived());
+        ledger.record(Some("e1"), None, 3, &retry);
         assert!(matches!(
             ledger.events()[0].state,
             EventState::Archived {
@@ -254,9 +336,64 @@ mod tests {
         assert!(!ledger.all_settled());
         ledger.found_in_dead_letter_queue("e2", "redrive", "moved by SQS");
         assert!(ledger.all_settled());
-        ledger.record(Some("nobody"), 1, &archived());
-        ledger.record(None, 1, &archived());
+        ledger.record(Some("nobody"), None, 1, &archived());
+        ledger.record(None, None, 1, &archived());
         assert_eq!(ledger.unexpected(), 2);
         assert_eq!(ledger.instance_of("e2"), Some(instance()));
+    }
+
+    fn written_back() -> MessageOutcome {
+        MessageOutcome::WrittenBack(WriteBackSummary {
+            elements: 2,
+            elements_downloaded: 2,
+            elements_reused: 0,
+            bytes_downloaded: 10,
+            receipt_uploaded: true,
+            moved_on: true,
+        })
+    }
+
+    #[test]
+    fn a_written_back_event_waits_for_the_instances_next_event_in_either_order() {
+        let key = "ttd/demo-app/50001001/00000000-0000-0000-0000-000000000000";
+        // The completed event arrives after the written-back one is recorded.
+        let ledger = Ledger::new();
+        ledger.expect("moved", instance());
+        ledger.record(Some("moved"), Some(key), 1, &written_back());
+        assert!(!ledger.all_settled(), "the follow-up is awaited");
+        ledger.record(Some("other"), Some("ttd/demo-app/1/x"), 1, &archived());
+        assert!(
+            !ledger.all_settled(),
+            "another instance's event is no follow-up"
+        );
+        ledger.record(Some("completed"), Some(key), 1, &archived());
+        assert!(ledger.all_settled());
+        assert_eq!(ledger.events().len(), 2);
+        assert_eq!(ledger.instance_of("completed"), Some(instance()));
+        assert_eq!(ledger.unexpected(), 1);
+
+        // The completed event is handled before the written-back one is recorded.
+        let ledger = Ledger::new();
+        ledger.expect("moved", instance());
+        ledger.record(Some("completed"), Some(key), 1, &archived());
+        assert_eq!(ledger.unexpected(), 1);
+        ledger.record(Some("moved"), Some(key), 1, &written_back());
+        assert!(ledger.all_settled());
+        assert_eq!(ledger.unexpected(), 0);
+        assert!(matches!(
+            ledger.events()[1].state,
+            EventState::Archived { elements: 3, .. }
+        ));
+
+        // A duplicate that finds the work done awaits nothing.
+        let ledger = Ledger::new();
+        ledger.expect("again", instance());
+        ledger.record(
+            Some("again"),
+            Some(key),
+            1,
+            &MessageOutcome::AlreadyWrittenBack,
+        );
+        assert!(ledger.all_settled());
     }
 }

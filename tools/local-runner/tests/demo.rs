@@ -5,7 +5,9 @@ mod common;
 
 use std::time::Duration;
 
+use altinn_sim::DEMO_RECEIPT_DATA_TYPE;
 use common::{ScratchDir, assert_no_secret_printed, file_sha256, files_under};
+use local_runner::demo::DEMO_SUBSTATUS_LABEL;
 use local_runner::{DemoOptions, Progress, run_demo};
 
 const MIB: u64 = 1024 * 1024;
@@ -24,8 +26,10 @@ async fn the_demo_archives_and_completes_every_completed_instance() {
     let summary = &outcome.summary;
     assert!(summary.succeeded(), "problems: {:?}", summary.problems());
 
-    // Four seeded instances, three completed; one of them has a hard-deleted element.
-    assert_eq!(outcome.seeded.len(), 4);
+    // Five seeded instances: three completed (one with a hard-deleted element), one still in
+    // its first task, one waiting in the feedback task (archived once the archiver has moved
+    // it on).
+    assert_eq!(outcome.seeded.len(), 5);
     let archived_guids: Vec<_> = summary
         .instances
         .iter()
@@ -35,7 +39,11 @@ async fn the_demo_archives_and_completes_every_completed_instance() {
         .seeded
         .iter()
         .partition(|i| archived_guids.contains(&i.instance_guid));
-    assert_eq!((completed.len(), unfinished.len()), (3, 1));
+    assert_eq!((completed.len(), unfinished.len()), (4, 1));
+    let fed_back = outcome
+        .seeded
+        .last()
+        .expect("the feedback instance is seeded last");
     let in_progress = unfinished[0];
     assert!(
         outcome
@@ -52,9 +60,10 @@ async fn the_demo_archives_and_completes_every_completed_instance() {
         "the large attachment has the asked-for size"
     );
 
-    // Events: three published and received, one validation event, nothing refused.
-    assert_eq!(summary.events_sent, 3);
-    assert_eq!(summary.events_received(), 3);
+    // Events: three `completed` and one `movedTo.Task_2` published by the demo, and the
+    // `completed` the app published after `process/next`; one validation event; nothing refused.
+    assert_eq!(summary.events_sent, 5);
+    assert_eq!(summary.events_received(), 5);
     assert_eq!(summary.webhook.validation_events, 1);
     assert!(
         summary.webhook.rejected.is_empty(),
@@ -64,8 +73,8 @@ async fn the_demo_archives_and_completes_every_completed_instance() {
 
     // Archived and completed: the summary's check through the Altinn API, and the simulator's
     // own record of `complete`.
-    assert_eq!(summary.archived(), 3);
-    assert_eq!(summary.completed(), 3);
+    assert_eq!(summary.archived(), 4);
+    assert_eq!(summary.completed(), 4);
     assert!(!summary.timed_out);
     assert!(
         summary.dead_letters.is_empty(),
@@ -88,14 +97,45 @@ async fn the_demo_archives_and_completes_every_completed_instance() {
         }
     }
 
-    // Objects and bytes: per instance its live data, instance.json, one event and the manifest.
+    // The write-back, as Altinn has the instances now: the feedback instance holds our receipt
+    // and went on to its end; every archived instance shows our substatus.
+    for (instance, json) in &outcome.final_instances {
+        let archived = archived_guids.contains(&instance.instance_guid);
+        let label = json["status"]["substatus"]["label"].as_str();
+        assert_eq!(
+            label,
+            archived.then_some(DEMO_SUBSTATUS_LABEL),
+            "{}",
+            instance.instance_id()
+        );
+        let receipts = json["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .filter(|d| d["dataType"] == DEMO_RECEIPT_DATA_TYPE)
+            .count();
+        let is_fed_back = instance.instance_guid == fed_back.instance_guid;
+        assert_eq!(
+            receipts,
+            usize::from(is_fed_back),
+            "{}",
+            instance.instance_id()
+        );
+        if is_fed_back {
+            assert_eq!(json["status"]["isArchived"], true, "the process ended");
+        }
+    }
+
+    // Objects and bytes: per instance its live data, instance.json, one event and the manifest;
+    // the feedback instance also has the receipt element, a second event (its `movedTo`) and
+    // the receipt upload's claim.
     let live_elements: usize = completed.iter().map(|i| i.live_data().count()).sum();
     let live_bytes: u64 = completed
         .iter()
         .flat_map(|i| i.live_data())
         .map(|d| d.size)
         .sum();
-    assert_eq!(summary.objects(), live_elements + 3 * 3);
+    assert_eq!(summary.objects(), live_elements + 3 * 3 + (1 + 3 + 1 + 1));
     assert!(summary.bytes() > live_bytes, "data plus the JSON documents");
     let skipped: usize = summary
         .instances
@@ -144,6 +184,16 @@ async fn the_demo_archives_and_completes_every_completed_instance() {
             }
         }
     }
+    let fed_back_prefix = format!(
+        "ttd/demo-app/{}/{}/",
+        fed_back.party_id, fed_back.instance_guid
+    );
+    assert!(files.contains(&format!("{fed_back_prefix}receipt-upload.json")));
+    let fed_back_events = files
+        .iter()
+        .filter(|f| f.starts_with(&format!("{fed_back_prefix}events/")))
+        .count();
+    assert_eq!(fed_back_events, 2, "movedTo and completed");
     let unfinished = format!("ttd/demo-app/{}/", in_progress.party_id);
     assert!(!files.iter().any(|f| f.starts_with(&unfinished)));
 
@@ -170,6 +220,9 @@ async fn the_demo_archives_and_completes_every_completed_instance() {
         "subscription 1 validated",
         "webhook  <- validation event",
         "queue    -> archiver: batch of",
+        "waiting in the app's feedback task Task_2",
+        "in the feedback task: 3 element(s) archived",
+        "receipt uploaded",
         "Summary",
         "EMF line(s) from the archiver, kept off the console",
         "  result       OK",
