@@ -22,7 +22,7 @@
 //! | App uploads: `POST data?dataType=` (legacy, 201 DataElement + `Location`) and `POST data/type/{dataType}` (200 `DataPostResponse {newDataElementId, instance, validationIssues, newDataModels}`) | app-lib's checks in its order, all ProblemDetails: 404 `Instance Not Found`; 400 `Data Type Not Found` (not in the app metadata); 403 for `ref-data-as-pdf`; 409 `Instance Not Active` (archived); 409 `Max Count Exceeded`; 409 `No current task`; 400 `Missing content type`; for binary types 400 `File validation failed` with `uploadValidationIssues` (no `Content-Disposition`, a filename that does not parse or has no extension, a `Content-Type` not matching the extension or not in `allowedContentTypes`); 400 for an empty body. Stores the body in memory (at most 16 MiB), `fileScanResult: Pending` when the type has `enableFileScan`, logs `Created` with `dataId`. |
 //! | Application metadata: `GET /storage/api/v1/applications/{org}/{app}` | Anonymous. Every seeded app has data types `model` (form data, `Task_1`, exactly one), `ref-data-as-pdf` and `attachment` (`Task_1`); tests add more with [`Simulator::add_data_type`] ([`DataTypeSpec`]). 404 text `Could not find an application with appId={org}/{app}` for an app never seeded or declared. |
 //! | Instance events and process history: Storage `GET instances/{p}/{g}/events`, `GET …/process/history`, App `GET …/process/history` | `{"instanceEvents": […]}` in time order, filtered by `eventTypes` (repeatable) and by `from`+`to` (only when both; 400 text for a bad time). `{"processHistory": […]}` built as Storage's `ProcessHelper` does: a task's start and end merged into one item, `performedBy` = the person number or the org code. |
-//! | Events subscriptions | Create (validation of endpoint and filters, dedupe of identical requests, `Location: /events/api/v1/subscription/{id}`), get, list (unvalidated included), delete. |
+//! | Events subscriptions | Create with Altinn's checks in Altinn's order (endpoint, source scheme, `altinn:events.subscribe` for generic resources → 403 with an empty body, resource URN, then the app rules or the generic ones: resource required, `sourceFilter`/`alternativeSubjectFilter` refused with Altinn's messages, `includeSubunits` needs a subject), dedupe of identical requests, `Location: /events/api/v1/subscription/{id}`; get, list (unvalidated included) and delete by the creator's identity. |
 //! | Events push | The validation event right after create (retried per `ValidationQueuePolicy`), then one event per POST with `application/json; charset=utf-8`, retried after 10 s, 30 s, 1 min, 5 min, 10 min, 30 min, 1 h, 3 h, 6 h, 12 h, 12 h (× [`SimConfig::retry_time_scale`]) and dead-lettered after 12 failed attempts. |
 //!
 //! Platform and app routes require a valid, unexpired, unrevoked Altinn token from this simulator
@@ -67,9 +67,12 @@
 //! - **Upload checks** skip `allowedContributors`, `actionRequiredToWrite`,
 //!   `disallowUserCreate` and `maxSize`; the app's file analysers do not run.
 //! - **Event matching** is Altinn's (resource, subject and type filters, validated subscriptions
-//!   only); the XACML step is reduced to "the subscription's consumer is the app owner org".
-//!   Only the owner of the seeded instances (`/person/{number}`) can be used as
-//!   `alternativeSubjectFilter`.
+//!   only; subunits are not modelled). The authorization step is reduced: app events reach the
+//!   app owner org; generic-resource events reach the owner org passed to
+//!   [`Simulator::publish_event`] and the organisation an
+//!   `urn:altinn:organization:identifier-no:{orgno}` subject names; creating a generic
+//!   subscription needs a service-owner token, or an organisation's own subject. Only the owner
+//!   of the seeded instances (`/person/{number}`) can be used as `alternativeSubjectFilter`.
 //! - **Synthetic people**: instance owners get a made-up 11-digit person number (no valid check
 //!   digits) and the name "Simulert Person {partyId}".
 //! - Error texts not documented by Altinn (e.g. some subscription 400 messages) are the
