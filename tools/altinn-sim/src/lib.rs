@@ -443,6 +443,18 @@ impl Simulator {
         self.shared.lock().faults.push(rule);
     }
 
+    /// The fault rules with a count that have not fired that often yet (so a test can tell
+    /// that every fault it armed was met).
+    pub fn unfired_faults(&self) -> Vec<FaultRule> {
+        self.shared
+            .lock()
+            .faults
+            .iter()
+            .filter(|rule| rule.times.is_some_and(|n| n > 0))
+            .cloned()
+            .collect()
+    }
+
     /// Removes every fault rule.
     pub fn clear_faults(&self) {
         self.shared.lock().faults.clear();
