@@ -29,7 +29,9 @@
 use std::time::Duration;
 
 use altinn::{AltinnConfig, ConfigError, RetryPolicy};
-use lambda_support::settings::{Lookup, altinn_retry_policy, in_range, optional, required};
+use lambda_support::settings::{
+    Lookup, altinn_retry_policy, feedback_task, in_range, optional, required,
+};
 
 use crate::layout::ArchiveLayout;
 use crate::receipt::{FeedbackSettings, ReceiptFormat, ReceiptSettings, SubstatusSettings};
@@ -162,7 +164,7 @@ fn feedback_settings(lookup: &impl Lookup) -> Result<Option<FeedbackSettings>, C
         None => ReceiptFormat::default(),
     };
     let (task, data_type) = match (
-        optional(lookup, "FEEDBACK_TASK"),
+        feedback_task(lookup)?,
         optional(lookup, "RECEIPT_DATA_TYPE"),
     ) {
         (None, None) => return Ok(None),
@@ -185,14 +187,6 @@ fn feedback_settings(lookup: &impl Lookup) -> Result<Option<FeedbackSettings>, C
             });
         }
     };
-    if !altinn::event::is_valid_task_id(&task) {
-        return Err(ConfigError::Invalid {
-            variable: "FEEDBACK_TASK",
-            reason: "must be a BPMN task id such as Task_2: letters, digits, `_`, `-` or `.`, \
-                     starting with a letter or `_`, at most 100"
-                .into(),
-        });
-    }
     let well_formed = data_type.len() <= 100
         && data_type
             .bytes()

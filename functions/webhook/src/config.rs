@@ -20,7 +20,7 @@
 use std::time::Duration;
 
 use altinn::{Allowlist, AltinnEnvironment, ConfigError, Secret};
-use lambda_support::settings::{Lookup, optional, parsed_or, process_env, required};
+use lambda_support::settings::{Lookup, feedback_task, optional, parsed_or, process_env, required};
 
 use crate::event_filter::{DEFAULT_EVENT_TYPES, EventTypeFilter, EventTypeFilterError};
 
@@ -209,17 +209,9 @@ fn queue_url(lookup: &impl Lookup) -> Result<String, ConfigError> {
 /// event is dropped would wait in the feedback task for ever, so no list can leave it out.
 fn event_types(lookup: &impl Lookup) -> Result<EventTypeFilter, ConfigError> {
     let listed = optional(lookup, "EVENT_TYPES");
-    let Some(task) = optional(lookup, "FEEDBACK_TASK") else {
+    let Some(task) = feedback_task(lookup)? else {
         return parsed_or(lookup, "EVENT_TYPES", EventTypeFilter::default());
     };
-    if !altinn::event::is_valid_task_id(&task) {
-        return Err(ConfigError::Invalid {
-            variable: "FEEDBACK_TASK",
-            reason: "must be a BPMN task id such as Task_2: letters, digits, `_`, `-` or `.`, \
-                     starting with a letter or `_`, at most 100"
-                .into(),
-        });
-    }
     // Appended last, so a parse error's entry number is still that of the listed entry.
     let list = format!(
         "{},{}",

@@ -94,6 +94,21 @@ pub fn altinn_retry_policy(
     })
 }
 
+/// `FEEDBACK_TASK`: the app's feedback task where the archiver writes back, read the same way by
+/// every function that needs it (unset is `None`). It becomes part of an event type and a query,
+/// so only a BPMN task id ([`altinn::event::is_valid_task_id`]) is accepted.
+pub fn feedback_task(lookup: &impl Lookup) -> Result<Option<String>, ConfigError> {
+    match optional(lookup, "FEEDBACK_TASK") {
+        Some(task) if !altinn::event::is_valid_task_id(&task) => Err(ConfigError::Invalid {
+            variable: "FEEDBACK_TASK",
+            reason: "must be a BPMN task id such as Task_2: letters, digits, `_`, `-` or `.`, \
+                     starting with a letter or `_`, at most 100"
+                .into(),
+        }),
+        task => Ok(task),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

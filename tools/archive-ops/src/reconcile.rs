@@ -36,13 +36,15 @@ pub async fn command(
         true => None,
         false => Some(context.required(args.queue_url.as_deref(), "queue-url", "QUEUE_URL")?),
     };
-    let feedback_task = context
-        .setting(args.feedback_task.as_deref(), "FEEDBACK_TASK")
-        .map(|task| {
-            reconciler::config::parse_task_id(&task)
-                .map_err(|reason| UsageError(format!("--feedback-task: {reason}")))
-        })
-        .transpose()?;
+    let feedback_task = context.setting(args.feedback_task.as_deref(), "FEEDBACK_TASK");
+    if let Some(task) = &feedback_task
+        && !altinn::event::is_valid_task_id(task)
+    {
+        return Err(UsageError(format!(
+            "--feedback-task: {task:?} is not a BPMN task id such as Task_2"
+        ))
+        .into());
+    }
     let altinn_config = AltinnConfig::from_lookup(&context.env).map_err(CommandError::failed)?;
     if app.org != altinn_config.org {
         return Err(UsageError("--app: the org must be ALTINN_ORG".into()).into());
