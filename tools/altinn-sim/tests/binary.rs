@@ -64,8 +64,8 @@ async fn binary_prints_its_environment_and_serves() {
     assert_eq!(value_of("MASKINPORTEN_KID"), "sim-kid");
     assert_eq!(
         text.matches("ttd/demo-app ").count(),
-        4,
-        "four seeded instances:\n{text}"
+        5,
+        "five seeded instances (one waiting in the feedback task):\n{text}"
     );
     assert!(text.contains("(hard-deleted)"));
     assert!(

@@ -534,7 +534,7 @@ async fn complete_of_an_unfinished_process_succeeds_like_storage() {
 async fn demo_seed_has_the_documented_shape() {
     let sim = start().await;
     let seeded = sim.seed_demo(3 * 1024 * 1024 + 5);
-    assert_eq!(seeded.len(), 4);
+    assert_eq!(seeded.len(), 5);
     assert!(seeded.iter().any(|i| i.data.iter().any(|d| d.hard_deleted)));
     assert!(
         seeded
@@ -546,6 +546,19 @@ async fn demo_seed_has_the_documented_shape() {
         .instance_json(unfinished.party_id, unfinished.instance_guid)
         .expect("instance");
     assert!(json["process"].get("ended").is_none());
+    let waiting = &seeded[4];
+    let json = sim
+        .instance_json(waiting.party_id, waiting.instance_guid)
+        .expect("instance");
+    assert_eq!(json["process"]["currentTask"]["elementId"], "Task_2");
+    assert_eq!(json["process"]["currentTask"]["altinnTaskType"], "feedback");
+    assert!(
+        sim.data_types("ttd/demo-app")
+            .iter()
+            .any(|t| t.id == altinn_sim::DEMO_RECEIPT_DATA_TYPE
+                && t.task_id.as_deref() == Some("Task_2")),
+        "the demo app takes the receipt in its feedback task"
+    );
     for instance in &seeded[..3] {
         let json = sim
             .instance_json(instance.party_id, instance.instance_guid)
