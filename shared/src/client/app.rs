@@ -42,10 +42,9 @@ impl AltinnClient {
             method: Method::PUT,
             url,
             payload: Payload::Json(b"{}".to_vec()),
+            once: true,
         };
-        let mut once = self.clone();
-        once.retry.max_attempts = 1;
-        let body = once.buffered(call).await?;
+        let body = self.buffered(call).await?;
         parse_json(OPERATION, &body)
     }
 
@@ -72,6 +71,7 @@ impl AltinnClient {
             method: Method::PUT,
             url,
             payload: Payload::Json(json),
+            once: false,
         };
         let body = self.buffered(call).await?;
         parse_instance(OPERATION, body)

@@ -150,6 +150,7 @@ impl AltinnClient {
             method: Method::POST,
             url,
             payload: Payload::Json(json),
+            once: false,
         };
         let body = self.buffered_as(call, request.scope_set()).await?;
         parse_json(OPERATION, &body)
@@ -184,6 +185,7 @@ impl AltinnClient {
             method: Method::DELETE,
             url,
             payload: Payload::None,
+            once: false,
         };
         self.buffered_as(call, ScopeSet::EventsServiceOwner)
             .await

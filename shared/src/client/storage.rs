@@ -87,6 +87,7 @@ impl AltinnClient {
             method: Method::POST,
             url,
             payload: Payload::Empty,
+            once: false,
         };
         let body = self.buffered(call).await?;
         parse_instance(OPERATION, body)

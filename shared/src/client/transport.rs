@@ -38,6 +38,10 @@ pub(super) struct Call {
     pub(super) method: Method,
     pub(super) url: Url,
     pub(super) payload: Payload,
+    /// Sent at most once: not idempotent, so a transient failure goes back to the caller, which
+    /// must look at Altinn's state before asking again (a 401 still gets one fresh-token retry,
+    /// since Altinn did nothing).
+    pub(super) once: bool,
 }
 
 /// A successful answer, read whole (JSON) or left as a stream (data downloads).
@@ -103,7 +107,11 @@ impl AltinnClient {
         if !self.allowlist.permits(&call.url) {
             return Err(ClientError::NotAllowed { operation });
         }
-        let max_attempts = self.retry.max_attempts.max(1);
+        let max_attempts = if call.once {
+            1
+        } else {
+            self.retry.max_attempts.max(1)
+        };
         let mut attempt = 0u32;
         let mut refreshed_after_401 = false;
         loop {
@@ -247,6 +255,7 @@ impl Call {
             method: Method::GET,
             url,
             payload: Payload::None,
+            once: false,
         }
     }
 }
