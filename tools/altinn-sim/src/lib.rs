@@ -81,6 +81,7 @@
 mod authentication;
 mod config;
 mod content;
+mod correspondence;
 mod der;
 mod dialect;
 mod events;
@@ -108,6 +109,11 @@ pub use crate::config::{
     TEST_CLIENT_PUBLIC_KEY_PEM,
 };
 pub use crate::content::DataContent;
+pub use crate::correspondence::{
+    CORRESPONDENCE_BASE, CORRESPONDENCE_EVENT_PREFIX, CORRESPONDENCE_ROUTES,
+    CorrespondenceAttachmentSpec, CorrespondenceSpec, CorrespondenceStatusRecord,
+    SeededCorrespondence, SeededCorrespondenceAttachment,
+};
 pub use crate::faults::{Fault, FaultRule, Route};
 pub use crate::platform::DataTypeSpec;
 pub use crate::seed::{DataSpec, InstanceSpec, SeededData, SeededInstance, TaskSpec};

@@ -151,6 +151,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/{org}/{app}/instances/{party}/{guid}/substatus",
             put(app_substatus),
         )
+        .merge(crate::correspondence::router())
         .fallback(|| async { (StatusCode::NOT_FOUND, "Not simulated").into_response() })
         .with_state(shared)
 }

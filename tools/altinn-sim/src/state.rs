@@ -10,6 +10,7 @@ use url::Url;
 use uuid::Uuid;
 
 use crate::config::SimConfig;
+use crate::correspondence::CorrespondenceStore;
 use crate::events::Subscription;
 use crate::faults::{Fault, FaultRule, Route};
 use crate::jwt::Keys;
@@ -114,6 +115,8 @@ pub(crate) struct Inner {
     /// The data types of each known app (`{org}/{app}`): apps get the defaults when first
     /// seeded, and tests declare more.
     pub apps: HashMap<String, Vec<DataTypeSpec>>,
+    /// Correspondences, their attachments and notification orders, and the events pushed.
+    pub correspondence: CorrespondenceStore,
 }
 
 /// Everything handlers and background tasks share.
@@ -154,6 +157,7 @@ impl Shared {
                 faults: Vec::new(),
                 requests: Vec::new(),
                 apps: HashMap::new(),
+                correspondence: CorrespondenceStore::default(),
             }),
             background: Mutex::new(Vec::new()),
         })
