@@ -382,15 +382,24 @@ mod tests {
             (format!("{c}/{g}"), Route::CorrespondenceOverview),
             (format!("{c}/{g}/details"), Route::CorrespondenceDetails),
             (format!("{c}/{g}/content"), Route::CorrespondenceContent),
-            (format!("{c}/{g}/markasread"), Route::CorrespondenceMarkAsRead),
+            (
+                format!("{c}/{g}/markasread"),
+                Route::CorrespondenceMarkAsRead,
+            ),
             (format!("{c}/{g}/confirm"), Route::CorrespondenceConfirm),
             (
                 format!("{c}/{g}/attachment/{}/download", Uuid::new_v4()),
                 Route::CorrespondenceRecipientDownload,
             ),
             (format!("{a}/{g}"), Route::CorrespondenceAttachmentOverview),
-            (format!("{a}/{g}/details"), Route::CorrespondenceAttachmentDetails),
-            (format!("{a}/{g}/download"), Route::CorrespondenceSenderDownload),
+            (
+                format!("{a}/{g}/details"),
+                Route::CorrespondenceAttachmentDetails,
+            ),
+            (
+                format!("{a}/{g}/download"),
+                Route::CorrespondenceSenderDownload,
+            ),
         ] {
             assert_eq!(classify(&path), (Some(route), Some(g)), "{path}");
         }

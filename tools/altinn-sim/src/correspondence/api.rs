@@ -142,7 +142,10 @@ impl Simulator {
             c.push_status(Status::ReadyForPublish, Status::ReadyForPublish.name());
             let published = c.push_status(Status::Published, Status::Published.name());
             c.published = Some(published);
-            c.notifications.iter().map(|n| n.order_id).collect::<Vec<_>>()
+            c.notifications
+                .iter()
+                .map(|n| n.order_id)
+                .collect::<Vec<_>>()
         };
         push_correspondence_event(&self.shared, id, "correspondencepublished");
         for order in orders {
@@ -173,8 +176,18 @@ impl Simulator {
             .get(&id)
             .unwrap_or_else(|| panic!("no correspondence {id}"));
         if suffix == "notificationcreated" {
-            let order = c.notifications.first().expect("a notification order").order_id;
-            return cloud_event(&self.shared, &suffix, &c.resource_id, order, &c.sender_orgno);
+            let order = c
+                .notifications
+                .first()
+                .expect("a notification order")
+                .order_id;
+            return cloud_event(
+                &self.shared,
+                &suffix,
+                &c.resource_id,
+                order,
+                &c.sender_orgno,
+            );
         }
         let orgno = if super::events::addressed_to_recipient(&suffix) {
             &c.recipient_orgno
@@ -336,7 +349,12 @@ impl Simulator {
     /// The ids of every seeded correspondence, in no particular order.
     pub fn correspondence_ids(&self) -> Vec<Uuid> {
         let inner = self.shared.lock();
-        inner.correspondence.correspondences.keys().copied().collect()
+        inner
+            .correspondence
+            .correspondences
+            .keys()
+            .copied()
+            .collect()
     }
 
     /// Tells the simulator another sender org's organisation number (its own org has

@@ -173,13 +173,22 @@ mod tests {
 
     #[test]
     fn suffixes_are_normalised_and_routed_to_their_topic() {
-        assert_eq!(normalise_suffix("receiverread"), "correspondencereceiverread");
+        assert_eq!(
+            normalise_suffix("receiverread"),
+            "correspondencereceiverread"
+        );
         assert_eq!(
             normalise_suffix("no.altinn.correspondence.correspondencepublished"),
             "correspondencepublished"
         );
-        assert_eq!(normalise_suffix("attachmentpublished"), "attachmentpublished");
-        assert_eq!(normalise_suffix("notificationcreated"), "notificationcreated");
+        assert_eq!(
+            normalise_suffix("attachmentpublished"),
+            "attachmentpublished"
+        );
+        assert_eq!(
+            normalise_suffix("notificationcreated"),
+            "notificationcreated"
+        );
         assert_eq!(Topic::of_suffix("attachmentexpired"), Topic::Attachment);
         assert_eq!(Topic::of_suffix("notificationcreated"), Topic::Notification);
         assert_eq!(

@@ -30,15 +30,24 @@ pub const CORRESPONDENCE_ROUTES: &[(&str, &str)] = &[
     ("GET", "/correspondence/api/v1/correspondence/{id}"),
     ("GET", "/correspondence/api/v1/correspondence/{id}/details"),
     ("GET", "/correspondence/api/v1/correspondence/{id}/content"),
-    ("POST", "/correspondence/api/v1/correspondence/{id}/markasread"),
+    (
+        "POST",
+        "/correspondence/api/v1/correspondence/{id}/markasread",
+    ),
     ("POST", "/correspondence/api/v1/correspondence/{id}/confirm"),
     (
         "GET",
         "/correspondence/api/v1/correspondence/{id}/attachment/{attachment}/download",
     ),
     ("GET", "/correspondence/api/v1/attachment/{attachment}"),
-    ("GET", "/correspondence/api/v1/attachment/{attachment}/details"),
-    ("GET", "/correspondence/api/v1/attachment/{attachment}/download"),
+    (
+        "GET",
+        "/correspondence/api/v1/attachment/{attachment}/details",
+    ),
+    (
+        "GET",
+        "/correspondence/api/v1/attachment/{attachment}/download",
+    ),
 ];
 
 /// The Correspondence routes, to merge into the simulator's router.

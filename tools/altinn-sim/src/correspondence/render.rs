@@ -67,11 +67,7 @@ pub(crate) fn details(store: &CorrespondenceStore, c: &StoredCorrespondence, rol
         })
         .collect();
     value["statusHistory"] = Value::Array(history);
-    value["notifications"] = c
-        .notifications
-        .iter()
-        .map(|n| notification(c, n))
-        .collect();
+    value["notifications"] = c.notifications.iter().map(|n| notification(c, n)).collect();
     value["systemLabel"] = Value::Null;
     value
 }

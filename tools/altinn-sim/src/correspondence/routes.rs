@@ -30,15 +30,42 @@ const OVERVIEW_FETCH_DEBOUNCE: Duration = Duration::from_secs(15);
 /// (altinn-correspondence `src/Altinn.Correspondence.Application/Errors.cs`).
 fn error(code: i64) -> Reject {
     let (status, detail) = match code {
-        1001 => (StatusCode::NOT_FOUND, "The requested correspondence was not found"),
-        1024 => (StatusCode::BAD_REQUEST, "Correspondence must be fetched before it can be read"),
-        1025 => (StatusCode::BAD_REQUEST, "Correspondence must be fetched before it can be confirmed"),
-        1041 => (StatusCode::BAD_REQUEST, "Correspondence has already been confirmed"),
-        2001 => (StatusCode::NOT_FOUND, "The requested attachment was not found"),
-        2016 => (StatusCode::BAD_REQUEST, "This attachment is associated with a published correspondence and can no longer be accessed by service owner"),
-        2019 => (StatusCode::BAD_REQUEST, "The attachment has been purged and cannot be downloaded"),
-        2020 => (StatusCode::BAD_REQUEST, "The attachment has expired and cannot be downloaded"),
-        _ => (StatusCode::UNAUTHORIZED, "You must use an Altinn token, DialogToken or log in to IDPorten as someone with access to the resource and organization in Altinn Authorization"),
+        1001 => (
+            StatusCode::NOT_FOUND,
+            "The requested correspondence was not found",
+        ),
+        1024 => (
+            StatusCode::BAD_REQUEST,
+            "Correspondence must be fetched before it can be read",
+        ),
+        1025 => (
+            StatusCode::BAD_REQUEST,
+            "Correspondence must be fetched before it can be confirmed",
+        ),
+        1041 => (
+            StatusCode::BAD_REQUEST,
+            "Correspondence has already been confirmed",
+        ),
+        2001 => (
+            StatusCode::NOT_FOUND,
+            "The requested attachment was not found",
+        ),
+        2016 => (
+            StatusCode::BAD_REQUEST,
+            "This attachment is associated with a published correspondence and can no longer be accessed by service owner",
+        ),
+        2019 => (
+            StatusCode::BAD_REQUEST,
+            "The attachment has been purged and cannot be downloaded",
+        ),
+        2020 => (
+            StatusCode::BAD_REQUEST,
+            "The attachment has expired and cannot be downloaded",
+        ),
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            "You must use an Altinn token, DialogToken or log in to IDPorten as someone with access to the resource and organization in Altinn Authorization",
+        ),
     };
     // ProblemDetailsHelper: the status's RFC 9110 section as `type`, its reason as `title`.
     let section = match status.as_u16() {
@@ -113,10 +140,7 @@ fn parse(id: &str, not_found: i64) -> Result<Uuid, Reject> {
 
 /// Looks up the correspondence and checks the caller's access to it: 1001 unknown or purged,
 /// 4001 another party, and for a recipient 1001 while it is not published (or has failed).
-fn visible(
-    c: Option<&StoredCorrespondence>,
-    access: &Access,
-) -> Result<(), Reject> {
+fn visible(c: Option<&StoredCorrespondence>, access: &Access) -> Result<(), Reject> {
     let c = c.ok_or_else(|| error(1001))?;
     if !is_party(access, c) {
         return Err(error(NO_ACCESS));
@@ -140,7 +164,12 @@ enum Reading {
 
 /// The overview, details and content routes: checks, the recipient's `Fetched` (and for
 /// `/content` the first `Read` with its event to the sender), then the answer.
-fn read(shared: &Arc<Shared>, headers: &HeaderMap, id: &str, reading: Reading) -> Result<Response, Reject> {
+fn read(
+    shared: &Arc<Shared>,
+    headers: &HeaderMap,
+    id: &str,
+    reading: Reading,
+) -> Result<Response, Reject> {
     let policy = match reading {
         Reading::Content => Policy::Recipient,
         _ => Policy::SenderOrRecipient,
@@ -155,7 +184,8 @@ fn read(shared: &Arc<Shared>, headers: &HeaderMap, id: &str, reading: Reading) -
         let c = store.correspondences.get_mut(&id).expect("checked above");
         if access.role == Role::Recipient && access.records {
             let debounced = reading == Reading::Overview
-                && c.last_overview_fetch.is_some_and(|at| at.elapsed() < OVERVIEW_FETCH_DEBOUNCE);
+                && c.last_overview_fetch
+                    .is_some_and(|at| at.elapsed() < OVERVIEW_FETCH_DEBOUNCE);
             if !debounced {
                 c.push_status(Status::Fetched, Status::Fetched.name());
                 if reading == Reading::Overview {
@@ -169,8 +199,12 @@ fn read(shared: &Arc<Shared>, headers: &HeaderMap, id: &str, reading: Reading) -
         }
         let c = &store.correspondences[&id];
         match reading {
-            Reading::Overview => json_response(StatusCode::OK, &render::overview(store, c, access.role)),
-            Reading::Details => json_response(StatusCode::OK, &render::details(store, c, access.role)),
+            Reading::Overview => {
+                json_response(StatusCode::OK, &render::overview(store, c, access.role))
+            }
+            Reading::Details => {
+                json_response(StatusCode::OK, &render::details(store, c, access.role))
+            }
             Reading::Content => text_response(StatusCode::OK, c.body.clone()),
         }
     };
@@ -181,23 +215,40 @@ fn read(shared: &Arc<Shared>, headers: &HeaderMap, id: &str, reading: Reading) -
 }
 
 /// `GET correspondence/{id}`
-pub(crate) async fn get_overview(State(shared): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+pub(crate) async fn get_overview(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     read(&shared, &headers, &id, Reading::Overview).unwrap_or_else(IntoResponse::into_response)
 }
 
 /// `GET correspondence/{id}/details`
-pub(crate) async fn get_details(State(shared): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+pub(crate) async fn get_details(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     read(&shared, &headers, &id, Reading::Details).unwrap_or_else(IntoResponse::into_response)
 }
 
 /// `GET correspondence/{id}/content`: the body as markdown text.
-pub(crate) async fn get_content(State(shared): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+pub(crate) async fn get_content(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     read(&shared, &headers, &id, Reading::Content).unwrap_or_else(IntoResponse::into_response)
 }
 
 /// Marking read and confirming: both need an earlier `Fetched`; each adds its status and tells
 /// the sender. Altinn writes `Confirmed` from a job a few seconds later; here it is immediate.
-fn acknowledge(shared: &Arc<Shared>, headers: &HeaderMap, id: &str, status: Status) -> Result<Response, Reject> {
+fn acknowledge(
+    shared: &Arc<Shared>,
+    headers: &HeaderMap,
+    id: &str,
+    status: Status,
+) -> Result<Response, Reject> {
     let access = access(shared, headers, Policy::Recipient)?;
     let id = parse(id, 1001)?;
     let (suffix, not_fetched) = match status {
@@ -226,13 +277,22 @@ fn acknowledge(shared: &Arc<Shared>, headers: &HeaderMap, id: &str, status: Stat
 }
 
 /// `POST correspondence/{id}/markasread`
-pub(crate) async fn post_mark_as_read(State(shared): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+pub(crate) async fn post_mark_as_read(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     acknowledge(&shared, &headers, &id, Status::Read).unwrap_or_else(IntoResponse::into_response)
 }
 
 /// `POST correspondence/{id}/confirm`
-pub(crate) async fn post_confirm(State(shared): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    acknowledge(&shared, &headers, &id, Status::Confirmed).unwrap_or_else(IntoResponse::into_response)
+pub(crate) async fn post_confirm(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    acknowledge(&shared, &headers, &id, Status::Confirmed)
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 /// 2019 purged, 2020 expired.
@@ -251,10 +311,16 @@ pub(crate) async fn get_recipient_download(
     Path((id, attachment_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    recipient_download(&shared, &headers, &id, &attachment_id).unwrap_or_else(IntoResponse::into_response)
+    recipient_download(&shared, &headers, &id, &attachment_id)
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
-fn recipient_download(shared: &Shared, headers: &HeaderMap, id: &str, attachment_id: &str) -> Result<Response, Reject> {
+fn recipient_download(
+    shared: &Shared,
+    headers: &HeaderMap,
+    id: &str,
+    attachment_id: &str,
+) -> Result<Response, Reject> {
     let access = access(shared, headers, Policy::Recipient)?;
     let id = parse(id, 1001)?;
     let attachment_id = parse(attachment_id, 2001)?;
@@ -285,12 +351,19 @@ fn recipient_download(shared: &Shared, headers: &HeaderMap, id: &str, attachment
 }
 
 /// The sender's attachment routes: the token's org must be the attachment's sender.
-fn sender_attachment(shared: &Shared, headers: &HeaderMap, attachment_id: &str) -> Result<(StoredAttachment, bool), Reject> {
+fn sender_attachment(
+    shared: &Shared,
+    headers: &HeaderMap,
+    attachment_id: &str,
+) -> Result<(StoredAttachment, bool), Reject> {
     let access = access(shared, headers, Policy::Sender)?;
     let attachment_id = parse(attachment_id, 2001)?;
     let inner = shared.lock();
     let store = &inner.correspondence;
-    let attachment = store.attachments.get(&attachment_id).ok_or_else(|| error(2001))?;
+    let attachment = store
+        .attachments
+        .get(&attachment_id)
+        .ok_or_else(|| error(2001))?;
     if access.caller.org.as_deref() != Some(attachment.sender_org.as_str()) {
         return Err(error(NO_ACCESS));
     }
@@ -303,7 +376,11 @@ fn sender_attachment(shared: &Shared, headers: &HeaderMap, attachment_id: &str) 
 }
 
 /// `GET attachment/{id}` (sender)
-pub(crate) async fn get_attachment_overview(State(shared): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+pub(crate) async fn get_attachment_overview(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     match sender_attachment(&shared, &headers, &id) {
         Ok((a, _)) => json_response(StatusCode::OK, &render::attachment_overview(&a, false)),
         Err(reject) => reject.into_response(),
@@ -311,7 +388,11 @@ pub(crate) async fn get_attachment_overview(State(shared): State<Arc<Shared>>, P
 }
 
 /// `GET attachment/{id}/details` (sender)
-pub(crate) async fn get_attachment_details(State(shared): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+pub(crate) async fn get_attachment_details(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     match sender_attachment(&shared, &headers, &id) {
         Ok((a, _)) => json_response(StatusCode::OK, &render::attachment_overview(&a, true)),
         Err(reject) => reject.into_response(),
@@ -320,7 +401,11 @@ pub(crate) async fn get_attachment_details(State(shared): State<Arc<Shared>>, Pa
 
 /// `GET attachment/{id}/download` (sender): refused with 2016 once a correspondence it
 /// belongs to has been published.
-pub(crate) async fn get_sender_download(State(shared): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+pub(crate) async fn get_sender_download(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let result = sender_attachment(&shared, &headers, &id).and_then(|(a, published)| {
         downloadable(&a)?;
         if published {
@@ -342,7 +427,9 @@ fn stream(a: &StoredAttachment, file_name: Option<&str>) -> Response {
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Some(name) = file_name {
         let inline = matches!(
-            name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).as_deref(),
+            name.rsplit_once('.')
+                .map(|(_, e)| e.to_ascii_lowercase())
+                .as_deref(),
             Some("pdf" | "png" | "jpg" | "jpeg" | "gif" | "txt")
         );
         let disposition = crate::platform::content_disposition(name);

@@ -154,7 +154,11 @@ pub(crate) struct StoredCorrespondence {
 impl StoredCorrespondence {
     /// Appends a status, at least a microsecond after the previous one so that time order
     /// never disagrees with the order the statuses happened in.
-    pub(crate) fn push_status(&mut self, status: Status, text: impl Into<String>) -> OffsetDateTime {
+    pub(crate) fn push_status(
+        &mut self,
+        status: Status,
+        text: impl Into<String>,
+    ) -> OffsetDateTime {
         let now = OffsetDateTime::now_utc();
         let changed = match self.history.last() {
             Some(last) if last.changed >= now => last.changed + Duration::microseconds(1),
@@ -241,7 +245,9 @@ pub(crate) struct StoredAttachment {
 
 impl StoredAttachment {
     pub(crate) fn current(&self) -> &AttachmentStatusEntry {
-        self.history.last().expect("an attachment is seeded with a status")
+        self.history
+            .last()
+            .expect("an attachment is seeded with a status")
     }
 }
 
