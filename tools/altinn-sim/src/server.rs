@@ -168,6 +168,10 @@ impl std::fmt::Display for DroppedByFault {
 
 impl std::error::Error for DroppedByFault {}
 
+/// Altinn's API gateway key header (Correspondence documents it; no Altinn API code reads it).
+const SUBSCRIPTION_KEY_HEADER: header::HeaderName =
+    header::HeaderName::from_static("ocp-apim-subscription-key");
+
 fn header_string(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
     headers
         .get(name)
@@ -191,6 +195,7 @@ async fn handle(
         authorization: header_string(request.headers(), header::AUTHORIZATION),
         accept: header_string(request.headers(), header::ACCEPT),
         content_type: header_string(request.headers(), header::CONTENT_TYPE),
+        subscription_key: header_string(request.headers(), SUBSCRIPTION_KEY_HEADER),
         route,
         status: 0,
     });

@@ -35,6 +35,9 @@ pub struct RequestRecord {
     pub accept: Option<String>,
     /// The `Content-Type` header.
     pub content_type: Option<String>,
+    /// The `Ocp-Apim-Subscription-Key` header (Altinn's API gateway key), so tests can assert
+    /// which calls carried it. It is left out of the `Debug` output.
+    pub subscription_key: Option<String>,
     /// The simulated route (`None` for paths the simulator does not serve).
     pub route: Option<Route>,
     /// The status answered; `0` while the request is in flight and when an injected fault
@@ -55,6 +58,10 @@ impl std::fmt::Debug for RequestRecord {
             )
             .field("accept", &self.accept)
             .field("content_type", &self.content_type)
+            .field(
+                "subscription_key",
+                &self.subscription_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("route", &self.route)
             .field("status", &self.status)
             .finish()

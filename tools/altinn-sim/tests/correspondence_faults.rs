@@ -70,7 +70,25 @@ async fn faults_hit_the_chosen_route_and_correspondence_and_leave_no_trace() {
     assert_eq!(response.status().as_u16(), 200);
     assert!(sim.unfired_faults().is_empty());
 
-    let routes: Vec<Route> = sim.requests().iter().filter_map(|r| r.route).collect();
+    // The gateway key is logged per request (and never shown by Debug).
+    let (status, _, _) = send(
+        http()
+            .get(url(&sim, &format!("correspondence/{}", c.id)))
+            .bearer_auth(&t.recipient)
+            .header("Ocp-Apim-Subscription-Key", "sim-gateway-key-123"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let requests = sim.requests();
+    let last = requests.last().expect("logged");
+    assert_eq!(
+        last.subscription_key.as_deref(),
+        Some("sim-gateway-key-123")
+    );
+    assert!(!format!("{last:?}").contains("sim-gateway-key-123"));
+    assert!(requests[0].subscription_key.is_none());
+
+    let routes: Vec<Route> = requests.iter().filter_map(|r| r.route).collect();
     assert!(routes.contains(&Route::CorrespondenceDetails));
     assert!(routes.contains(&Route::CorrespondenceRecipientDownload));
     assert!(
