@@ -26,6 +26,9 @@ const WRITE_SCOPE: &str = "altinn:correspondence.write";
 /// Altinn records a recipient's overview call as `Fetched` at most once per 15 s per party.
 const OVERVIEW_FETCH_DEBOUNCE: Duration = Duration::from_secs(15);
 
+/// `NoAccessToResource`: the caller is not the party the route needs.
+const NO_ACCESS: i64 = 4001;
+
 /// Correspondence's `Error`s that the simulated routes answer, as `(errorCode, status, detail)`
 /// (altinn-correspondence `src/Altinn.Correspondence.Application/Errors.cs`).
 fn error(code: i64) -> Reject {
@@ -62,16 +65,17 @@ fn error(code: i64) -> Reject {
             StatusCode::BAD_REQUEST,
             "The attachment has expired and cannot be downloaded",
         ),
-        _ => (
+        NO_ACCESS => (
             StatusCode::UNAUTHORIZED,
             "You must use an Altinn token, DialogToken or log in to IDPorten as someone with access to the resource and organization in Altinn Authorization",
         ),
+        _ => unreachable!("the routes answer only the codes above, not {code}"),
     };
     // ProblemDetailsHelper: the status's RFC 9110 section as `type`, its reason as `title`.
     let section = match status.as_u16() {
         400 => "15.5.1",
         401 => "15.5.2",
-        _ => "15.5.5",
+        _ => "15.5.5", // 404
     };
     let body = json!({
         "type": format!("https://tools.ietf.org/html/rfc9110#section-{section}"),
@@ -87,8 +91,6 @@ fn error(code: i64) -> Reject {
     );
     Reject::from(response)
 }
-
-const NO_ACCESS: i64 = 4001;
 
 /// Which authorization policy a route has (`DependencyInjection.ConfigureAuthorization`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
