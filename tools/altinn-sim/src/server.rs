@@ -33,7 +33,7 @@ use crate::state::{RequestRecord, Shared};
 
 /// Every Storage and App route the router serves, as `(method, path)` with the path exactly as
 /// routed (Storage under `/storage/api/v1`, App under `/{org}/{app}`). The contract tests check
-/// each against Altinn's own OpenAPI documents; a route added to [`router`] belongs here too, and
+/// each against Altinn's own OpenAPI documents; a route added to the router belongs here too, and
 /// a test checks that every row is routed.
 pub const SERVED_ROUTES: &[(&str, &str)] = &[
     ("GET", "/storage/api/v1/instances"),
