@@ -8,6 +8,8 @@
 //! - [`secret_check`] compares the `code` query parameter in constant time.
 //! - [`secret_source`] holds the accepted secrets and refreshes them during a rotation.
 //! - [`event_filter`] is `EVENT_TYPES`.
+//! - `correspondence_check` decides which Correspondence events are ours (source, and the
+//!   subject or resource for `CORRESPONDENCE_ROLE`).
 //! - [`problem`] builds the `application/problem+json` answers.
 //! - [`queue`] holds the [`EventQueue`] port and its SQS adapter.
 //! - [`handler`] holds [`Webhook::handle`], the whole decision for one request; the checks
@@ -32,6 +34,7 @@
 //! ```
 
 pub mod config;
+mod correspondence_check;
 pub mod event_filter;
 pub mod handler;
 pub mod problem;
