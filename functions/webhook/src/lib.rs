@@ -29,6 +29,8 @@
 //! cargo lambda watch                      # serves the Runtime API on :9000, builds on first call
 //! cargo lambda invoke webhook --data-file events/webhook-completed.json      # 200, enqueued
 //! cargo lambda invoke webhook --data-file events/webhook-wrong-secret.json   # 401
+//! cargo lambda watch --env-file events/correspondence-sender.env            # as a Correspondence sender
+//! cargo lambda invoke webhook --data-file events/webhook-correspondence-sender.json  # 200, enqueued
 //! curl -X POST 'http://127.0.0.1:9000/lambda-url/webhook/events?code=local-demo-secret' \
 //!      -H 'content-type: application/json' -d @my-event.json                # function-URL style
 //! ```
