@@ -28,18 +28,15 @@ pub(crate) fn check_correspondence(
     resource: &str,
     environment: &AltinnEnvironment,
     mode: Option<&CorrespondenceMode>,
-) -> Result<CorrespondenceTopic, Problem> {
-    let topic = check_origin(event, environment)?;
-    if let Some(mode) = mode {
-        check_addressee(event, resource, mode)?;
+) -> Result<(), Problem> {
+    check_origin(event, environment)?;
+    match mode {
+        Some(mode) => check_addressee(event, resource, mode),
+        None => Ok(()),
     }
-    Ok(topic)
 }
 
-fn check_origin(
-    event: &CloudEvent,
-    environment: &AltinnEnvironment,
-) -> Result<CorrespondenceTopic, Problem> {
+fn check_origin(event: &CloudEvent, environment: &AltinnEnvironment) -> Result<(), Problem> {
     let api = format!("{}correspondence/api/v1/", environment.platform_url());
     let Some(topic) = CorrespondenceTopic::of_source(&event.source, environment) else {
         return Err(forbidden(
@@ -59,7 +56,7 @@ fn check_origin(
                 topic.segment()
             ),
         )),
-        _ => Ok(topic),
+        _ => Ok(()),
     }
 }
 
@@ -113,12 +110,10 @@ mod tests {
     }
 
     fn check(event: &CloudEvent, mode: Option<&CorrespondenceMode>) -> Result<(), String> {
-        check_correspondence(event, RESOURCE, &AltinnEnvironment::Tt02, mode)
-            .map(|_| ())
-            .map_err(|problem| {
-                assert_eq!(problem.status(), StatusCode::FORBIDDEN);
-                format!("{}: {}", problem.reason(), problem.detail())
-            })
+        check_correspondence(event, RESOURCE, &AltinnEnvironment::Tt02, mode).map_err(|problem| {
+            assert_eq!(problem.status(), StatusCode::FORBIDDEN);
+            format!("{}: {}", problem.reason(), problem.detail())
+        })
     }
 
     const API: &str = "https://platform.tt02.altinn.no/correspondence/api/v1/";
