@@ -13,14 +13,19 @@
 //! | `ALTINN_PLATFORM_URL`, `ALTINN_APPS_URL` | base URLs, only for `ALTINN_ENV=local` |
 //! | `EVENT_TYPES` | types to enqueue, comma-separated, `prefix*` allowed; default `app.instance.process.completed` |
 //! | `FEEDBACK_TASK` | the archiver's feedback task (e.g. `Task_2`): `app.instance.process.movedTo.{FEEDBACK_TASK}` is enqueued too, whatever `EVENT_TYPES` says |
+//! | `CORRESPONDENCE_ROLE` | `sender`, `recipient` or unset: which Correspondence events are ours (see `correspondence_check`) |
+//! | `CORRESPONDENCE_RESOURCES` | with `sender`: our resource ids, comma-separated (`urn:altinn:resource:` may be included) |
+//! | `CORRESPONDENCE_RECIPIENT_ORGNO` | with `recipient`: our organisation number (9 digits) |
 //! | `ENQUEUE_TIMEOUT_MS` | how long SQS may take before we answer 503; default 4000, at most 25000 |
 //!
 //! The webhook holds no Maskinporten settings: it never calls Altinn, so it never needs a token.
 
 use std::time::Duration;
 
-use altinn::{Allowlist, AltinnEnvironment, ConfigError, Secret};
-use lambda_support::settings::{Lookup, feedback_task, optional, parsed_or, process_env, required};
+use altinn::{Allowlist, AltinnEnvironment, ConfigError, CorrespondenceMode, Secret};
+use lambda_support::settings::{
+    Lookup, correspondence_mode, feedback_task, optional, parsed_or, process_env, required,
+};
 
 use crate::event_filter::{DEFAULT_EVENT_TYPES, EventTypeFilter, EventTypeFilterError};
 
@@ -63,6 +68,9 @@ pub struct WebhookConfig {
     pub allowlist: Allowlist,
     /// `EVENT_TYPES`, plus the feedback task's `movedTo` event when `FEEDBACK_TASK` is set.
     pub event_types: EventTypeFilter,
+    /// `CORRESPONDENCE_ROLE` with its resources or organisation number; `None` takes every
+    /// Correspondence event from the right source.
+    pub correspondence: Option<CorrespondenceMode>,
     /// `ENQUEUE_TIMEOUT_MS`.
     pub enqueue_timeout: Duration,
     /// `WEBHOOK_SECRET_REFRESH_SECS`: how often a Secrets Manager secret is re-read (unused
@@ -87,6 +95,7 @@ impl WebhookConfig {
         )?;
         let org = org(lookup)?;
         let event_types = event_types(lookup)?;
+        let correspondence = correspondence_mode(lookup)?;
         let timeout_ms = parsed_or(lookup, "ENQUEUE_TIMEOUT_MS", DEFAULT_ENQUEUE_TIMEOUT_MS)?;
         if !(1..=MAX_ENQUEUE_TIMEOUT_MS).contains(&timeout_ms) {
             return Err(ConfigError::Invalid {
@@ -110,6 +119,7 @@ impl WebhookConfig {
             queue_url,
             allowlist: Allowlist::new(environment, Some(org)),
             event_types,
+            correspondence,
             enqueue_timeout: Duration::from_millis(timeout_ms),
             secret_refresh_interval: Duration::from_secs(refresh_secs),
         })
@@ -453,6 +463,29 @@ mod tests {
                 .to_string()
                 .starts_with("FEEDBACK_TASK is invalid")
         );
+    }
+
+    #[test]
+    fn the_correspondence_role_is_read_with_what_it_names() {
+        assert_eq!(load(&base()).unwrap().correspondence, None);
+        let mut vars = base();
+        vars.insert("CORRESPONDENCE_ROLE", "recipient");
+        vars.insert("CORRESPONDENCE_RECIPIENT_ORGNO", "313725138");
+        let mode = load(&vars).unwrap().correspondence.expect("a mode");
+        assert_eq!(
+            mode.recipient_subject().as_deref(),
+            Some("urn:altinn:organization:identifier-no:313725138")
+        );
+        vars.insert("CORRESPONDENCE_ROLE", "sender");
+        let error = load(&vars).unwrap_err().to_string();
+        assert!(error.contains("CORRESPONDENCE_RESOURCES"), "{error}");
+        vars.insert(
+            "CORRESPONDENCE_RESOURCES",
+            "a-resource,urn:altinn:resource:b",
+        );
+        let mode = load(&vars).unwrap().correspondence.expect("a mode");
+        assert!(mode.is_our_resource("urn:altinn:resource:b"));
+        assert!(!mode.is_our_resource("urn:altinn:resource:c"));
     }
 
     #[test]

@@ -15,8 +15,10 @@
 //! 5. **Parse**: a CloudEvent 1.0 ([`CloudEvent::parse`]; else 400 with the exact reason).
 //! 6. **Validation event**: `platform.events.validatesubscription` gets 200, never enqueued.
 //! 7. **Type filter**: types outside `EVENT_TYPES` get 200 and are dropped.
-//! 8. **Source**: app events must have an allowlisted `source` for our org, Correspondence
-//!    events a `source` on the environment's platform host (else 403).
+//! 8. **Source**: app events must have an allowlisted `source` for our org; Correspondence
+//!    events the exact `source` of the Correspondence API that publishes their type, and with
+//!    `CORRESPONDENCE_ROLE` set, our organisation as `subject` (recipient) or one of our
+//!    resources (sender) (else 403; see `correspondence_check`).
 //! 9. **Enqueue**: 200 only after SQS accepted the message; 503 when it failed or timed out.
 //!
 //! Why the type filter (7) comes before the source check (8): the source check
@@ -34,7 +36,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use altinn::event::VALIDATE_SUBSCRIPTION;
-use altinn::{Allowlist, CloudEvent, EventKind};
+use altinn::{Allowlist, CloudEvent, CorrespondenceMode, EventKind};
 use aws_config::SdkConfig;
 use lambda_http::http::header::RETRY_AFTER;
 use lambda_http::http::{Method, StatusCode};
@@ -47,12 +49,11 @@ use tracing::Instrument;
 use tracing::field::Empty;
 
 use crate::config::WebhookConfig;
+use crate::correspondence_check::check_correspondence;
 use crate::event_filter::EventTypeFilter;
 use crate::problem::{Problem, json_response};
 use crate::queue::{EnqueueError, EventQueue, QueueMessage, SqsEventQueue};
-use crate::request_checks::{
-    check_content_type, check_size, correspondence_source_allowed, queueable_text,
-};
+use crate::request_checks::{check_content_type, check_size, queueable_text};
 use crate::secret_check::{CODE_PARAMETER, CodeCheck, SecretCheck};
 use crate::secret_source::AcceptedSecrets;
 
@@ -71,6 +72,8 @@ pub struct Webhook<Q = SqsEventQueue> {
     secrets: AcceptedSecrets,
     allowlist: Allowlist,
     event_types: EventTypeFilter,
+    /// `CORRESPONDENCE_ROLE` and what it names: whose Correspondence events we take.
+    correspondence: Option<CorrespondenceMode>,
     queue: Q,
     metrics: MetricsLogger,
     metric_lines: Option<MetricLines>,
@@ -143,6 +146,7 @@ impl<Q: EventQueue> Webhook<Q> {
             secrets,
             allowlist: config.allowlist.clone(),
             event_types: config.event_types.clone(),
+            correspondence: config.correspondence.clone(),
             queue,
             metrics: MetricsLogger::new(FUNCTION_NAME),
             metric_lines: None,
@@ -296,13 +300,13 @@ impl<Q: EventQueue> Webhook<Q> {
                 instance.org, instance.app, instance.party_id, instance.instance_guid
             )),
             Ok(EventKind::Correspondence(reference)) => {
-                if !correspondence_source_allowed(&event.source, self.allowlist.environment()) {
-                    return Err(forbidden(
-                        "forbidden_source",
-                        "a Correspondence event's source must be on this environment's platform host"
-                            .into(),
-                    ));
-                }
+                check_correspondence(
+                    event,
+                    &reference.resource,
+                    self.allowlist.environment(),
+                    self.correspondence.as_ref(),
+                )
+                .map_err(Outcome::Rejected)?;
                 let id = reference.resourceinstance;
                 if id.len() != 36 || uuid::Uuid::try_parse(&id).is_err() {
                     return Err(Outcome::Rejected(Problem::new(

@@ -8,6 +8,8 @@
 //! - [`secret_check`] compares the `code` query parameter in constant time.
 //! - [`secret_source`] holds the accepted secrets and refreshes them during a rotation.
 //! - [`event_filter`] is `EVENT_TYPES`.
+//! - `correspondence_check` decides which Correspondence events are ours (source, and the
+//!   subject or resource for `CORRESPONDENCE_ROLE`).
 //! - [`problem`] builds the `application/problem+json` answers.
 //! - [`queue`] holds the [`EventQueue`] port and its SQS adapter.
 //! - [`handler`] holds [`Webhook::handle`], the whole decision for one request; the checks
@@ -27,11 +29,14 @@
 //! cargo lambda watch                      # serves the Runtime API on :9000, builds on first call
 //! cargo lambda invoke webhook --data-file events/webhook-completed.json      # 200, enqueued
 //! cargo lambda invoke webhook --data-file events/webhook-wrong-secret.json   # 401
+//! cargo lambda watch --env-file events/correspondence-sender.env            # as a Correspondence sender
+//! cargo lambda invoke webhook --data-file events/webhook-correspondence-sender.json  # 200, enqueued
 //! curl -X POST 'http://127.0.0.1:9000/lambda-url/webhook/events?code=local-demo-secret' \
 //!      -H 'content-type: application/json' -d @my-event.json                # function-URL style
 //! ```
 
 pub mod config;
+mod correspondence_check;
 pub mod event_filter;
 pub mod handler;
 pub mod problem;

@@ -1,11 +1,10 @@
 //! The checks of one request's headers, body and event that need nothing but the request:
-//! size, content type, what SQS can carry, and where a Correspondence event may come from.
+//! size, content type and what SQS can carry.
 //! [`crate::handler`] runs them in its order of steps.
 
-use altinn::{AltinnEnvironment, CloudEvent};
+use altinn::CloudEvent;
 use lambda_http::http::StatusCode;
 use lambda_http::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap};
-use url::Url;
 
 use crate::handler::MAX_BODY_BYTES;
 use crate::problem::Problem;
@@ -108,22 +107,6 @@ pub(crate) fn sqs_can_carry(text: &str) -> bool {
     })
 }
 
-/// A Correspondence event's `source` must be `{platform}/correspondence/api/v1/…` on this
-/// environment's platform base (where the Correspondence API publishes), spelled exactly: the base as a literal prefix
-/// (so no user information, no port, not even `:443`, no other letter case), no query or
-/// fragment, and nothing the URL parser would normalise (dot segments and the like). No other
-/// origin can legitimately send one.
-pub(crate) fn correspondence_source_allowed(source: &str, environment: &AltinnEnvironment) -> bool {
-    let prefix = format!("{}correspondence/api/v1/", environment.platform_url());
-    let Ok(url) = Url::parse(source) else {
-        return false;
-    };
-    source.starts_with(&prefix)
-        && url.as_str() == source
-        && url.query().is_none()
-        && url.fragment().is_none()
-}
-
 #[cfg(test)]
 mod tests {
     use lambda_http::http::HeaderValue;
@@ -218,30 +201,5 @@ mod tests {
         assert!(!sqs_can_carry("bell \u{7}"));
         assert!(!sqs_can_carry("noncharacter \u{FFFF}"));
         assert!(!sqs_can_carry("noncharacter \u{FFFE}"));
-    }
-
-    #[test]
-    fn correspondence_sources() {
-        let tt02 = AltinnEnvironment::Tt02;
-        assert!(correspondence_source_allowed(
-            "https://platform.tt02.altinn.no/correspondence/api/v1/correspondence",
-            &tt02
-        ));
-        for bad in [
-            "https://platform.altinn.no/correspondence/api/v1/correspondence",
-            "http://platform.tt02.altinn.no/correspondence/api/v1/correspondence",
-            "https://platform.tt02.altinn.no:8443/correspondence/api/v1/correspondence",
-            "https://user@platform.tt02.altinn.no/correspondence/api/v1/correspondence",
-            "https://platform.tt02.altinn.no.evil.example/correspondence/api/v1/correspondence",
-            "https://platform.tt02.altinn.no/storage/api/v1/instances",
-            "https://platform.tt02.altinn.no/correspondence/api/v1/correspondence?x=1",
-            "https://platform.tt02.altinn.no/correspondence/api/v1/correspondence#x",
-            "https://platform.tt02.altinn.no:443/correspondence/api/v1/correspondence",
-            "https://PLATFORM.tt02.altinn.no/correspondence/api/v1/correspondence",
-            "https://platform.tt02.altinn.no/correspondence/api/v1/../../../storage/api/v1/x",
-            "not a url",
-        ] {
-            assert!(!correspondence_source_allowed(bad, &tt02), "{bad}");
-        }
     }
 }

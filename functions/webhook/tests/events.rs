@@ -7,7 +7,8 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use serde_json::Value;
+use md5::{Digest, Md5};
+use serde_json::{Value, json};
 
 /// Loads a Lambda event file the way the runtime does.
 fn load(path: &Path) -> lambda_http::Request {
@@ -15,14 +16,50 @@ fn load(path: &Path) -> lambda_http::Request {
     lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The expected status for each webhook sample in `events/`.
-const EXPECTED: &[(&str, u16)] = &[
-    ("webhook-completed.json", 200),
-    ("webhook-validation.json", 200),
-    ("webhook-wrong-secret.json", 401),
-    ("webhook-malformed.json", 400),
-    ("webhook-foreign-source.json", 403),
+/// The expected status for each webhook sample in `events/`, with the `--env-file` it is meant
+/// for (none: the crate's `[package.metadata.lambda.env]` alone) and whether it is enqueued.
+const EXPECTED: &[(&str, Option<&str>, u16, bool)] = &[
+    ("webhook-completed.json", None, 200, true),
+    ("webhook-validation.json", None, 200, false),
+    ("webhook-wrong-secret.json", None, 401, false),
+    ("webhook-malformed.json", None, 400, false),
+    ("webhook-foreign-source.json", None, 403, false),
+    (
+        "webhook-correspondence-sender.json",
+        Some("correspondence-sender.env"),
+        200,
+        true,
+    ),
+    (
+        "webhook-correspondence-recipient.json",
+        Some("correspondence-recipient.env"),
+        200,
+        true,
+    ),
 ];
+
+/// The `KEY=VALUE` lines of an env file in `events/` (as `cargo lambda watch --env-file` reads
+/// it), on top of `extra`.
+fn env_file(name: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(events_dir().join(name)).expect("the env file");
+    let mut vars: Vec<(String, String)> = extra
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (name, value) = line.split_once('=').expect("KEY=VALUE");
+        vars.push((name.to_owned(), value.to_owned()));
+    }
+    vars
+}
+
+fn webhook_for(vars: &[(String, String)]) -> TestWebhook<RecordingQueue> {
+    let overrides: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    webhook_with(&config_with(&overrides), RecordingQueue::default())
+}
 
 #[tokio::test]
 async fn every_webhook_sample_event_gets_its_expected_status() {
@@ -34,7 +71,7 @@ async fn every_webhook_sample_event_gets_its_expected_status() {
     files.sort();
     let mut expected: Vec<String> = EXPECTED
         .iter()
-        .map(|(name, _)| (*name).to_owned())
+        .map(|(name, ..)| (*name).to_owned())
         .collect();
     expected.sort();
     assert_eq!(
@@ -42,21 +79,119 @@ async fn every_webhook_sample_event_gets_its_expected_status() {
         "every events/webhook-*.json needs an expected status here"
     );
 
-    for (name, status) in EXPECTED {
-        let webhook = webhook();
-        let response = webhook.handle(load(&events_dir().join(name))).await;
+    for (name, env, status, enqueued) in EXPECTED {
+        let webhook = match env {
+            None => webhook(),
+            Some(env) => webhook_for(&env_file(env, &[])),
+        };
+        let request = load(&events_dir().join(name));
+        let sent: Value = serde_json::from_slice(request.body().as_ref()).unwrap_or(Value::Null);
+        let response = webhook.handle(request).await;
         assert_eq!(response.status().as_u16(), *status, "{name}");
-        let enqueued = webhook.queue().messages();
-        if *name == "webhook-completed.json" {
-            assert_eq!(enqueued.len(), 1, "{name}");
-            let body: Value = serde_json::from_str(&enqueued[0].body).unwrap();
-            assert_eq!(body["type"], "app.instance.process.completed");
-            assert_eq!(
-                enqueued[0].instance,
-                format!("ttd/{APP}/{PARTY_ID}/{INSTANCE_GUID}")
-            );
+        let messages = webhook.queue().messages();
+        if *enqueued {
+            assert_eq!(messages.len(), 1, "{name}");
+            let body: Value = serde_json::from_str(&messages[0].body).unwrap();
+            assert_eq!(body, sent, "{name}");
         } else {
-            assert!(enqueued.is_empty(), "{name} must not be enqueued");
+            assert!(messages.is_empty(), "{name} must not be enqueued");
+        }
+    }
+    let completed = webhook();
+    completed
+        .handle(load(&events_dir().join("webhook-completed.json")))
+        .await;
+    assert_eq!(
+        completed.queue().messages()[0].instance,
+        format!("ttd/{APP}/{PARTY_ID}/{INSTANCE_GUID}")
+    );
+}
+
+#[tokio::test]
+async fn correspondence_samples_are_refused_by_the_other_role() {
+    // The sender's event is addressed to the sender's organisation, not to the recipient.
+    let recipient = webhook_for(&env_file("correspondence-recipient.env", &[]));
+    let response = recipient
+        .handle(load(
+            &events_dir().join("webhook-correspondence-sender.json"),
+        ))
+        .await;
+    let (status, problem) = status_and_json(&response);
+    assert_eq!(
+        (status, problem["reason"].as_str()),
+        (403, Some("forbidden_subject"))
+    );
+    // Without a role, and with the crate's EVENT_TYPES, a Correspondence event is dropped.
+    let plain = webhook();
+    let response = plain
+        .handle(load(
+            &events_dir().join("webhook-correspondence-recipient.json"),
+        ))
+        .await;
+    assert_eq!(
+        status_and_json(&response),
+        (200, json!({"outcome": "ignored"}))
+    );
+}
+
+/// The archiver's SQS samples hold what the webhook enqueues: each body is accepted by a
+/// webhook set up like the archiver's `cargo lambda watch` environment (the simulator on
+/// 127.0.0.1:5101, the role of the sample's env file), with the same `EventType` attribute, and
+/// `md5OfBody` is right (the Lambda runtime does not check it, but a wrong one misleads).
+#[tokio::test]
+async fn archiver_samples_hold_what_the_webhook_enqueues() {
+    let local = [
+        ("ALTINN_ENV", "local"),
+        ("ALTINN_PLATFORM_URL", "http://127.0.0.1:5101/"),
+        ("ALTINN_APPS_URL", "http://127.0.0.1:5101/"),
+        (
+            "EVENT_TYPES",
+            "app.instance.process.completed,no.altinn.correspondence.*",
+        ),
+    ];
+    let samples = [
+        ("archiver-sqs-batch.json", None, 2),
+        (
+            "archiver-sqs-correspondence.json",
+            Some("correspondence-sender.env"),
+            4,
+        ),
+    ];
+    for (name, env, count) in samples {
+        let vars = match env {
+            Some(env) => env_file(env, &local),
+            None => local
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        };
+        let webhook = webhook_for(&vars);
+        let text = std::fs::read_to_string(events_dir().join(name)).expect(name);
+        let batch: Value = serde_json::from_str(&text).expect(name);
+        let records = batch["Records"].as_array().expect("Records");
+        assert_eq!(records.len(), count, "{name}");
+        for (index, record) in records.iter().enumerate() {
+            let body = record["body"].as_str().expect("body");
+            assert_eq!(
+                record["md5OfBody"].as_str(),
+                Some(hex::encode(Md5::digest(body.as_bytes())).as_str()),
+                "{name} record {index}"
+            );
+            let response = webhook.handle(authorised_post(body)).await;
+            let (status, answer) = status_and_json(&response);
+            assert_eq!(status, 200, "{name} record {index}: {answer}");
+            assert_eq!(
+                answer,
+                json!({"outcome": "accepted"}),
+                "{name} record {index}"
+            );
+            let message = webhook.queue().messages().pop().expect("enqueued");
+            assert_eq!(message.body, body, "{name} record {index}");
+            assert_eq!(
+                record["messageAttributes"]["EventType"]["stringValue"].as_str(),
+                Some(message.event_type.as_str()),
+                "{name} record {index}"
+            );
         }
     }
 }

@@ -280,6 +280,58 @@ fn scopes_of_creates(sim: &Simulator) -> Vec<String> {
         .collect()
 }
 
+/// A Correspondence sender subscribes to its resource alone: no subject (every event of the
+/// resource that Altinn lets through), and neither of the filters Altinn refuses for it.
+#[tokio::test]
+async fn a_correspondence_sender_subscribes_to_its_resource_without_a_subject() {
+    let moto = MotoServer::start().await;
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let (hook, received) = receiver().await;
+    let mut env = altinn_env(&sim);
+    env.insert("WEBHOOK_SECRET", SECRET.to_owned());
+    let created = run(
+        &moto,
+        &env,
+        &[
+            "subscription",
+            "create",
+            "--endpoint",
+            &format!("{hook}/events"),
+            "--resource",
+            "urn:altinn:resource:ttd-archive-correspondence",
+            "--wait",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(created.code, EXIT_OK, "{}", created.err);
+    let view = json(&created);
+    assert_eq!(
+        view["resourceFilter"],
+        "urn:altinn:resource:ttd-archive-correspondence"
+    );
+    assert_eq!(view["subjectFilter"], serde_json::Value::Null);
+    assert_eq!(view["sourceFilter"], serde_json::Value::Null);
+    assert_eq!(view["typeFilter"], serde_json::Value::Null);
+    assert_eq!(view["validated"], true);
+    let stored = sim.subscriptions();
+    assert_eq!(stored.len(), 1);
+    for refused_here in ["sourceFilter", "alternativeSubjectFilter", "subjectFilter"] {
+        assert!(
+            stored[0]
+                .get(refused_here)
+                .is_none_or(serde_json::Value::is_null),
+            "{refused_here} was sent: {}",
+            stored[0]
+        );
+    }
+    assert_eq!(
+        scopes_of_creates(&sim),
+        ["altinn:serviceowner altinn:events.subscribe"]
+    );
+    assert_eq!(received.codes_for("/events")[0], [SECRET.to_owned()]);
+}
+
 #[tokio::test]
 async fn generic_resources_get_only_their_filters_and_the_subscribe_token() {
     let moto = MotoServer::start().await;

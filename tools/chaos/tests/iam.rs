@@ -239,6 +239,12 @@ fn every_role_grants_exactly_what_its_function_uses() {
                     &["secretsmanager:GetSecretValue"],
                     "!Ref MaskinportenKeySecret",
                 ),
+                (&["sns:Publish"], "!Ref CorrespondenceFollowUpTopic"),
+                // Conditional on HasAltinnSubscriptionKeySecret (see the test below).
+                (
+                    &["secretsmanager:GetSecretValue"],
+                    "!Ref AltinnSubscriptionKeySecretArn",
+                ),
             ]),
         ),
         (
@@ -362,6 +368,7 @@ fn granted_actions_are_called_by_the_functions_code() {
                 ".delete_object()",
                 ".abort_multipart_upload()",
                 ".get_secret_value()",
+                ".publish()",
             ],
         ),
         (
@@ -383,5 +390,64 @@ fn granted_actions_are_called_by_the_functions_code() {
                 "{function} never calls {call}, yet it is granted"
             );
         }
+    }
+}
+
+/// The subscription key secret is optional: its grant exists only when the parameter is set, so
+/// a stack without it grants no read on any secret but its own Maskinporten key.
+#[test]
+fn the_subscription_key_grant_exists_only_when_a_secret_is_configured() {
+    let text = template();
+    let lines: Vec<&str> = text.lines().collect();
+    let grant = lines
+        .iter()
+        .position(|l| l.trim() == "Resource: !Ref AltinnSubscriptionKeySecretArn")
+        .expect("the subscription key grant");
+    let opening: Vec<&str> = lines[..grant]
+        .iter()
+        .rev()
+        .take(5)
+        .map(|l| l.trim())
+        .collect();
+    assert!(
+        opening.contains(&"- HasAltinnSubscriptionKeySecret") && opening.contains(&"- !If"),
+        "the grant sits in `!If [HasAltinnSubscriptionKeySecret, …, !Ref AWS::NoValue]`: {opening:?}"
+    );
+    assert_eq!(
+        lines.get(grant + 1).map(|l| l.trim()),
+        Some("- !Ref AWS::NoValue"),
+        "without the parameter the statement is dropped"
+    );
+    assert!(
+        text.contains(
+            "ALTINN_SUBSCRIPTION_KEY_SECRET_ARN: !If [HasAltinnSubscriptionKeySecret, \
+             !Ref AltinnSubscriptionKeySecretArn, !Ref AWS::NoValue]"
+        ),
+        "the archiver is told the ARN only when it may read it"
+    );
+}
+
+/// Every SNS topic the stack creates is encrypted at rest, with the AWS-managed key (no kms:*
+/// grants needed, like the rest of the stack).
+#[test]
+fn every_topic_is_encrypted_with_the_aws_managed_key() {
+    let text = template();
+    let (types, _) = parse(&text);
+    let topics: Vec<&String> = types
+        .iter()
+        .filter(|(_, t)| *t == "AWS::SNS::Topic")
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(topics, ["CorrespondenceFollowUpTopic"]);
+    for topic in topics {
+        let start = text
+            .find(&format!("\n  {topic}:\n"))
+            .expect("the topic's block");
+        let encrypted = text[start + 1..]
+            .lines()
+            .skip(1)
+            .take_while(|l| l.trim().is_empty() || indent(l) > 2)
+            .any(|l| l.trim() == "KmsMasterKeyId: alias/aws/sns");
+        assert!(encrypted, "{topic} has KmsMasterKeyId: alias/aws/sns");
     }
 }
