@@ -22,6 +22,7 @@
 pub mod config;
 pub mod deadline;
 pub mod error;
+pub mod follow_up;
 pub mod handler;
 pub mod memory;
 pub mod metrics;
