@@ -229,6 +229,7 @@ mod tests {
             status,
             transient,
             retry_after: None,
+            problem: None,
         }
     }
 
@@ -253,6 +254,7 @@ mod tests {
             status: 429,
             transient: true,
             retry_after: Some(Duration::from_secs(120)),
+            problem: None,
         };
         assert_eq!(
             ArchiveError::from_altinn(&throttled).retry_after,

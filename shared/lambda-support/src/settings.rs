@@ -109,9 +109,83 @@ pub fn feedback_task(lookup: &impl Lookup) -> Result<Option<String>, ConfigError
     }
 }
 
+/// What the functions do with Correspondence, read the same way by the webhook and the archiver:
+/// `CORRESPONDENCE_ROLE` `sender` (with `CORRESPONDENCE_RESOURCES`, comma-separated resource ids)
+/// or `recipient` (with `CORRESPONDENCE_RECIPIENT_ORGNO`, 9 digits). Unset is `None`: events are
+/// stored as they came, nothing is fetched.
+pub fn correspondence_mode(
+    lookup: &impl Lookup,
+) -> Result<Option<altinn::CorrespondenceMode>, ConfigError> {
+    use altinn::correspondence::ModeError;
+    let Some(role) = optional(lookup, "CORRESPONDENCE_ROLE") else {
+        return Ok(None);
+    };
+    let resources = optional(lookup, "CORRESPONDENCE_RESOURCES");
+    let orgno = optional(lookup, "CORRESPONDENCE_RECIPIENT_ORGNO");
+    altinn::CorrespondenceMode::parse(&role, resources.as_deref(), orgno.as_deref())
+        .map(Some)
+        .map_err(|error| {
+            let variable = match error {
+                ModeError::BadRole => "CORRESPONDENCE_ROLE",
+                ModeError::NoResources | ModeError::BadResource(_) | ModeError::AppResource => {
+                    "CORRESPONDENCE_RESOURCES"
+                }
+                ModeError::BadOrgNo => "CORRESPONDENCE_RECIPIENT_ORGNO",
+            };
+            ConfigError::Invalid {
+                variable,
+                reason: error.to_string(),
+            }
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn correspondence_mode_names_the_variable_at_fault() {
+        let from = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(variable, _)| *variable == name)
+                    .map(|(_, value)| (*value).to_owned())
+            }
+        };
+        assert_eq!(correspondence_mode(&from(&[])).unwrap(), None);
+        assert_eq!(
+            correspondence_mode(&from(&[("CORRESPONDENCE_ROLE", " ")])).unwrap(),
+            None
+        );
+        assert_eq!(
+            correspondence_mode(&from(&[
+                ("CORRESPONDENCE_ROLE", "recipient"),
+                ("CORRESPONDENCE_RECIPIENT_ORGNO", "910000001"),
+            ]))
+            .unwrap(),
+            Some(altinn::CorrespondenceMode::Recipient {
+                orgno: "910000001".into()
+            })
+        );
+        for (pairs, variable) in [
+            (
+                &[("CORRESPONDENCE_ROLE", "owner")][..],
+                "CORRESPONDENCE_ROLE",
+            ),
+            (
+                &[("CORRESPONDENCE_ROLE", "sender")][..],
+                "CORRESPONDENCE_RESOURCES",
+            ),
+            (
+                &[("CORRESPONDENCE_ROLE", "recipient")][..],
+                "CORRESPONDENCE_RECIPIENT_ORGNO",
+            ),
+        ] {
+            let error = correspondence_mode(&from(pairs)).unwrap_err();
+            assert!(error.to_string().starts_with(variable), "{error}");
+        }
+    }
 
     fn lookup(name: &str) -> Option<String> {
         match name {

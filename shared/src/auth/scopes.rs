@@ -85,6 +85,14 @@ impl ScopeSet {
         }
     }
 
+    /// True for the Correspondence API's sets.
+    pub const fn is_correspondence(self) -> bool {
+        matches!(
+            self,
+            ScopeSet::CorrespondenceSender | ScopeSet::CorrespondenceRecipient
+        )
+    }
+
     /// The set's position in [`ScopeSet::ALL`].
     pub(super) const fn index(self) -> usize {
         match self {

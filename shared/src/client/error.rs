@@ -18,6 +18,8 @@ pub enum ClientError {
         transient: bool,
         /// The server's `Retry-After`, when it sent one.
         retry_after: Option<Duration>,
+        /// What a refusal's ProblemDetails body said (permanent refusals only).
+        problem: Option<Problem>,
     },
     /// Connect error, timeout, reset or a body cut short.
     #[error("{operation}: {reason}")]
@@ -78,12 +80,48 @@ impl ClientError {
         }
     }
 
+    /// The ProblemDetails `errorCode` of a refusal, when Altinn sent one (Correspondence numbers
+    /// its errors, e.g. 2016 for an attachment its sender may no longer download).
+    pub fn error_code(&self) -> Option<i64> {
+        match self {
+            ClientError::Status {
+                problem: Some(problem),
+                ..
+            } => problem.error_code,
+            _ => None,
+        }
+    }
+
     /// The server's `Retry-After`, when it sent one.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             ClientError::Status { retry_after, .. } => *retry_after,
             _ => None,
         }
+    }
+}
+
+/// The parts of a ProblemDetails refusal (RFC 9457) worth acting on. Only Altinn's fixed
+/// texts are kept: `detail` can echo input and is left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Problem {
+    /// The ProblemDetails `title`.
+    pub title: Option<String>,
+    /// Correspondence's numeric `errorCode` extension.
+    pub error_code: Option<i64>,
+}
+
+impl Problem {
+    /// Reads `title` and `errorCode` from a JSON body; `None` when it is not a JSON object.
+    pub fn parse(body: &[u8]) -> Option<Self> {
+        let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+        let object = value.as_object()?;
+        let title = object
+            .get("title")
+            .and_then(|title| title.as_str())
+            .map(|title| title.chars().take(200).collect());
+        let error_code = object.get("errorCode").and_then(|code| code.as_i64());
+        Some(Problem { title, error_code })
     }
 }
 
@@ -98,6 +136,7 @@ mod tests {
             status,
             transient,
             retry_after: None,
+            problem: None,
         };
         assert!(status(503, true).is_transient());
         assert!(!status(404, false).is_transient());
@@ -136,6 +175,7 @@ mod tests {
             status: 429,
             transient: true,
             retry_after: Some(Duration::from_secs(600)),
+            problem: None,
         };
         assert_eq!(limited.retry_after(), Some(Duration::from_secs(600)));
     }

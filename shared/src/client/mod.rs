@@ -8,6 +8,7 @@
 //! | `storage` | Storage API: instance, data download, `complete`, the completed-instances query |
 //! | `app` | App API: an instance in the App dialect |
 //! | `events` | Events API: subscriptions |
+//! | `correspondence` | Correspondence API: details, attachment overview, attachment downloads (as sender or recipient) |
 //! | `operations` | [`OPERATIONS`]: every Storage/App request, checked against Altinn's OpenAPI documents |
 //! | `error` | [`ClientError`] |
 //!
@@ -29,6 +30,7 @@
 //! retries once with a fresh one.
 
 mod app;
+mod correspondence;
 mod error;
 mod events;
 mod operations;
@@ -41,7 +43,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::Stream;
 
-pub use error::ClientError;
+pub use error::{ClientError, Problem};
 pub use events::{Subscription, SubscriptionRequest};
 pub use operations::{Api, OPERATIONS, Operation, operations_named};
 pub use storage::InstanceFilter;
@@ -123,6 +125,8 @@ pub struct AltinnClient {
     allowlist: Allowlist,
     tokens: TokenProvider,
     retry: RetryPolicy,
+    /// `Ocp-Apim-Subscription-Key` for the Correspondence API's gateway, when configured.
+    subscription_key: Option<Secret>,
 }
 
 impl std::fmt::Debug for AltinnClient {
@@ -130,6 +134,7 @@ impl std::fmt::Debug for AltinnClient {
         f.debug_struct("AltinnClient")
             .field("allowlist", &self.allowlist)
             .field("retry", &self.retry)
+            .field("subscription_key", &self.subscription_key.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -180,7 +185,16 @@ impl AltinnClient {
             allowlist,
             tokens,
             retry,
+            subscription_key: None,
         }
+    }
+
+    /// The same client, sending `key` as `Ocp-Apim-Subscription-Key` on Correspondence calls
+    /// (and on no other API's). Correspondence's own code reads no such header, but older
+    /// guides require it at Altinn's API gateway, so it is optional.
+    pub fn with_subscription_key(mut self, key: Option<Secret>) -> Self {
+        self.subscription_key = key;
+        self
     }
 
     /// The client a service owner's function needs: the Maskinporten key parsed from `key_text`

@@ -7,12 +7,11 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures_util::Stream;
 use reqwest::Method;
-use reqwest::header::CONTENT_TYPE;
 use url::Url;
 
-use super::transport::{Answer, Call, Payload, parse_instance, parse_json, plain_name};
+use super::transport::{Call, Payload, parse_instance, parse_json, plain_name};
 use super::{AltinnClient, ClientError, DataStream};
-use crate::auth::describe_transport_error;
+use crate::auth::{ScopeSet, describe_transport_error};
 use crate::event::InstanceRef;
 use crate::instance::{InstanceQueryPage, RawInstance};
 
@@ -53,29 +52,8 @@ impl AltinnClient {
         })?;
         let url =
             self.storage_instance_url(OPERATION, instance, &["data", &data_id.to_string()])?;
-        let call = Call::get(OPERATION, url);
-        let response = match self.execute(&call, false).await? {
-            Answer::Streaming(response) => response,
-            Answer::Buffered(_) => unreachable!("execute streams when asked to"),
-        };
-        let content_type = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let content_length = response.content_length();
-        let body = LengthCheckedBody {
-            operation: OPERATION,
-            inner: Box::pin(response.bytes_stream()),
-            expected: content_length,
-            received: 0,
-            finished: false,
-        };
-        Ok(DataStream {
-            content_type,
-            content_length,
-            body: Box::pin(body),
-        })
+        self.streamed_as(OPERATION, Call::get(OPERATION, url), ScopeSet::Instances)
+            .await
     }
 
     /// `POST {platform}storage/api/v1/instances/{partyId}/{guid}/complete`; idempotent per org.
@@ -189,12 +167,25 @@ impl AltinnClient {
 /// The download body: reqwest errors become [`ClientError::Transport`], and a body that ends
 /// before (or runs past) `Content-Length` ends with one too, so a cut connection can never pass
 /// for a complete file.
-struct LengthCheckedBody {
+pub(super) struct LengthCheckedBody {
     operation: &'static str,
     inner: Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>,
     expected: Option<u64>,
     received: u64,
     finished: bool,
+}
+
+impl LengthCheckedBody {
+    /// The body of `response`, checked against `Content-Length` when it had one.
+    pub(super) fn new(operation: &'static str, response: reqwest::Response) -> Self {
+        LengthCheckedBody {
+            operation,
+            expected: response.content_length(),
+            inner: Box::pin(response.bytes_stream()),
+            received: 0,
+            finished: false,
+        }
+    }
 }
 
 impl Stream for LengthCheckedBody {

@@ -2,21 +2,25 @@
 //! set, per-request timeouts, a 401 answered by one token refresh, and retries of transient
 //! failures with the system's one backoff ([`crate::retry::Backoff`]).
 //!
-//! Storage and App calls go through [`AltinnClient::buffered`] and [`AltinnClient::execute`],
-//! which use [`ScopeSet::Instances`]; every other API names its own set with the `_as` variants,
-//! so no call carries another API's scopes.
+//! Storage and App calls use [`ScopeSet::Instances`] ([`AltinnClient::buffered`]); every other API
+//! names its own set with the `_as` variants, so no call carries another API's scopes. Only
+//! Correspondence calls carry the optional API gateway subscription key.
 
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use super::{AltinnClient, ClientError};
+use super::storage::LengthCheckedBody;
+use super::{AltinnClient, ClientError, DataStream, Problem};
 use crate::auth::{ScopeSet, describe_transport_error, is_transient_status};
 use crate::instance::RawInstance;
+
+/// The API gateway's key header, sent on Correspondence calls only.
+const SUBSCRIPTION_KEY_HEADER: &str = "Ocp-Apim-Subscription-Key";
 
 /// The largest JSON answer we read into memory (a query page of 100 instances is far smaller).
 const MAX_JSON_BODY: usize = 32 * 1024 * 1024;
@@ -88,9 +92,28 @@ impl AltinnClient {
         }
     }
 
-    /// [`AltinnClient::execute_as`] for a Storage or App call.
-    pub(super) async fn execute(&self, call: &Call, buffer: bool) -> Result<Answer, ClientError> {
-        self.execute_as(call, ScopeSet::Instances, buffer).await
+    /// Sends `call` with a token of `scopes` and returns its body as a stream checked against
+    /// `Content-Length` (data downloads: never buffered whole).
+    pub(super) async fn streamed_as(
+        &self,
+        operation: &'static str,
+        call: Call,
+        scopes: ScopeSet,
+    ) -> Result<DataStream, ClientError> {
+        let response = match self.execute_as(&call, scopes, false).await? {
+            Answer::Streaming(response) => response,
+            Answer::Buffered(_) => unreachable!("execute streams when asked to"),
+        };
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(DataStream {
+            content_type,
+            content_length: response.content_length(),
+            body: Box::pin(LengthCheckedBody::new(operation, response)),
+        })
     }
 
     /// Sends `call` with our token for `scopes`, retrying transient failures; the allowlist is
@@ -140,6 +163,9 @@ impl AltinnClient {
                 .http
                 .request(call.method.clone(), call.url.clone())
                 .bearer_auth(token.value.expose());
+            if let Some(key) = self.correspondence_key(scopes) {
+                request = request.header(SUBSCRIPTION_KEY_HEADER, key);
+            }
             request = match &call.payload {
                 Payload::None => request,
                 Payload::Empty => request.body(Vec::new()),
@@ -193,11 +219,13 @@ impl AltinnClient {
                             retry_after: retry_after_of(response.headers()),
                         }
                     } else {
+                        let retry_after = retry_after_of(response.headers());
                         return Err(ClientError::Status {
                             operation,
                             status: status.as_u16(),
                             transient: false,
-                            retry_after: retry_after_of(response.headers()),
+                            retry_after,
+                            problem: read_problem(response).await,
                         });
                     }
                 }
@@ -219,6 +247,7 @@ impl AltinnClient {
                     status,
                     transient: true,
                     retry_after,
+                    problem: None,
                 },
                 TransientFailure::Transport(reason) => ClientError::Transport { operation, reason },
             };
@@ -245,6 +274,19 @@ impl AltinnClient {
             );
             tokio::time::sleep(delay).await;
         }
+    }
+}
+
+impl AltinnClient {
+    /// The subscription key header's value for a call with `scopes`: only Correspondence calls
+    /// carry it, marked sensitive so no debug output of the request shows it.
+    fn correspondence_key(&self, scopes: ScopeSet) -> Option<HeaderValue> {
+        if !scopes.is_correspondence() {
+            return None;
+        }
+        let mut value = HeaderValue::from_str(self.subscription_key.as_ref()?.expose()).ok()?;
+        value.set_sensitive(true);
+        Some(value)
     }
 }
 
@@ -297,6 +339,30 @@ pub(super) fn plain_name<'a>(
 fn retry_after_of(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
     crate::retry::parse_retry_after(value, SystemTime::now())
+}
+
+/// The largest refusal body read for its ProblemDetails.
+const MAX_PROBLEM_BODY: usize = 16 * 1024;
+
+/// The ProblemDetails of a refusal, when its body is a small JSON object (it is dropped
+/// otherwise: a refusal is a refusal whatever its body says).
+async fn read_problem(mut response: reqwest::Response) -> Option<Problem> {
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.contains("json"));
+    if !is_json {
+        return None;
+    }
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        if body.len() + chunk.len() > MAX_PROBLEM_BODY {
+            return None;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Problem::parse(&body)
 }
 
 enum BodyError {

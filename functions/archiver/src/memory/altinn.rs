@@ -255,6 +255,7 @@ impl AltinnSource for MemoryAltinn {
                     status: 409,
                     transient: false,
                     retry_after: None,
+                    problem: None,
                 }));
             }
             json["process"]["currentTask"] = serde_json::Value::Null;

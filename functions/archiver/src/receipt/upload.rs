@@ -174,6 +174,7 @@ impl ReceiptUploader {
                 status: code,
                 transient: code == 408 || code == 429 || status.is_server_error(),
                 retry_after,
+                problem: None,
             }));
         }
     }
