@@ -55,6 +55,25 @@ pub enum Route {
     StorageApplication,
     /// Everything under `/events/api/v1/subscriptions`.
     Subscriptions,
+    /// `GET /correspondence/api/v1/correspondence/{id}` (the overview)
+    CorrespondenceOverview,
+    /// `GET /correspondence/api/v1/correspondence/{id}/details`
+    CorrespondenceDetails,
+    /// `GET /correspondence/api/v1/correspondence/{id}/content`
+    CorrespondenceContent,
+    /// `POST /correspondence/api/v1/correspondence/{id}/markasread`
+    CorrespondenceMarkAsRead,
+    /// `POST /correspondence/api/v1/correspondence/{id}/confirm`
+    CorrespondenceConfirm,
+    /// `GET /correspondence/api/v1/correspondence/{id}/attachment/{attachmentId}/download`
+    /// (the recipient's download)
+    CorrespondenceRecipientDownload,
+    /// `GET /correspondence/api/v1/attachment/{attachmentId}` (the sender's overview)
+    CorrespondenceAttachmentOverview,
+    /// `GET /correspondence/api/v1/attachment/{attachmentId}/details`
+    CorrespondenceAttachmentDetails,
+    /// `GET /correspondence/api/v1/attachment/{attachmentId}/download` (the sender's download)
+    CorrespondenceSenderDownload,
     /// In a [`FaultRule`]: every request, whatever its route. Never recorded as a request's route.
     Any,
 }
@@ -92,7 +111,8 @@ pub struct FaultRule {
     pub times: Option<u32>,
     /// Chance that a matching request gets the fault (1.0 = always).
     pub probability: f64,
-    /// Only requests for this instance guid (`None` = any).
+    /// Only requests for this instance guid (`None` = any). On the Correspondence routes this
+    /// is the correspondence id, or the attachment id on the sender's `attachment/…` routes.
     pub instance: Option<Uuid>,
 }
 
@@ -172,6 +192,7 @@ pub(crate) fn classify(path: &str) -> (Option<Route>, Option<Uuid>) {
         }
         ["storage", "api", "v1", "applications", _, _] => (Some(Route::StorageApplication), None),
         ["events", "api", "v1", "subscriptions", ..] => (Some(Route::Subscriptions), None),
+        ["correspondence", "api", "v1", rest @ ..] => classify_correspondence(rest),
         [_, _, "instances", _, g] => (Some(Route::AppGetInstance), guid(g)),
         [_, _, "instances", _, g, "data"] => (Some(Route::AppPostData), guid(g)),
         [_, _, "instances", _, g, "data", _] => (Some(Route::AppGetData), guid(g)),
@@ -184,6 +205,27 @@ pub(crate) fn classify(path: &str) -> (Option<Route>, Option<Uuid>) {
         [_, _, "instances", _, g, "substatus"] => (Some(Route::AppSubstatus), guid(g)),
         _ => (None, None),
     }
+}
+
+/// The Correspondence routes, by the path after `/correspondence/api/v1/`; the id is the
+/// correspondence's, or the attachment's on the sender's attachment routes.
+fn classify_correspondence(rest: &[&str]) -> (Option<Route>, Option<Uuid>) {
+    let guid = |s: &str| Uuid::parse_str(s).ok();
+    let (route, id) = match rest {
+        ["correspondence", c] => (Route::CorrespondenceOverview, c),
+        ["correspondence", c, "details"] => (Route::CorrespondenceDetails, c),
+        ["correspondence", c, "content"] => (Route::CorrespondenceContent, c),
+        ["correspondence", c, "markasread"] => (Route::CorrespondenceMarkAsRead, c),
+        ["correspondence", c, "confirm"] => (Route::CorrespondenceConfirm, c),
+        ["correspondence", c, "attachment", _, "download"] => {
+            (Route::CorrespondenceRecipientDownload, c)
+        }
+        ["attachment", a] => (Route::CorrespondenceAttachmentOverview, a),
+        ["attachment", a, "details"] => (Route::CorrespondenceAttachmentDetails, a),
+        ["attachment", a, "download"] => (Route::CorrespondenceSenderDownload, a),
+        _ => return (None, None),
+    };
+    (Some(route), guid(id))
 }
 
 /// The answer for [`Fault::Status`]: a ProblemDetails body like ASP.NET writes.
@@ -334,6 +376,33 @@ mod tests {
             classify("/events/api/v1/subscriptions/4").0,
             Some(Route::Subscriptions)
         );
+        let c = "/correspondence/api/v1/correspondence";
+        let a = "/correspondence/api/v1/attachment";
+        for (path, route) in [
+            (format!("{c}/{g}"), Route::CorrespondenceOverview),
+            (format!("{c}/{g}/details"), Route::CorrespondenceDetails),
+            (format!("{c}/{g}/content"), Route::CorrespondenceContent),
+            (
+                format!("{c}/{g}/markasread"),
+                Route::CorrespondenceMarkAsRead,
+            ),
+            (format!("{c}/{g}/confirm"), Route::CorrespondenceConfirm),
+            (
+                format!("{c}/{g}/attachment/{}/download", Uuid::new_v4()),
+                Route::CorrespondenceRecipientDownload,
+            ),
+            (format!("{a}/{g}"), Route::CorrespondenceAttachmentOverview),
+            (
+                format!("{a}/{g}/details"),
+                Route::CorrespondenceAttachmentDetails,
+            ),
+            (
+                format!("{a}/{g}/download"),
+                Route::CorrespondenceSenderDownload,
+            ),
+        ] {
+            assert_eq!(classify(&path), (Some(route), Some(g)), "{path}");
+        }
         assert_eq!(classify("/nothing/here").0, None);
     }
 

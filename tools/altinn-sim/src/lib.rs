@@ -3,7 +3,8 @@
 //! An independent implementation of Altinn's documented behaviour (Maskinporten:
 //! <https://docs.digdir.no/docs/Maskinporten/>; Events: <https://docs.altinn.studio/events/>;
 //! Storage and the app API: <https://github.com/Altinn/altinn-storage> and
-//! <https://github.com/Altinn/app-lib-dotnet>). It does not use the
+//! <https://github.com/Altinn/app-lib-dotnet>; Correspondence:
+//! <https://github.com/Altinn/altinn-correspondence>). It does not use the
 //! project's `altinn` client crate, so it catches the client's mistakes instead of sharing them.
 //! Start it in-process on port 0 from a test ([`Simulator::start`]) or run the `altinn-sim`
 //! binary for the demo.
@@ -24,6 +25,7 @@
 //! | Instance events and process history: Storage `GET instances/{p}/{g}/events`, `GET …/process/history`, App `GET …/process/history` | `{"instanceEvents": […]}` in time order, filtered by `eventTypes` (repeatable) and by `from`+`to` (only when both; 400 text for a bad time). `{"processHistory": […]}` built as Storage's `ProcessHelper` does: a task's start and end merged into one item, `performedBy` = the person number or the org code. |
 //! | Events subscriptions | Create with Altinn's checks in Altinn's order (endpoint, source scheme, `altinn:events.subscribe` for generic resources → 403 with an empty body, resource URN, then the app rules or the generic ones: resource required, `sourceFilter`/`alternativeSubjectFilter` refused with Altinn's messages, `includeSubunits` needs a subject), dedupe of identical requests, `Location: /events/api/v1/subscription/{id}`; get, list (unvalidated included) and delete by the creator's identity. |
 //! | Events push | The validation event right after create (retried per `ValidationQueuePolicy`), then one event per POST with `application/json; charset=utf-8`, retried after 10 s, 30 s, 1 min, 5 min, 10 min, 30 min, 1 h, 3 h, 6 h, 12 h, 12 h (× [`SimConfig::retry_time_scale`]) and dead-lettered after 12 failed attempts. |
+//! | Correspondence under `/correspondence/api/v1/` ([`CORRESPONDENCE_ROUTES`]): overview, details, `/content`, `markasread`, `confirm`, the recipient's attachment download; the sender's attachment overview, details and download | JSON camelCase, enums as strings, nulls written; errors are ProblemDetails with `errorCode` (1001, 1024, 1025, 1041, 2001, 2016, 2019, 2020, 4001). A token with `altinn:correspondence.write` acts as sender (its `urn:altinn:org` must be the sender org), else one with `altinn:correspondence.read` as recipient (its `urn:altinn:orgNumber` must be the recipient): wrong party 401/4001, no scope 403. After `Published` the sender gets empty content and 2016 on download, and never sees `Archived`/`Purged*`; the recipient gets 404/1001 before. Recipient calls record `Fetched` (the overview at most every 15 s), `/content` the first `Read` (+ `correspondencereceiverread`), downloads `AttachmentsDownloaded` (no event). Seeded with [`Simulator::add_correspondence`]; events with their real `source`, `resourceinstance` and `subject` from [`Simulator::publish_correspondence`] and friends. |
 //!
 //! Platform and app routes require a valid, unexpired, unrevoked Altinn token from this simulator
 //! (401 otherwise) whose `urn:altinn:org` is the instance's org and whose scope has
@@ -75,12 +77,22 @@
 //!   of the seeded instances (`/person/{number}`) can be used as `alternativeSubjectFilter`.
 //! - **Synthetic people**: instance owners get a made-up 11-digit person number (no valid check
 //!   digits) and the name "Simulert Person {partyId}".
+//! - **Correspondence** accepts only the simulator's exchanged Altinn tokens (Altinn also takes
+//!   raw Maskinporten tokens on the sender routes). Access is reduced to the token's org code
+//!   (sender) or org number (recipient): no XACML, system users or persons. `confirm` writes
+//!   `Confirmed` at once (Altinn: a job about 4 s later). Notification states are made up
+//!   (`Registered`/`New` before publishing, `Completed`/`Delivered` after) rather than read
+//!   from the Notifications API. Events are pushed when a test publishes them, never lost; the
+//!   sender's subscription also gets events addressed to the recipient (in Altinn that depends
+//!   on the resource policy). Not simulated: the list and `downloadall` routes, Dialogporten,
+//!   delayed publishing, `traceId`.
 //! - Error texts not documented by Altinn (e.g. some subscription 400 messages) are the
 //!   simulator's own wording.
 
 mod authentication;
 mod config;
 mod content;
+mod correspondence;
 mod der;
 mod dialect;
 mod events;
@@ -108,6 +120,11 @@ pub use crate::config::{
     TEST_CLIENT_PUBLIC_KEY_PEM,
 };
 pub use crate::content::DataContent;
+pub use crate::correspondence::{
+    CORRESPONDENCE_BASE, CORRESPONDENCE_EVENT_PREFIX, CORRESPONDENCE_ROUTES,
+    CorrespondenceAttachmentSpec, CorrespondenceSpec, CorrespondenceStatusRecord,
+    SeededCorrespondence, SeededCorrespondenceAttachment,
+};
 pub use crate::faults::{Fault, FaultRule, Route};
 pub use crate::platform::DataTypeSpec;
 pub use crate::seed::{DataSpec, InstanceSpec, SeededData, SeededInstance, TaskSpec};

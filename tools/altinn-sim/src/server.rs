@@ -151,6 +151,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/{org}/{app}/instances/{party}/{guid}/substatus",
             put(app_substatus),
         )
+        .merge(crate::correspondence::router())
         .fallback(|| async { (StatusCode::NOT_FOUND, "Not simulated").into_response() })
         .with_state(shared)
 }
@@ -166,6 +167,10 @@ impl std::fmt::Display for DroppedByFault {
 }
 
 impl std::error::Error for DroppedByFault {}
+
+/// Altinn's API gateway key header (Correspondence documents it; no Altinn API code reads it).
+const SUBSCRIPTION_KEY_HEADER: header::HeaderName =
+    header::HeaderName::from_static("ocp-apim-subscription-key");
 
 fn header_string(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
     headers
@@ -190,6 +195,7 @@ async fn handle(
         authorization: header_string(request.headers(), header::AUTHORIZATION),
         accept: header_string(request.headers(), header::ACCEPT),
         content_type: header_string(request.headers(), header::CONTENT_TYPE),
+        subscription_key: header_string(request.headers(), SUBSCRIPTION_KEY_HEADER),
         route,
         status: 0,
     });

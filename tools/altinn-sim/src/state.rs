@@ -10,6 +10,7 @@ use url::Url;
 use uuid::Uuid;
 
 use crate::config::SimConfig;
+use crate::correspondence::CorrespondenceStore;
 use crate::events::Subscription;
 use crate::faults::{Fault, FaultRule, Route};
 use crate::jwt::Keys;
@@ -34,6 +35,9 @@ pub struct RequestRecord {
     pub accept: Option<String>,
     /// The `Content-Type` header.
     pub content_type: Option<String>,
+    /// The `Ocp-Apim-Subscription-Key` header (Altinn's API gateway key), so tests can assert
+    /// which calls carried it. It is left out of the `Debug` output.
+    pub subscription_key: Option<String>,
     /// The simulated route (`None` for paths the simulator does not serve).
     pub route: Option<Route>,
     /// The status answered; `0` while the request is in flight and when an injected fault
@@ -54,6 +58,10 @@ impl std::fmt::Debug for RequestRecord {
             )
             .field("accept", &self.accept)
             .field("content_type", &self.content_type)
+            .field(
+                "subscription_key",
+                &self.subscription_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("route", &self.route)
             .field("status", &self.status)
             .finish()
@@ -114,6 +122,8 @@ pub(crate) struct Inner {
     /// The data types of each known app (`{org}/{app}`): apps get the defaults when first
     /// seeded, and tests declare more.
     pub apps: HashMap<String, Vec<DataTypeSpec>>,
+    /// Correspondences, their attachments and notification orders, and the events pushed.
+    pub correspondence: CorrespondenceStore,
 }
 
 /// Everything handlers and background tasks share.
@@ -154,6 +164,7 @@ impl Shared {
                 faults: Vec::new(),
                 requests: Vec::new(),
                 apps: HashMap::new(),
+                correspondence: CorrespondenceStore::default(),
             }),
             background: Mutex::new(Vec::new()),
         })

@@ -50,3 +50,44 @@ async fn every_served_route_is_routed_and_classified() {
         );
     }
 }
+
+/// The same for the Correspondence routes (kept out of `SERVED_ROUTES`, which the contract
+/// tests check against Storage and App documents only).
+#[tokio::test]
+async fn every_correspondence_route_is_routed_and_classified() {
+    let sim = start().await;
+    let c = sim.add_correspondence(
+        altinn_sim::CorrespondenceSpec::new("ttd-correspondence", "ttd", "991825827")
+            .with_attachment("a.txt", 10),
+    );
+    sim.publish_correspondence(c.id);
+    let token = altinn_token(&sim, "altinn:correspondence.read").await;
+    for (method, template) in altinn_sim::CORRESPONDENCE_ROUTES {
+        let path = template
+            .replace("{id}", &c.id.to_string())
+            .replace("{attachment}", &c.attachments[0].id.to_string());
+        let url = format!("{}{}", sim.base_url(), path.trim_start_matches('/'));
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        sim.clear_requests();
+        let response = http()
+            .request(method.clone(), &url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        assert_ne!(
+            status, 405,
+            "{method} {template} is not routed with that method"
+        );
+        assert!(
+            !(status == 404 && body == "Not simulated"),
+            "{method} {template} is not routed"
+        );
+        assert!(
+            sim.requests()[0].route.is_some(),
+            "{method} {template} has no Route for faults"
+        );
+    }
+}

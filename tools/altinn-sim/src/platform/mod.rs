@@ -224,7 +224,7 @@ const ATTR_CHAR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMER
 /// `attachment; filename=…; filename*=UTF-8''…` as ASP.NET Core writes it for
 /// `File(stream, contentType, name)`. Non-ASCII characters become `_` in the plain parameter
 /// (ASP.NET uses MIME encoded-words there); `filename*` carries the exact name.
-fn content_disposition(filename: &str) -> String {
+pub(crate) fn content_disposition(filename: &str) -> String {
     let ascii: String = filename
         .chars()
         .map(|c| {
