@@ -51,6 +51,8 @@ use altinn::{
 
 /// The event that makes a recipient archive the correspondence.
 const PUBLISHED: &str = "correspondencepublished";
+/// The event after which Altinn may no longer know the correspondence.
+const PURGED: &str = "correspondencepurged";
 /// The sender's attachment event after which its bytes can be downloaded.
 const ATTACHMENT_PUBLISHED: &str = "attachmentpublished";
 
@@ -165,13 +167,25 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         )?;
         let mut summary = self.keep_event(&key, event.event).await?;
         deadline.check("fetch the correspondence's details")?;
-        let details = self
+        match self
             .altinn
             .correspondence_details(CorrespondenceRole::Sender, correspondence_id)
-            .await?;
-        self.store_details(event.resource_id, correspondence_id, &details)
-            .await?;
-        summary.details_fetched = true;
+            .await
+        {
+            Ok(details) => {
+                self.store_details(event.resource_id, correspondence_id, &details)
+                    .await?;
+                summary.details_fetched = true;
+            }
+            // Altinn forgets a purged correspondence; its event still belongs in the record.
+            Err(error)
+                if error.reason == FailureReason::CorrespondenceNotFound
+                    && event.suffix == PURGED =>
+            {
+                tracing::info!(detail = %error.detail, "purged: no details any more");
+            }
+            Err(error) => return Err(error),
+        }
         self.finish_correspondence(event, ArchiveRole::Sender, &cid, summary)
             .await
     }

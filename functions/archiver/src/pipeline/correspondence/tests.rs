@@ -523,6 +523,17 @@ async fn events_not_for_us_and_unknown_correspondences_are_dead_lettered() {
     let error = sender.handle(&other_resource).await.unwrap_err();
     assert_eq!(error.reason, FailureReason::CorrespondenceNotOurs);
 
+    // Purged and gone from Altinn: the event still goes into the record.
+    let purged = event(
+        "correspondencepurged",
+        "correspondence",
+        sender.id,
+        "2026-12-04T08:00:00Z",
+    );
+    let summary = sender.summary(&purged).await;
+    assert!(!summary.details_fetched);
+    assert_eq!(sender.manifest().latest_status.unwrap().status, "Purged");
+
     let unknown = event(
         "correspondencepublished",
         "correspondence",
