@@ -90,7 +90,8 @@ impl ReceivedEvent {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct MessageContext {
     pub event_id: Option<String>,
-    /// `{org}/{app}/{partyId}/{instanceGuid}` for app events.
+    /// `{org}/{app}/{partyId}/{instanceGuid}` for app events; for Correspondence events
+    /// `{resource}/{resourceinstance}`.
     pub instance: Option<String>,
 }
 
@@ -214,6 +215,10 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
                 }
             }
             EventKind::Correspondence(correspondence) => {
+                context.instance = Some(format!(
+                    "{}/{}",
+                    correspondence.resource, correspondence.resourceinstance
+                ));
                 self.handle_correspondence(&event, &correspondence, deadline, stats)
                     .await
             }

@@ -23,7 +23,7 @@ use crate::deadline::Deadline;
 use crate::error::{ArchiveError, FailureReason};
 use crate::outcome::{CorrespondenceSummary, RunStats};
 use crate::seams::{AltinnSource, ArchiveTarget, SenderDownload};
-use crate::store::{ConditionalPut, ElementUpload, StoredObject};
+use crate::store::{ElementUpload, StoredObject};
 use altinn::correspondence::CorrespondenceDetails;
 
 /// Content type when Altinn gives none.
@@ -125,15 +125,12 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             let cid = correspondence_id.to_string();
             // Write-once under the correspondence, like everything its manifest is built from.
             let linked = layout.correspondence_attachment_overview(resource_id, &cid, &aid)?;
-            if let ConditionalPut::Created(_) = self
-                .target
+            self.target
                 .put_small_if_absent(&linked, record.clone(), JSON)
                 .await
-                .map_err(|e| ArchiveError::from_store(&e))?
-            {
-                self.write_correspondence_manifest(ArchiveRole::Sender, resource_id, &cid)
-                    .await?;
-            }
+                .map_err(|e| ArchiveError::from_store(&e))?;
+            self.write_correspondence_manifest(ArchiveRole::Sender, resource_id, &cid)
+                .await?;
         }
         Ok(())
     }
