@@ -322,3 +322,58 @@ async fn topic_with_queue(harness: &Harness) -> String {
         .expect("subscribe");
     queue
 }
+
+#[tokio::test]
+async fn the_subscription_key_can_come_from_secrets_manager() {
+    let harness = Harness::start_with(
+        Options::default()
+            .env("CORRESPONDENCE_ROLE", "recipient")
+            .env("CORRESPONDENCE_RECIPIENT_ORGNO", OWN_ORGNO),
+    )
+    .await;
+    let sdk = harness.moto.sdk_config().await;
+    let arn = aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name("altinn-subscription-key")
+        .secret_string(SUBSCRIPTION_KEY)
+        .send()
+        .await
+        .expect("create secret")
+        .arn
+        .expect("secret ARN");
+    let mut config = harness.config.clone();
+    config.subscription_key = Some(archiver::config::SubscriptionKeySource::SecretArn(arn));
+    assert!(!format!("{config:?}").contains(SUBSCRIPTION_KEY));
+    let archiver = archiver::Archiver::from_config(&config, &sdk)
+        .await
+        .expect("archiver");
+
+    let c = harness.sim.add_correspondence(
+        CorrespondenceSpec::new(RESOURCE_ID, "digdir", OWN_ORGNO).with_attachment("a.pdf", 100),
+    );
+    harness.sim.publish_correspondence(c.id);
+    let publish = harness
+        .sim
+        .correspondence_event(c.id, "correspondencepublished");
+    let report = run_on(&archiver, vec![harness.message(&publish.to_string(), 1)]).await;
+    assert!(
+        matches!(
+            report.outcomes[0].1,
+            MessageOutcome::CorrespondenceArchived(_)
+        ),
+        "{:?}",
+        report.outcomes
+    );
+    let calls: Vec<_> = harness
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("/correspondence/api/v1/"))
+        .collect();
+    assert_eq!(calls.len(), 2, "details and one download");
+    assert!(
+        calls
+            .iter()
+            .all(|r| r.subscription_key.as_deref() == Some(SUBSCRIPTION_KEY))
+    );
+}
