@@ -33,8 +33,10 @@ use crate::seams::{AltinnSource, ArchiveTarget};
 use altinn::correspondence::CorrespondenceDetails;
 use altinn::correspondence_event_suffix;
 
-/// How many times one run builds and writes the manifest before it gives up for now.
-const MAX_MANIFEST_ROUNDS: u32 = 4;
+/// How many times one run builds and writes the manifest before it gives up for now (each
+/// extra round means another run stored something meanwhile; a burst of that many events for
+/// one correspondence is rare, and the retry finishes the work).
+const MAX_MANIFEST_ROUNDS: u32 = 8;
 
 /// What an object under a correspondence is, by its path below the correspondence's prefix.
 enum Kind<'a> {
