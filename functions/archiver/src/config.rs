@@ -21,6 +21,12 @@
 //! | `RECEIPT_FORMAT` | `xml` | the receipt document: `xml` or `json` |
 //! | `ARCHIVED_SUBSTATUS_LABEL` | unset (off) | the substatus set after the manifest, before `complete` |
 //! | `ARCHIVED_SUBSTATUS_DESCRIPTION` | unset | its description (needs the label) |
+//! | `CORRESPONDENCE_ROLE` | unset (store events only) | `sender` or `recipient`: archive Correspondence as that side |
+//! | `CORRESPONDENCE_RESOURCES` | | sender: our resource ids, comma-separated |
+//! | `CORRESPONDENCE_RECIPIENT_ORGNO` | | recipient: our organisation number |
+//! | `ALTINN_SUBSCRIPTION_KEY` | unset | `Ocp-Apim-Subscription-Key` on Correspondence calls only (never logged) |
+//! | `ALTINN_SUBSCRIPTION_KEY_SECRET_ARN` | unset | the same, from Secrets Manager (at most one of the two) |
+//! | `FOLLOW_UP_TOPIC_ARN` | unset (metric only) | the SNS topic of the follow-up alerts |
 //! | `ALTINN_*`, `MASKINPORTEN_*` | | see [`altinn::AltinnConfig`] |
 //!
 //! Memory: at most `2 × ELEMENT_CONCURRENCY × PART_SIZE_MIB` of element bytes are held at once
@@ -28,13 +34,14 @@
 
 use std::time::Duration;
 
-use altinn::{AltinnConfig, ConfigError, RetryPolicy};
+use altinn::{AltinnConfig, ConfigError, RetryPolicy, Secret};
 use lambda_support::settings::{
-    Lookup, altinn_retry_policy, feedback_task, in_range, optional, required,
+    Lookup, altinn_retry_policy, correspondence_mode, feedback_task, in_range, optional, required,
 };
 
 use crate::layout::ArchiveLayout;
 use crate::receipt::{FeedbackSettings, ReceiptFormat, ReceiptSettings, SubstatusSettings};
+use altinn::CorrespondenceMode;
 
 /// The event type archived when `ARCHIVE_EVENT_TYPES` is not set.
 pub const DEFAULT_ARCHIVE_EVENT_TYPES: &str = altinn::event::PROCESS_COMPLETED;
@@ -81,6 +88,69 @@ pub struct ArchiverConfig {
     pub feedback: Option<FeedbackSettings>,
     /// `ARCHIVED_SUBSTATUS_LABEL` and `ARCHIVED_SUBSTATUS_DESCRIPTION`; `None`: no substatus.
     pub substatus: Option<SubstatusSettings>,
+    /// `CORRESPONDENCE_ROLE` with its resources or organisation number.
+    pub correspondence: Option<CorrespondenceMode>,
+    /// `ALTINN_SUBSCRIPTION_KEY` or `ALTINN_SUBSCRIPTION_KEY_SECRET_ARN`.
+    pub subscription_key: Option<SubscriptionKeySource>,
+    /// `FOLLOW_UP_TOPIC_ARN`.
+    pub follow_up_topic_arn: Option<String>,
+}
+
+/// Where the API Management subscription key comes from. `Debug` never shows the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscriptionKeySource {
+    /// `ALTINN_SUBSCRIPTION_KEY`.
+    Inline(Secret),
+    /// `ALTINN_SUBSCRIPTION_KEY_SECRET_ARN`: a Secrets Manager secret holding the key.
+    SecretArn(String),
+}
+
+/// At most one of `ALTINN_SUBSCRIPTION_KEY` and `ALTINN_SUBSCRIPTION_KEY_SECRET_ARN`.
+fn subscription_key(lookup: &impl Lookup) -> Result<Option<SubscriptionKeySource>, ConfigError> {
+    let inline = optional(lookup, "ALTINN_SUBSCRIPTION_KEY").map(Secret::new);
+    match (
+        inline,
+        optional(lookup, "ALTINN_SUBSCRIPTION_KEY_SECRET_ARN"),
+    ) {
+        (Some(_), Some(_)) => Err(ConfigError::Invalid {
+            variable: "ALTINN_SUBSCRIPTION_KEY",
+            reason: "set either ALTINN_SUBSCRIPTION_KEY or ALTINN_SUBSCRIPTION_KEY_SECRET_ARN, \
+                     not both"
+                .into(),
+        }),
+        (Some(key), None) => Ok(Some(SubscriptionKeySource::Inline(key))),
+        (None, Some(arn)) => {
+            let parts: Vec<&str> = arn.splitn(7, ':').collect();
+            let well_formed = parts.len() == 7
+                && parts[0] == "arn"
+                && parts[2] == "secretsmanager"
+                && parts[5] == "secret"
+                && !parts[6].is_empty();
+            if !well_formed {
+                return Err(ConfigError::Invalid {
+                    variable: "ALTINN_SUBSCRIPTION_KEY_SECRET_ARN",
+                    reason: "must be a Secrets Manager secret ARN".into(),
+                });
+            }
+            Ok(Some(SubscriptionKeySource::SecretArn(arn)))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// `FOLLOW_UP_TOPIC_ARN`: an SNS topic ARN when set.
+fn follow_up_topic(lookup: &impl Lookup) -> Result<Option<String>, ConfigError> {
+    let Some(arn) = optional(lookup, "FOLLOW_UP_TOPIC_ARN") else {
+        return Ok(None);
+    };
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() != 6 || parts[0] != "arn" || parts[2] != "sns" || parts[5].is_empty() {
+        return Err(ConfigError::Invalid {
+            variable: "FOLLOW_UP_TOPIC_ARN",
+            reason: "must be an SNS topic ARN (arn:aws:sns:{region}:{account}:{name})".into(),
+        });
+    }
+    Ok(Some(arn))
 }
 
 /// Smallest multipart part S3 accepts (all but the last part).
@@ -131,6 +201,9 @@ impl ArchiverConfig {
         let altinn = AltinnConfig::from_lookup(&lookup)?;
         let feedback = feedback_settings(&lookup)?;
         let substatus = substatus_settings(&lookup)?;
+        let correspondence = correspondence_mode(&lookup)?;
+        let subscription_key = subscription_key(&lookup)?;
+        let follow_up_topic_arn = follow_up_topic(&lookup)?;
         Ok(ArchiverConfig {
             bucket,
             prefix,
@@ -148,6 +221,9 @@ impl ArchiverConfig {
             altinn,
             feedback,
             substatus,
+            correspondence,
+            subscription_key,
+            follow_up_topic_arn,
         })
     }
 }
@@ -381,6 +457,59 @@ mod tests {
                 .starts_with("MESSAGE_CONCURRENCY is invalid"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn correspondence_settings() {
+        let config = read(&base()).unwrap();
+        assert_eq!(
+            (
+                config.correspondence,
+                config.subscription_key,
+                config.follow_up_topic_arn
+            ),
+            (None, None, None)
+        );
+        let mut map = base();
+        map.insert("ALTINN_SUBSCRIPTION_KEY", "apim-key-123".into());
+        map.insert(
+            "FOLLOW_UP_TOPIC_ARN",
+            "arn:aws:sns:eu-north-1:1:follow-up".into(),
+        );
+        let config = read(&map).unwrap();
+        assert!(
+            !format!("{config:?}").contains("apim-key-123"),
+            "the key is never in Debug"
+        );
+        assert_eq!(
+            config.subscription_key,
+            Some(SubscriptionKeySource::Inline(Secret::new("apim-key-123")))
+        );
+        let arn = "arn:aws:secretsmanager:eu-north-1:1:secret:apim";
+        map.insert("ALTINN_SUBSCRIPTION_KEY_SECRET_ARN", arn.into());
+        let error = read(&map).unwrap_err().to_string();
+        assert!(
+            error.starts_with("ALTINN_SUBSCRIPTION_KEY is invalid"),
+            "{error}"
+        );
+        assert!(!error.contains("apim-key-123"), "{error}");
+        map.remove("ALTINN_SUBSCRIPTION_KEY");
+        assert_eq!(
+            read(&map).unwrap().subscription_key,
+            Some(SubscriptionKeySource::SecretArn(arn.into()))
+        );
+        for (variable, bad) in [
+            ("ALTINN_SUBSCRIPTION_KEY_SECRET_ARN", "apim"),
+            ("FOLLOW_UP_TOPIC_ARN", "arn:aws:sqs:eu-north-1:1:q"),
+        ] {
+            let mut map = map.clone();
+            map.insert(variable, bad.into());
+            let error = read(&map).unwrap_err().to_string();
+            assert!(
+                error.starts_with(&format!("{variable} is invalid")),
+                "{error}"
+            );
+        }
     }
 
     #[test]

@@ -72,6 +72,20 @@ pub enum FailureReason {
     /// The app refused `process/next` while the instance still waits in the feedback task:
     /// the task's validation failed (a data type's `minCount`, a file scan still pending).
     ProcessNextRejected,
+    /// Altinn answered 404 to a correspondence's details: not ours, purged, or (as recipient)
+    /// not yet published to us.
+    CorrespondenceNotFound,
+    /// A Correspondence event about a resource or recipient we do not archive for
+    /// (`CORRESPONDENCE_RESOURCES`, `CORRESPONDENCE_RECIPIENT_ORGNO`).
+    CorrespondenceNotOurs,
+    /// Altinn's details or attachment answer names another correspondence or attachment than
+    /// the one asked for.
+    CorrespondenceMismatch,
+    /// The correspondence manifest kept missing objects that concurrent runs stored; it is
+    /// rebuilt on the retry.
+    ManifestUnsettled,
+    /// Another run is sending the same follow-up alert right now; try again after it.
+    FollowUpInProgress,
 }
 
 impl FailureReason {
@@ -109,6 +123,11 @@ impl FailureReason {
             FailureReason::NotInFeedbackTask => "not_in_feedback_task",
             FailureReason::InstanceNotActive => "instance_not_active",
             FailureReason::ProcessNextRejected => "process_next_rejected",
+            FailureReason::CorrespondenceNotFound => "correspondence_not_found",
+            FailureReason::CorrespondenceNotOurs => "correspondence_not_ours",
+            FailureReason::CorrespondenceMismatch => "correspondence_mismatch",
+            FailureReason::ManifestUnsettled => "manifest_unsettled",
+            FailureReason::FollowUpInProgress => "follow_up_in_progress",
         }
     }
 }

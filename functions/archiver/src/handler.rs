@@ -27,9 +27,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tracing::Instrument;
 
-use crate::config::ArchiverConfig;
+use crate::config::{ArchiverConfig, SubscriptionKeySource};
 use crate::deadline::Deadline;
 use crate::error::ArchiveError;
+use crate::follow_up::SnsFollowUp;
 use crate::layout::ArchiveLayout;
 use crate::metrics::message_metrics;
 use crate::outcome::{MessageOutcome, RunStats};
@@ -45,7 +46,7 @@ const FUNCTION: &str = "archiver";
 /// Why the archiver could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("reading the Maskinporten key: {0}")]
+    #[error("reading a secret (the Maskinporten key, the subscription key): {0}")]
     Secret(#[from] SecretError),
     #[error("the Maskinporten key: {0}")]
     Key(#[from] AuthError),
@@ -78,10 +79,11 @@ pub struct Archiver {
 pub type MetricLines = Arc<Mutex<Vec<String>>>;
 
 impl Archiver {
-    /// Builds the clients from the configuration: reads the Maskinporten key (from Secrets
-    /// Manager when `MASKINPORTEN_KEY_SECRET_ARN` is set), then the one reqwest client, the token
-    /// provider, the Altinn client, and the S3 client from `sdk`. The SQS client is built from
-    /// `sdk` at the first dead letter or delayed retry ([`SqsClient::on_first_use`]).
+    /// Builds the clients from the configuration: reads the Maskinporten key and the optional
+    /// subscription key (from Secrets Manager when their `…_SECRET_ARN` is set), then the one
+    /// reqwest client, the token provider, the Altinn client, and the S3 client from `sdk`. The
+    /// SQS client (and the SNS client of the follow-up alerts, with `FOLLOW_UP_TOPIC_ARN`) is
+    /// built from `sdk` at first use ([`SqsClient::on_first_use`]).
     pub async fn from_config(
         config: &ArchiverConfig,
         sdk: &SdkConfig,
@@ -90,10 +92,28 @@ impl Archiver {
             lambda_support::aws::maskinporten_key_text(&config.altinn.maskinporten_key, sdk)
                 .await?;
         let http = AltinnClient::try_http_client(&config.retry)?;
+        let subscription_key = match &config.subscription_key {
+            None => None,
+            Some(SubscriptionKeySource::Inline(key)) => Some(key.clone()),
+            Some(SubscriptionKeySource::SecretArn(arn)) => {
+                Some(lambda_support::aws::read_secret(sdk, arn).await?)
+            }
+        };
         let altinn =
-            AltinnClient::from_config(&config.altinn, &key_text, http, config.retry.clone())?;
+            AltinnClient::from_config(&config.altinn, &key_text, http, config.retry.clone())?
+                .with_subscription_key(subscription_key);
         let s3 = lambda_support::aws::s3_client(sdk);
-        Self::new(config, altinn, s3, SqsClient::on_first_use(sdk))
+        let archiver = Self::new(config, altinn, s3, SqsClient::on_first_use(sdk))?;
+        Ok(match &config.follow_up_topic_arn {
+            Some(arn) => archiver.with_follow_up(Arc::new(SnsFollowUp::on_first_use(sdk, arn))),
+            None => archiver,
+        })
+    }
+
+    /// Sends the follow-up alerts to `sink` (without one, only their metric is emitted).
+    pub fn with_follow_up(mut self, sink: Arc<dyn crate::follow_up::FollowUpSink>) -> Self {
+        self.pipeline = self.pipeline.with_follow_up(sink);
+        self
     }
 
     /// An archiver over ready-made clients.
@@ -131,6 +151,8 @@ impl Archiver {
                 feedback: config.feedback.clone(),
                 substatus: config.substatus.clone(),
                 write_back_claim_ttl: claim_ttl(&config.retry),
+                correspondence: config.correspondence.clone(),
+                follow_up_claim_ttl: claim_ttl(&config.retry),
             },
         );
         Ok(Archiver {

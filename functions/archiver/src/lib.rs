@@ -34,7 +34,7 @@ pub mod seams;
 pub mod store;
 
 /// The key layout and manifest types, shared with the reconciler and the tools.
-pub use archive_model::{layout, manifest};
+pub use archive_model::{correspondence, layout, manifest};
 
 pub use config::{ArchiverConfig, EventTypeFilter};
 pub use deadline::Deadline;
@@ -42,7 +42,9 @@ pub use error::{ArchiveError, FailureClass, FailureReason};
 pub use handler::{Archiver, BatchReport, MetricLines, StartupError};
 pub use layout::ArchiveLayout;
 pub use manifest::Manifest;
-pub use outcome::{ArchiveSummary, MessageOutcome, RunStats, WriteBackSummary};
+pub use outcome::{
+    ArchiveSummary, CorrespondenceSummary, MessageOutcome, RunStats, WriteBackSummary,
+};
 pub use pipeline::{Pipeline, ReceivedEvent};
 pub use seams::{AltinnSource, ArchiveTarget};
 pub use store::ArchiveStore;

@@ -12,6 +12,13 @@
 //! | `ProcessesMovedOn` | Count | `process/next` calls that moved an instance on from the feedback task |
 //! | `DuplicatesSkipped` | Count | the archive, the event or the write-back existed already |
 //! | `EventsStored` | Count | non-archive events kept |
+//! | `CorrespondenceEvents` | Count | Correspondence events archived as sender or recipient |
+//! | `DetailsFetched` | Count | correspondence details answers fetched and stored |
+//! | `AttachmentsArchived` | Count | correspondence attachments downloaded, checked and stored |
+//! | `AttachmentsReused` | Count | correspondence attachments found already stored |
+//! | `AttachmentsNotAccessible` | Count | attachments the sender may no longer download (Altinn's 2016) |
+//! | `FollowUpEvents` | Count | events that need follow-up (`correspondencereceiverneverread`, …), every delivery |
+//! | `FollowUpsSent` | Count | follow-up alerts published (one per correspondence and type) |
 //! | `Retries` | Count | message retries plus in-process download retries |
 //! | `DeadLettered` | Count | sent to the DLQ (dimension `Reason`) |
 //! | `DeadLetterFailures` | Count | DLQ send failed |
@@ -24,7 +31,7 @@ use std::time::Duration;
 
 use lambda_support::metrics::Metric;
 
-use crate::outcome::{ArchiveSummary, MessageOutcome};
+use crate::outcome::{ArchiveSummary, CorrespondenceSummary, MessageOutcome};
 
 /// The dimensions and metrics for one message's outcome.
 pub fn message_metrics(
@@ -83,6 +90,9 @@ pub fn message_metrics(
         | MessageOutcome::EventAlreadyStored { .. } => {
             metrics.push(Metric::count("DuplicatesSkipped", 1));
         }
+        MessageOutcome::CorrespondenceArchived(summary) => {
+            correspondence_metrics(summary, &mut metrics)
+        }
         MessageOutcome::EventStored { .. } => metrics.push(Metric::count("EventsStored", 1)),
         MessageOutcome::Retry { error, .. } => {
             retries += 1;
@@ -101,6 +111,32 @@ pub fn message_metrics(
     metrics.push(Metric::count("Retries", retries));
     metrics.push(Metric::millis("Duration", duration.as_secs_f64() * 1000.0));
     (dimensions, metrics)
+}
+
+fn correspondence_metrics(summary: &CorrespondenceSummary, metrics: &mut Vec<Metric>) {
+    metrics.push(Metric::count("CorrespondenceEvents", 1));
+    if !summary.event_new {
+        metrics.push(Metric::count("DuplicatesSkipped", 1));
+    }
+    metrics.push(Metric::count(
+        "DetailsFetched",
+        u64::from(summary.details_fetched),
+    ));
+    metrics.push(Metric::bytes("ArchivedBytes", summary.bytes_downloaded));
+    for (name, count) in [
+        ("AttachmentsArchived", summary.attachments_downloaded),
+        ("AttachmentsReused", summary.attachments_reused),
+        (
+            "AttachmentsNotAccessible",
+            summary.attachments_not_accessible,
+        ),
+    ] {
+        metrics.push(Metric::count(name, count as u64));
+    }
+    if let Some(sent) = summary.follow_up {
+        metrics.push(Metric::count("FollowUpEvents", 1));
+        metrics.push(Metric::count("FollowUpsSent", u64::from(sent)));
+    }
 }
 
 #[cfg(test)]
@@ -134,6 +170,46 @@ mod tests {
         assert_eq!(value(&metrics, "ElementsReused"), Some(1.0));
         assert_eq!(value(&metrics, "Retries"), Some(1.0));
         assert_eq!(value(&metrics, "Duration"), Some(250.0));
+    }
+
+    #[test]
+    fn correspondence_events_report_attachments_and_follow_ups() {
+        let summary = CorrespondenceSummary {
+            event_new: true,
+            details_fetched: true,
+            attachments_downloaded: 2,
+            bytes_downloaded: 10,
+            follow_up: Some(true),
+            ..CorrespondenceSummary::default()
+        };
+        let (dimensions, metrics) = message_metrics(
+            &MessageOutcome::CorrespondenceArchived(summary.clone()),
+            0,
+            Duration::ZERO,
+        );
+        assert_eq!(
+            dimensions,
+            vec![("Outcome", "correspondence_archived".to_owned())]
+        );
+        assert_eq!(value(&metrics, "CorrespondenceEvents"), Some(1.0));
+        assert_eq!(value(&metrics, "AttachmentsArchived"), Some(2.0));
+        assert_eq!(value(&metrics, "ArchivedBytes"), Some(10.0));
+        assert_eq!(value(&metrics, "FollowUpEvents"), Some(1.0));
+        assert_eq!(value(&metrics, "FollowUpsSent"), Some(1.0));
+        assert_eq!(value(&metrics, "DuplicatesSkipped"), None);
+        let duplicate = CorrespondenceSummary {
+            event_new: false,
+            follow_up: Some(false),
+            ..summary
+        };
+        let (_, metrics) = message_metrics(
+            &MessageOutcome::CorrespondenceArchived(duplicate),
+            0,
+            Duration::ZERO,
+        );
+        assert_eq!(value(&metrics, "FollowUpEvents"), Some(1.0));
+        assert_eq!(value(&metrics, "FollowUpsSent"), Some(0.0));
+        assert_eq!(value(&metrics, "DuplicatesSkipped"), Some(1.0));
     }
 
     #[test]

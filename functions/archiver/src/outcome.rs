@@ -30,6 +30,9 @@ pub enum MessageOutcome {
     /// The instance had already left the feedback task with our receipt in it (a duplicate, or
     /// a retry after a crash once the process had moved on): nothing was written to Altinn.
     AlreadyWrittenBack,
+    /// A Correspondence event was archived as the configured role: the event, what it led to
+    /// (details, attachments), the rewritten manifest, and the follow-up alert.
+    CorrespondenceArchived(CorrespondenceSummary),
     /// A non-archive event was stored.
     EventStored { key: String },
     /// The same event id was stored before (a duplicate delivery); nothing was written.
@@ -68,6 +71,7 @@ impl MessageOutcome {
             MessageOutcome::ClaimedByAnotherRun(_) => "claimed_by_another_run",
             MessageOutcome::WrittenBack(_) => "written_back",
             MessageOutcome::AlreadyWrittenBack => "already_written_back",
+            MessageOutcome::CorrespondenceArchived(_) => "correspondence_archived",
             MessageOutcome::EventStored { .. } => "event_stored",
             MessageOutcome::EventAlreadyStored { .. } => "event_already_stored",
             MessageOutcome::Retry { .. } => "retry",
@@ -121,6 +125,19 @@ impl MessageOutcome {
                 outcome,
                 "the instance already left the feedback task with our receipt"
             ),
+            MessageOutcome::CorrespondenceArchived(summary) => tracing::info!(
+                outcome,
+                event_key = %summary.event_key,
+                duplicate = !summary.event_new,
+                manifest_key = summary.manifest_key.as_deref(),
+                details_fetched = summary.details_fetched,
+                attachments_downloaded = summary.attachments_downloaded,
+                attachments_reused = summary.attachments_reused,
+                attachments_not_accessible = summary.attachments_not_accessible,
+                bytes = summary.bytes_downloaded,
+                follow_up_sent = summary.follow_up,
+                "correspondence event archived"
+            ),
             MessageOutcome::EventStored { key } | MessageOutcome::EventAlreadyStored { key } => {
                 tracing::info!(outcome, key = %key, "event kept")
             }
@@ -166,6 +183,30 @@ pub struct ArchiveSummary {
     pub elements_skipped: usize,
     /// Element bytes downloaded and stored in this run.
     pub bytes_downloaded: u64,
+}
+
+/// What one Correspondence event led to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CorrespondenceSummary {
+    /// Where the event is stored.
+    pub event_key: String,
+    /// False when that event id was stored before (a duplicate delivery).
+    pub event_new: bool,
+    /// The correspondence manifest written, when the event belongs to a correspondence.
+    pub manifest_key: Option<String>,
+    /// A details answer was fetched (and stored) by this run.
+    pub details_fetched: bool,
+    /// Attachments downloaded and stored by this run.
+    pub attachments_downloaded: usize,
+    /// Attachments found already stored and matching their checksum.
+    pub attachments_reused: usize,
+    /// Attachments the sender may no longer download (Altinn's 2016).
+    pub attachments_not_accessible: usize,
+    /// Attachment bytes downloaded and stored by this run.
+    pub bytes_downloaded: u64,
+    /// For an event that needs follow-up: true when this run sent the alert, false when it
+    /// was sent before (or no topic is configured); `None` for other events.
+    pub follow_up: Option<bool>,
 }
 
 /// The numbers of one write-back in the feedback task.

@@ -1,5 +1,6 @@
-//! The pipeline's two seams: where Altinn content comes from ([`AltinnSource`]) and where the
-//! archive goes ([`ArchiveTarget`]). In production they are [`AltinnApi`] (the Altinn client and
+//! The pipeline's two seams: where Altinn content comes from ([`AltinnSource`], with its
+//! Correspondence calls in [`CorrespondenceSource`]) and where the archive goes
+//! ([`ArchiveTarget`]). In production they are [`AltinnApi`] (the Altinn client and
 //! the receipt uploader) and [`ArchiveStore`] (the S3 bucket); [`crate::memory`] has in-memory
 //! ones for fast tests of the pipeline's decisions.
 //!
@@ -9,16 +10,21 @@
 use std::future::Future;
 use std::time::SystemTime;
 
-use altinn::{AltinnClient, InstanceRef, RawInstance};
+use altinn::{AltinnClient, ClientError, InstanceRef, RawInstance};
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt};
+use uuid::Uuid;
 
-use crate::error::ArchiveError;
+use crate::error::{ArchiveError, FailureReason};
 use crate::receipt::{Receipt, ReceiptSettings, ReceiptUploader, SubstatusSettings};
 use crate::store::{
     ArchiveStore, ConditionalPut, ElementUpload, StoreError, StoredObject, UploadError,
 };
+use altinn::correspondence::{
+    AttachmentOverview, CorrespondenceDetails, ERROR_ATTACHMENT_NOT_AVAILABLE_TO_SENDER,
+};
+use altinn::{CorrespondenceRole, RawJson};
 
 /// A data element's bytes on their way from Altinn.
 pub struct Download {
@@ -28,9 +34,65 @@ pub struct Download {
     pub body: BoxStream<'static, Result<Bytes, ArchiveError>>,
 }
 
+impl Download {
+    fn from_client(download: altinn::DataStream) -> Self {
+        Download {
+            content_length: download.content_length,
+            body: download
+                .body
+                .map(|chunk| chunk.map_err(|e| ArchiveError::from_altinn(&e)))
+                .boxed(),
+        }
+    }
+}
+
+/// What the sender's attachment download gave.
+pub enum SenderDownload {
+    /// The bytes.
+    Bytes(Download),
+    /// Altinn's error 2016: a linked correspondence is published, so the sender may no longer
+    /// download it (only the recipient can). `detail` is Altinn's answer, for the record.
+    NoLongerAccessible { detail: String },
+}
+
+/// The Correspondence API calls the pipeline makes, failures classified. There is deliberately
+/// no call for a correspondence's `/content`, `markasread` or `confirm`: each would record a
+/// status the recipient never caused (`Read`, `Confirmed`).
+pub trait CorrespondenceSource: Send + Sync {
+    /// `GET …/correspondence/{id}/details` with the token of `role`: the answer as Altinn sent
+    /// it. As recipient the call records `Fetched` at the sender, so make it once per
+    /// correspondence. A 404 is a permanent [`FailureReason::CorrespondenceNotFound`].
+    fn correspondence_details(
+        &self,
+        role: CorrespondenceRole,
+        correspondence_id: Uuid,
+    ) -> impl Future<Output = Result<RawJson<CorrespondenceDetails>, ArchiveError>> + Send;
+
+    /// The sender's `GET …/attachment/{id}` (with its `checksum` and `correspondenceIds`).
+    fn attachment_overview(
+        &self,
+        attachment_id: Uuid,
+    ) -> impl Future<Output = Result<RawJson<AttachmentOverview>, ArchiveError>> + Send;
+
+    /// The sender's `GET …/attachment/{id}/download`.
+    fn download_sender_attachment(
+        &self,
+        attachment_id: Uuid,
+    ) -> impl Future<Output = Result<SenderDownload, ArchiveError>> + Send;
+
+    /// The recipient's `GET …/correspondence/{cid}/attachment/{aid}/download` (records
+    /// `AttachmentsDownloaded` at the sender; no event).
+    fn download_recipient_attachment(
+        &self,
+        correspondence_id: Uuid,
+        attachment_id: Uuid,
+    ) -> impl Future<Output = Result<Download, ArchiveError>> + Send;
+}
+
 /// Where Altinn content comes from, and what is written back to it: the calls the pipeline
-/// makes, with their failures already classified.
-pub trait AltinnSource: Send + Sync {
+/// makes, with their failures already classified. The Correspondence calls are the
+/// supertrait's.
+pub trait AltinnSource: CorrespondenceSource + Send + Sync {
     /// The instance as Storage has it now, its bytes kept.
     fn get_instance(
         &self,
@@ -163,13 +225,7 @@ impl AltinnSource for AltinnApi {
             .download_data(instance, data_id)
             .await
             .map_err(|e| ArchiveError::from_altinn(&e))?;
-        Ok(Download {
-            content_length: download.content_length,
-            body: download
-                .body
-                .map(|chunk| chunk.map_err(|e| ArchiveError::from_altinn(&e)))
-                .boxed(),
-        })
+        Ok(Download::from_client(download))
     }
 
     async fn complete(&self, instance: &InstanceRef) -> Result<(), ArchiveError> {
@@ -217,6 +273,81 @@ impl AltinnSource for AltinnApi {
     ) -> Result<Option<String>, ArchiveError> {
         self.receipts.upload(instance, settings, receipt).await
     }
+}
+
+impl CorrespondenceSource for AltinnApi {
+    async fn correspondence_details(
+        &self,
+        role: CorrespondenceRole,
+        correspondence_id: Uuid,
+    ) -> Result<RawJson<CorrespondenceDetails>, ArchiveError> {
+        self.client
+            .correspondence_details(role, correspondence_id)
+            .await
+            .map_err(|e| details_error(&e, role, correspondence_id))
+    }
+
+    async fn attachment_overview(
+        &self,
+        attachment_id: Uuid,
+    ) -> Result<RawJson<AttachmentOverview>, ArchiveError> {
+        self.client
+            .attachment_overview(attachment_id)
+            .await
+            .map_err(|e| ArchiveError::from_altinn(&e))
+    }
+
+    async fn download_sender_attachment(
+        &self,
+        attachment_id: Uuid,
+    ) -> Result<SenderDownload, ArchiveError> {
+        match self.client.download_sender_attachment(attachment_id).await {
+            Ok(download) => Ok(SenderDownload::Bytes(Download::from_client(download))),
+            Err(error) if error.error_code() == Some(ERROR_ATTACHMENT_NOT_AVAILABLE_TO_SENDER) => {
+                Ok(SenderDownload::NoLongerAccessible {
+                    detail: error.to_string(),
+                })
+            }
+            Err(error) => Err(ArchiveError::from_altinn(&error)),
+        }
+    }
+
+    async fn download_recipient_attachment(
+        &self,
+        correspondence_id: Uuid,
+        attachment_id: Uuid,
+    ) -> Result<Download, ArchiveError> {
+        let download = self
+            .client
+            .download_recipient_attachment(correspondence_id, attachment_id)
+            .await
+            .map_err(|e| ArchiveError::from_altinn(&e))?;
+        Ok(Download::from_client(download))
+    }
+}
+
+/// A details call's failure; a 404 says what it can mean.
+pub fn details_error(
+    error: &ClientError,
+    role: CorrespondenceRole,
+    correspondence_id: Uuid,
+) -> ArchiveError {
+    let classified = ArchiveError::from_altinn(error);
+    if classified.reason != FailureReason::AltinnNotFound {
+        return classified;
+    }
+    ArchiveError::permanent(
+        FailureReason::CorrespondenceNotFound,
+        format!(
+            "{}: correspondence {correspondence_id} is unknown to us as {}: not ours, purged, \
+             or not yet published to the recipient",
+            classified.detail,
+            match role {
+                CorrespondenceRole::Sender => "sender",
+                CorrespondenceRole::Recipient => "recipient",
+            }
+        ),
+    )
 }
 
 impl ArchiveTarget for ArchiveStore {

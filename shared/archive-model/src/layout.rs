@@ -9,9 +9,21 @@
 //! {prefix}{org}/{app}/{partyId}/{instanceGuid}/receipt-upload.json       receipt upload claim
 //! {prefix}{org}/{app}/{partyId}/{instanceGuid}/reconcile-enqueued.json   reconciler's marker
 //! {prefix}{org}/{app}/{partyId}/{instanceGuid}/reconcile-feedback.json   …for the feedback task
-//! {prefix}correspondence/{resourceId}/{resourceinstance}/events/{eventId}.json
+//! {prefix}correspondence/{resourceId}/{correspondenceId}/events/{eventId}.json
+//! {prefix}correspondence/{resourceId}/{correspondenceId}/details/{fetchedAt}.json   raw, one per fetch
+//! {prefix}correspondence/{resourceId}/{correspondenceId}/attachments/{attachmentId}/{fileName or "data"}
+//! {prefix}correspondence/{resourceId}/{correspondenceId}/attachments/{attachmentId}/overview.json
+//! {prefix}correspondence/{resourceId}/{correspondenceId}/follow-up/{typeSuffix}.json  alert claim
+//! {prefix}correspondence/{resourceId}/{correspondenceId}/manifest.json   rewritten by every event
+//! {prefix}correspondence-attachments/{attachmentId}/events/{eventId}.json   sender's attachment events
+//! {prefix}correspondence-attachments/{attachmentId}/overview.json       overview + download state
+//! {prefix}correspondence-attachments/{attachmentId}/data                the bytes (sender)
+//! {prefix}correspondence-notifications/{orderId}/events/{eventId}.json
 //! {prefix}events/{eventId}.json                                          any other event
 //! ```
+//!
+//! Without a correspondence role configured, every Correspondence event is kept under
+//! `correspondence/{resourceId}/{resourceinstance}/events/`, whatever the resource instance is.
 //!
 //! Every component that comes from outside (org, app, event id, data element id, resource,
 //! resource instance) is checked before it becomes part of a key: 1 to 128 characters of
@@ -26,6 +38,15 @@ use altinn::{CorrespondenceRef, InstanceRef};
 const RESOURCE_URN_PREFIX: &str = "urn:altinn:resource:";
 /// Longest component we accept (GUIDs are 36, Altinn app names are short).
 const MAX_COMPONENT_LEN: usize = 128;
+
+/// The name of a correspondence's manifest (and of an instance's).
+pub const MANIFEST_NAME: &str = "manifest.json";
+/// The name of an attachment's overview record.
+pub const ATTACHMENT_OVERVIEW_NAME: &str = "overview.json";
+/// The object name of an attachment's bytes when its file name cannot be a key component.
+pub const ATTACHMENT_DATA_NAME: &str = "data";
+/// The folder of a correspondence's follow-up alert claims (not part of its manifest).
+pub const FOLLOW_UP_FOLDER: &str = "follow-up/";
 
 /// The name of the receipt claim object next to an instance's archive.
 pub const RECEIPT_CLAIM_NAME: &str = "receipt-upload.json";
@@ -185,12 +206,197 @@ impl ArchiveLayout {
         ))
     }
 
+    /// `{prefix}correspondence/{resourceId}/{correspondenceId}/`: everything archived about one
+    /// correspondence. `resource_id` is without the `urn:altinn:resource:` prefix.
+    pub fn correspondence_prefix(
+        &self,
+        resource_id: &str,
+        correspondence_id: &str,
+    ) -> Result<String, KeyError> {
+        check_component("resource id", resource_id)?;
+        check_component("correspondence id", correspondence_id)?;
+        Ok(format!(
+            "{}correspondence/{resource_id}/{correspondence_id}/",
+            self.prefix
+        ))
+    }
+
+    /// `…/events/{eventId}.json` under a correspondence.
+    pub fn correspondence_event_under(
+        &self,
+        resource_id: &str,
+        correspondence_id: &str,
+        event_id: &str,
+    ) -> Result<String, KeyError> {
+        check_component("event id", event_id)?;
+        Ok(format!(
+            "{}events/{event_id}.json",
+            self.correspondence_prefix(resource_id, correspondence_id)?
+        ))
+    }
+
+    /// `…/details/{fetchedAt}.json`: one details answer as Altinn sent it. `fetched_at` is
+    /// [`fetched_at`]'s form, so the keys sort by time.
+    pub fn correspondence_details(
+        &self,
+        resource_id: &str,
+        correspondence_id: &str,
+        fetched_at: &str,
+    ) -> Result<String, KeyError> {
+        check_component("fetchedAt", fetched_at)?;
+        Ok(format!(
+            "{}details/{fetched_at}.json",
+            self.correspondence_prefix(resource_id, correspondence_id)?
+        ))
+    }
+
+    /// `…/attachments/{attachmentId}/`: one attachment of a correspondence.
+    pub fn correspondence_attachment_prefix(
+        &self,
+        resource_id: &str,
+        correspondence_id: &str,
+        attachment_id: &str,
+    ) -> Result<String, KeyError> {
+        check_component("attachment id", attachment_id)?;
+        Ok(format!(
+            "{}attachments/{attachment_id}/",
+            self.correspondence_prefix(resource_id, correspondence_id)?
+        ))
+    }
+
+    /// `…/attachments/{attachmentId}/{fileName}`, or `…/data` when the file name cannot be a
+    /// key component (the manifest keeps the real name).
+    pub fn correspondence_attachment(
+        &self,
+        resource_id: &str,
+        correspondence_id: &str,
+        attachment_id: &str,
+        file_name: Option<&str>,
+    ) -> Result<String, KeyError> {
+        let name = file_name
+            .filter(|name| {
+                check_component("file name", name).is_ok() && *name != ATTACHMENT_OVERVIEW_NAME
+            })
+            .unwrap_or(ATTACHMENT_DATA_NAME);
+        Ok(format!(
+            "{}{name}",
+            self.correspondence_attachment_prefix(resource_id, correspondence_id, attachment_id)?
+        ))
+    }
+
+    /// `…/attachments/{attachmentId}/overview.json` under a correspondence (sender: the
+    /// attachment's overview record, linked from `correspondenceIds`).
+    pub fn correspondence_attachment_overview(
+        &self,
+        resource_id: &str,
+        correspondence_id: &str,
+        attachment_id: &str,
+    ) -> Result<String, KeyError> {
+        Ok(format!(
+            "{}{ATTACHMENT_OVERVIEW_NAME}",
+            self.correspondence_attachment_prefix(resource_id, correspondence_id, attachment_id)?
+        ))
+    }
+
+    /// `…/follow-up/{typeSuffix}.json`: the claim that one follow-up alert per
+    /// (correspondence, event type) is sent; not part of the manifest.
+    pub fn follow_up_claim(
+        &self,
+        resource_id: &str,
+        correspondence_id: &str,
+        type_suffix: &str,
+    ) -> Result<String, KeyError> {
+        check_component("event type", type_suffix)?;
+        Ok(format!(
+            "{}{FOLLOW_UP_FOLDER}{type_suffix}.json",
+            self.correspondence_prefix(resource_id, correspondence_id)?
+        ))
+    }
+
+    /// `…/manifest.json` of a correspondence.
+    pub fn correspondence_manifest(
+        &self,
+        resource_id: &str,
+        correspondence_id: &str,
+    ) -> Result<String, KeyError> {
+        Ok(format!(
+            "{}{MANIFEST_NAME}",
+            self.correspondence_prefix(resource_id, correspondence_id)?
+        ))
+    }
+
+    /// `{prefix}correspondence-attachments/{attachmentId}/`: the sender's record of one
+    /// attachment (an attachment can serve several correspondences).
+    pub fn attachment_prefix(&self, attachment_id: &str) -> Result<String, KeyError> {
+        check_component("attachment id", attachment_id)?;
+        Ok(format!(
+            "{}correspondence-attachments/{attachment_id}/",
+            self.prefix
+        ))
+    }
+
+    /// `{prefix}correspondence-attachments/{attachmentId}/events/{eventId}.json`.
+    pub fn attachment_event(
+        &self,
+        attachment_id: &str,
+        event_id: &str,
+    ) -> Result<String, KeyError> {
+        check_component("event id", event_id)?;
+        Ok(format!(
+            "{}events/{event_id}.json",
+            self.attachment_prefix(attachment_id)?
+        ))
+    }
+
+    /// `{prefix}correspondence-attachments/{attachmentId}/overview.json`.
+    pub fn attachment_overview(&self, attachment_id: &str) -> Result<String, KeyError> {
+        Ok(format!(
+            "{}{ATTACHMENT_OVERVIEW_NAME}",
+            self.attachment_prefix(attachment_id)?
+        ))
+    }
+
+    /// `{prefix}correspondence-attachments/{attachmentId}/data`: the bytes the sender could
+    /// still download.
+    pub fn attachment_data(&self, attachment_id: &str) -> Result<String, KeyError> {
+        Ok(format!(
+            "{}{ATTACHMENT_DATA_NAME}",
+            self.attachment_prefix(attachment_id)?
+        ))
+    }
+
+    /// `{prefix}correspondence-notifications/{orderId}/events/{eventId}.json`.
+    pub fn notification_event(&self, order_id: &str, event_id: &str) -> Result<String, KeyError> {
+        check_component("notification order id", order_id)?;
+        check_component("event id", event_id)?;
+        Ok(format!(
+            "{}correspondence-notifications/{order_id}/events/{event_id}.json",
+            self.prefix
+        ))
+    }
+
     /// `{prefix}events/{eventId}.json`: events that belong to no instance or correspondence
     /// (subscription validations that reached the queue, generic events).
     pub fn unscoped_event(&self, event_id: &str) -> Result<String, KeyError> {
         check_component("event id", event_id)?;
         Ok(format!("{}events/{event_id}.json", self.prefix))
     }
+}
+
+/// A `fetchedAt` key component: UTC with nanoseconds, `20261204T051233.123456789Z`. It sorts
+/// as time does and needs no encoding.
+pub fn fetched_at(at: time::OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}.{:09}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.nanosecond()
+    )
 }
 
 /// Checks one key component: 1..=128 characters of `A-Z a-z 0-9 . _ -`, not `.` or `..`.
@@ -312,6 +518,87 @@ mod tests {
             ..correspondence
         };
         assert!(layout.correspondence_event(&climbing, "ev1").is_err());
+    }
+
+    #[test]
+    fn correspondence_archive_keys() {
+        let layout = ArchiveLayout::new("a").unwrap();
+        let (res, cid, aid) = ("letters", "c0", "a0");
+        let base = "a/correspondence/letters/c0/";
+        assert_eq!(layout.correspondence_prefix(res, cid).unwrap(), base);
+        assert_eq!(
+            layout.correspondence_event_under(res, cid, "e1").unwrap(),
+            format!("{base}events/e1.json")
+        );
+        let at = fetched_at(time::macros::datetime!(2026-12-04 05:12:33.123456789 +01:00));
+        assert_eq!(at, "20261204T041233.123456789Z");
+        assert_eq!(
+            layout.correspondence_details(res, cid, &at).unwrap(),
+            format!("{base}details/20261204T041233.123456789Z.json")
+        );
+        assert!(
+            fetched_at(time::macros::datetime!(2026-12-04 04:12:33.2 UTC)) > at,
+            "sortable"
+        );
+        assert_eq!(
+            layout
+                .correspondence_attachment(res, cid, aid, Some("brev.pdf"))
+                .unwrap(),
+            format!("{base}attachments/a0/brev.pdf")
+        );
+        for odd in [
+            Some("brev med mellomrom.pdf"),
+            Some("overview.json"),
+            Some(".."),
+            None,
+        ] {
+            assert_eq!(
+                layout
+                    .correspondence_attachment(res, cid, aid, odd)
+                    .unwrap(),
+                format!("{base}attachments/a0/data"),
+                "{odd:?}"
+            );
+        }
+        assert_eq!(
+            layout
+                .correspondence_attachment_overview(res, cid, aid)
+                .unwrap(),
+            format!("{base}attachments/a0/overview.json")
+        );
+        assert_eq!(
+            layout
+                .follow_up_claim(res, cid, "correspondencereceiverneverread")
+                .unwrap(),
+            format!("{base}follow-up/correspondencereceiverneverread.json")
+        );
+        assert_eq!(
+            layout.correspondence_manifest(res, cid).unwrap(),
+            format!("{base}manifest.json")
+        );
+        assert_eq!(
+            layout.attachment_event(aid, "e2").unwrap(),
+            "a/correspondence-attachments/a0/events/e2.json"
+        );
+        assert_eq!(
+            layout.attachment_overview(aid).unwrap(),
+            "a/correspondence-attachments/a0/overview.json"
+        );
+        assert_eq!(
+            layout.attachment_data(aid).unwrap(),
+            "a/correspondence-attachments/a0/data"
+        );
+        assert_eq!(
+            layout.notification_event("o1", "e3").unwrap(),
+            "a/correspondence-notifications/o1/events/e3.json"
+        );
+        for bad in ["", "..", "a/b", "x y"] {
+            assert!(layout.correspondence_prefix(bad, cid).is_err());
+            assert!(layout.correspondence_prefix(res, bad).is_err());
+            assert!(layout.attachment_prefix(bad).is_err());
+            assert!(layout.notification_event(bad, "e").is_err());
+            assert!(layout.follow_up_claim(res, cid, bad).is_err());
+        }
     }
 
     #[test]

@@ -9,9 +9,13 @@
 //!   from outside validated before it becomes part of a key.
 //! - [`manifest::Manifest`]: `manifest.json`, the last object of an instance's archive and the
 //!   list of everything in it with sizes and SHA-256s.
+//! - [`correspondence::CorrespondenceManifest`]: a correspondence's `manifest.json`, rebuilt by
+//!   every event from what is stored under it, and the attachment overview record.
 
+pub mod correspondence;
 pub mod layout;
 pub mod manifest;
 
+pub use correspondence::{ArchiveRole, CorrespondenceManifest};
 pub use layout::{ArchiveLayout, KeyError};
 pub use manifest::{MANIFEST_VERSION, Manifest, ManifestObject, ObjectRole, SkippedDataElement};

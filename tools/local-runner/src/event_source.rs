@@ -360,6 +360,24 @@ fn describe(record: &SqsMessage, receive_count: u32, outcome: &MessageOutcome) -
         MessageOutcome::AlreadyWrittenBack => {
             format!("archiver {subject}: already written back (the process left the feedback task)")
         }
+        MessageOutcome::CorrespondenceArchived(summary) => format!(
+            "archiver kept the Correspondence event at {}{}: {} attachment(s) downloaded ({}), \
+             {} reused, {} no longer accessible to the sender{}",
+            summary.event_key,
+            if summary.event_new {
+                ""
+            } else {
+                " (a duplicate)"
+            },
+            summary.attachments_downloaded,
+            human_bytes(summary.bytes_downloaded),
+            summary.attachments_reused,
+            summary.attachments_not_accessible,
+            summary
+                .manifest_key
+                .as_ref()
+                .map_or(String::new(), |key| format!("; manifest {key}"))
+        ),
         MessageOutcome::EventStored { key } => format!("archiver kept the event at {key}"),
         MessageOutcome::EventAlreadyStored { key } => {
             format!("archiver the event was already kept at {key}")

@@ -212,6 +212,13 @@ fn state_after(outcome: &MessageOutcome, receive_count: u32) -> EventState {
         MessageOutcome::EventStored { key } | MessageOutcome::EventAlreadyStored { key } => {
             EventState::Kept { key: key.clone() }
         }
+        // A Correspondence event: its record is the correspondence's manifest, if it has one.
+        MessageOutcome::CorrespondenceArchived(summary) => EventState::Kept {
+            key: summary
+                .manifest_key
+                .clone()
+                .unwrap_or_else(|| summary.event_key.clone()),
+        },
         // The feedback task's event: its work is in the instance, not under one key.
         MessageOutcome::WrittenBack(_) | MessageOutcome::AlreadyWrittenBack => EventState::Kept {
             key: "(written back: receipt in the instance, process moved on)".into(),

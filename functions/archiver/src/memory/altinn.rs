@@ -69,7 +69,9 @@ pub enum StepFault {
 pub struct MemoryAltinn {
     org: String,
     state: Arc<Mutex<AltinnState>>,
-    journal: Journal,
+    /// Correspondences, attachments and their faults (`memory/correspondence.rs`).
+    pub(super) correspondence: Arc<Mutex<super::correspondence::CorrespondenceState>>,
+    pub(super) journal: Journal,
 }
 
 impl MemoryAltinn {
@@ -78,6 +80,7 @@ impl MemoryAltinn {
         MemoryAltinn {
             org: org.to_owned(),
             state: Arc::default(),
+            correspondence: Arc::default(),
             journal,
         }
     }

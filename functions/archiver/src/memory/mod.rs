@@ -8,6 +8,7 @@
 
 mod altinn;
 mod archive;
+mod correspondence;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -20,7 +21,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// What the in-memory parts were asked to do, in order: `put {key}`, `delete {key}`,
 /// `get_instance {id}`, `download {dataId}`, and, for what Altinn did, `receipt {id}`,
-/// `process_next {id}`, `substatus {id}`, `complete {id}`.
+/// `process_next {id}`, `substatus {id}`, `complete {id}`; for Correspondence
+/// `details {sender|recipient} {id}`, `attachment_overview {id}`,
+/// `download_sender_attachment {id}`, `download_recipient_attachment {cid} {aid}`.
 #[derive(Debug, Clone, Default)]
 pub struct Journal(Arc<Mutex<Vec<String>>>);
 

@@ -115,30 +115,7 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
                         downloaded: true,
                     });
                 }
-                Err(UploadError::Body(error)) => {
-                    if !error.is_transient() {
-                        return Err(error);
-                    }
-                    ArchiveError {
-                        reason: FailureReason::DownloadInterrupted,
-                        ..error
-                    }
-                }
-                Err(error @ (UploadError::TooLong { .. } | UploadError::SizeMismatch { .. })) => {
-                    ArchiveError::permanent(
-                        FailureReason::SizeMismatch,
-                        format!("data element {}: {error}", element.id),
-                    )
-                }
-                Err(error @ UploadError::Md5Mismatch { .. }) => ArchiveError::permanent(
-                    FailureReason::ChecksumMismatch,
-                    format!("data element {}: {error}", element.id),
-                ),
-                Err(error @ UploadError::StoredChecksumMismatch { .. }) => ArchiveError::transient(
-                    FailureReason::ChecksumMismatch,
-                    format!("data element {}: {error}", element.id),
-                ),
-                Err(UploadError::Store(error)) => return Err(ArchiveError::from_store(&error)),
+                Err(error) => upload_failure(error, &format!("data element {}", element.id))?,
             };
             tracing::warn!(data_element_id = %element.id, attempt, reason = %error.reason, detail = %error.detail, "download failed");
             last_error = Some(error);
@@ -161,4 +138,35 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             .map_err(|e| ArchiveError::from_store(&e))?;
         Ok(stored.filter(|stored| upload.is_matched_by(stored)))
     }
+}
+
+/// What a failed streaming upload means for the download loop: `Ok` with the error to retry
+/// on (a body cut short, a size or MD5 mismatch; the last one is returned when every attempt
+/// fails), `Err` to stop at once (a permanent body error, S3 failing). `what` names the object
+/// in the detail.
+pub(super) fn upload_failure(
+    error: UploadError<ArchiveError>,
+    what: &str,
+) -> Result<ArchiveError, ArchiveError> {
+    Ok(match error {
+        UploadError::Body(error) => {
+            if !error.is_transient() {
+                return Err(error);
+            }
+            ArchiveError {
+                reason: FailureReason::DownloadInterrupted,
+                ..error
+            }
+        }
+        error @ (UploadError::TooLong { .. } | UploadError::SizeMismatch { .. }) => {
+            ArchiveError::permanent(FailureReason::SizeMismatch, format!("{what}: {error}"))
+        }
+        error @ UploadError::Md5Mismatch { .. } => {
+            ArchiveError::permanent(FailureReason::ChecksumMismatch, format!("{what}: {error}"))
+        }
+        error @ UploadError::StoredChecksumMismatch { .. } => {
+            ArchiveError::transient(FailureReason::ChecksumMismatch, format!("{what}: {error}"))
+        }
+        UploadError::Store(error) => return Err(ArchiveError::from_store(&error)),
+    })
 }

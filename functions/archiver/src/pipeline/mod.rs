@@ -6,7 +6,10 @@
 //! handle: parse the CloudEvent, classify it against the allowlist, route it (one match):
 //!   app.instance.process.movedTo.{FEEDBACK_TASK} ─▶ write_back (pipeline/feedback.rs)
 //!   app instance event of an ARCHIVE_EVENT_TYPES type ─▶ archive_instance
-//!   any other app instance event, Correspondence event, other event ─▶ store_event
+//!   Correspondence event, CORRESPONDENCE_ROLE set ─▶ handle_correspondence
+//!     (pipeline/correspondence/: sender or recipient; event, details, attachments,
+//!      manifest.json rebuilt from what is stored, one follow-up alert per type)
+//!   any other app instance event, Correspondence event without a role, other event ─▶ store_event
 //! write_back (only with FEEDBACK_TASK)
 //!   ├─ GET instance: waiting in FEEDBACK_TASK, a `feedback` task? ── no, and our receipt is in
 //!   │     it ─▶ done (it moved on); no, without it ─▶ dead letter `not_in_feedback_task`
@@ -31,12 +34,13 @@
 //! Every step can be repeated: a crash anywhere followed by a retry ends in the same archive
 //! and one completion.
 //!
-//! **Adding a new archived kind** (Correspondence is next) takes one match arm in
-//! [`Pipeline::handle`], one module under `pipeline/` with its steps (as `pipeline/instance.rs`
-//! has the instance's), and its keys in [`crate::layout`]. It returns a [`MessageOutcome`] or an
+//! **Adding a new archived kind** takes one match arm in [`Pipeline::handle`], one module
+//! under `pipeline/` with its steps (as `pipeline/instance.rs` has the instance's and
+//! `pipeline/correspondence/` Correspondence's), and its keys in [`crate::layout`]. It returns a [`MessageOutcome`] or an
 //! [`ArchiveError`] like the others, so the handler, the retry policy and the dead-letter queue
 //! stay as they are.
 
+mod correspondence;
 mod element;
 mod feedback;
 mod instance;
@@ -53,11 +57,13 @@ use tokio::sync::Semaphore;
 use crate::config::EventTypeFilter;
 use crate::deadline::Deadline;
 use crate::error::{ArchiveError, FailureReason};
+use crate::follow_up::FollowUpSink;
 use crate::layout::ArchiveLayout;
 use crate::outcome::{MessageOutcome, RunStats};
 use crate::receipt::{FeedbackSettings, SubstatusSettings};
 use crate::seams::{AltinnApi, AltinnSource, ArchiveTarget};
 use crate::store::{ArchiveStore, ConditionalPut};
+use altinn::CorrespondenceMode;
 
 /// Content type of the stored events and `instance.json`.
 const JSON: &str = "application/json";
@@ -84,7 +90,8 @@ impl ReceivedEvent {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct MessageContext {
     pub event_id: Option<String>,
-    /// `{org}/{app}/{partyId}/{instanceGuid}` for app events.
+    /// `{org}/{app}/{partyId}/{instanceGuid}` for app events; for Correspondence events
+    /// `{resource}/{resourceinstance}`.
     pub instance: Option<String>,
 }
 
@@ -109,6 +116,11 @@ pub struct PipelineSettings {
     pub substatus: Option<SubstatusSettings>,
     /// How long a write-back claim holds off other runs ([`crate::receipt::claim_ttl`]).
     pub write_back_claim_ttl: Duration,
+    /// `CORRESPONDENCE_ROLE` and its resources or organisation; `None`: Correspondence events
+    /// are only stored.
+    pub correspondence: Option<CorrespondenceMode>,
+    /// How long a follow-up alert claim holds off other runs (as the write-back claim's).
+    pub follow_up_claim_ttl: Duration,
 }
 
 /// The archive pipeline over a source `A` and a target `T`. Build it once per process.
@@ -120,6 +132,8 @@ pub struct Pipeline<A = AltinnApi, T = ArchiveStore> {
     /// per transfer (one uploading, one filling) this bounds memory at
     /// `2 × ELEMENT_CONCURRENCY × part size`, however many messages run at once.
     transfer_slots: Arc<Semaphore>,
+    /// Where follow-up alerts go (`FOLLOW_UP_TOPIC_ARN`); `None`: only the metric.
+    follow_up: Option<Arc<dyn FollowUpSink>>,
 }
 
 impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
@@ -132,7 +146,14 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             altinn,
             target,
             settings,
+            follow_up: None,
         }
+    }
+
+    /// Sends follow-up alerts to `sink`.
+    pub fn with_follow_up(mut self, sink: Arc<dyn FollowUpSink>) -> Self {
+        self.follow_up = Some(sink);
+        self
     }
 
     /// Where the archive goes.
@@ -194,8 +215,12 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
                 }
             }
             EventKind::Correspondence(correspondence) => {
-                let key = layout.correspondence_event(&correspondence, id)?;
-                self.store_event(&event, key).await
+                context.instance = Some(format!(
+                    "{}/{}",
+                    correspondence.resource, correspondence.resourceinstance
+                ));
+                self.handle_correspondence(&event, &correspondence, deadline, stats)
+                    .await
             }
             EventKind::SubscriptionValidation { .. } | EventKind::Other => {
                 let key = layout.unscoped_event(id)?;

@@ -101,6 +101,8 @@ impl Fixture {
             feedback,
             substatus,
             write_back_claim_ttl: Duration::from_secs(120),
+            correspondence: None,
+            follow_up_claim_ttl: Duration::from_secs(120),
         };
         let instance = InstanceRef {
             org: ORG.into(),
