@@ -3,8 +3,9 @@
 //! against Altinn's own OpenAPI documents, and check that every request the code sends while
 //! driven against the simulator matches a row, so the table cannot drift from the code.
 //!
-//! Events (subscriptions) are not here: Altinn publishes no generated OpenAPI document for the
-//! Events API, so there is nothing to check those rows against.
+//! Events (subscriptions) and Correspondence are not here: no generated OpenAPI document for
+//! those APIs is in the contracts folder, so there is nothing to check those rows against. The
+//! simulator's own tests pin their routes instead.
 
 /// Which Altinn API a request goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

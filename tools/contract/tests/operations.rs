@@ -69,8 +69,12 @@ fn every_operation_the_code_names_has_a_row() {
     let mut files = Vec::new();
     rust_files(&root.join("shared/src/client"), &mut files);
     rust_files(&root.join("functions/archiver/src"), &mut files);
-    // Events has no generated document (see `OPERATIONS`), so its operations have no rows.
-    files.retain(|file| !file.ends_with("shared/src/client/events.rs"));
+    // Events and Correspondence have no generated document (see `OPERATIONS`), so their
+    // operations have no rows; the simulator's own tests pin their routes instead.
+    files.retain(|file| {
+        !file.ends_with("shared/src/client/events.rs")
+            && !file.ends_with("shared/src/client/correspondence.rs")
+    });
     let mut names = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).expect("a source file reads");
