@@ -86,6 +86,8 @@ pub enum FailureReason {
     ManifestUnsettled,
     /// Another run is sending the same follow-up alert right now; try again after it.
     FollowUpInProgress,
+    /// The follow-up topic (SNS) did not take the alert; retried like any AWS outage.
+    FollowUpUnavailable,
 }
 
 impl FailureReason {
@@ -128,6 +130,7 @@ impl FailureReason {
             FailureReason::CorrespondenceMismatch => "correspondence_mismatch",
             FailureReason::ManifestUnsettled => "manifest_unsettled",
             FailureReason::FollowUpInProgress => "follow_up_in_progress",
+            FailureReason::FollowUpUnavailable => "follow_up_unavailable",
         }
     }
 }

@@ -176,10 +176,10 @@ impl SnsFollowUp {
 
     async fn publish(&self, alert: &FollowUp) -> Result<(), ArchiveError> {
         let failed = |detail: String| {
-            // No dedicated reason exists for SNS; like S3 it is an AWS service of ours whose
-            // failure is not the message's fault, so it is retried the same way.
+            // Like S3, SNS is an AWS service of ours whose failure is not the message's fault,
+            // so it is retried.
             ArchiveError::transient(
-                FailureReason::StorageUnavailable,
+                FailureReason::FollowUpUnavailable,
                 format!(
                     "follow-up alert for correspondence {} to SNS topic {}: {detail}",
                     alert.correspondence_id, self.topic_arn
@@ -274,7 +274,7 @@ impl FollowUpSink for MemoryFollowUp {
             if state.failures_left > 0 {
                 state.failures_left -= 1;
                 Err(ArchiveError::transient(
-                    FailureReason::StorageUnavailable,
+                    FailureReason::FollowUpUnavailable,
                     format!(
                         "follow-up alert for correspondence {}: the test sink was told to fail",
                         alert.correspondence_id

@@ -13,7 +13,7 @@
 //! | `ALTINN_PLATFORM_URL`, `ALTINN_APPS_URL` | base URLs, only for `ALTINN_ENV=local` |
 //! | `EVENT_TYPES` | types to enqueue, comma-separated, `prefix*` allowed; default `app.instance.process.completed` |
 //! | `FEEDBACK_TASK` | the archiver's feedback task (e.g. `Task_2`): `app.instance.process.movedTo.{FEEDBACK_TASK}` is enqueued too, whatever `EVENT_TYPES` says |
-//! | `CORRESPONDENCE_ROLE` | `sender`, `recipient` or unset: which Correspondence events are ours (see `correspondence_check`) |
+//! | `CORRESPONDENCE_ROLE` | `sender`, `recipient` or unset: which Correspondence events are ours (see `correspondence_check`); when set, `no.altinn.correspondence.*` is enqueued whatever `EVENT_TYPES` says |
 //! | `CORRESPONDENCE_RESOURCES` | with `sender`: our resource ids, comma-separated (`urn:altinn:resource:` may be included) |
 //! | `CORRESPONDENCE_RECIPIENT_ORGNO` | with `recipient`: our organisation number (9 digits) |
 //! | `ENQUEUE_TIMEOUT_MS` | how long SQS may take before we answer 503; default 4000, at most 25000 |
@@ -66,7 +66,8 @@ pub struct WebhookConfig {
     pub queue_url: String,
     /// The environment's hosts, pinned to `ALTINN_ORG`.
     pub allowlist: Allowlist,
-    /// `EVENT_TYPES`, plus the feedback task's `movedTo` event when `FEEDBACK_TASK` is set.
+    /// `EVENT_TYPES`, plus the feedback task's `movedTo` event when `FEEDBACK_TASK` is set and
+    /// every Correspondence type when `CORRESPONDENCE_ROLE` is.
     pub event_types: EventTypeFilter,
     /// `CORRESPONDENCE_ROLE` with its resources or organisation number; `None` takes every
     /// Correspondence event from the right source.
@@ -94,8 +95,8 @@ impl WebhookConfig {
             optional(lookup, "ALTINN_APPS_URL").as_deref(),
         )?;
         let org = org(lookup)?;
-        let event_types = event_types(lookup)?;
         let correspondence = correspondence_mode(lookup)?;
+        let event_types = event_types(lookup, correspondence.as_ref())?;
         let timeout_ms = parsed_or(lookup, "ENQUEUE_TIMEOUT_MS", DEFAULT_ENQUEUE_TIMEOUT_MS)?;
         if !(1..=MAX_ENQUEUE_TIMEOUT_MS).contains(&timeout_ms) {
             return Err(ConfigError::Invalid {
@@ -214,19 +215,31 @@ fn queue_url(lookup: &impl Lookup) -> Result<String, ConfigError> {
     Ok(text)
 }
 
-/// `EVENT_TYPES` (or its default), plus `app.instance.process.movedTo.{FEEDBACK_TASK}` when
-/// `FEEDBACK_TASK` is set: the archiver writes its receipt on that event, and an instance whose
-/// event is dropped would wait in the feedback task for ever, so no list can leave it out.
-fn event_types(lookup: &impl Lookup) -> Result<EventTypeFilter, ConfigError> {
+/// `EVENT_TYPES` (or its default), plus what another setting makes ours whatever the list says:
+/// `app.instance.process.movedTo.{FEEDBACK_TASK}` when `FEEDBACK_TASK` is set (an instance whose
+/// event is dropped would wait in the feedback task for ever), and every
+/// `no.altinn.correspondence.*` type when `CORRESPONDENCE_ROLE` is set (a dropped event would be a
+/// status missing from the record).
+fn event_types(
+    lookup: &impl Lookup,
+    correspondence: Option<&CorrespondenceMode>,
+) -> Result<EventTypeFilter, ConfigError> {
+    let mut extra = Vec::new();
+    if let Some(task) = feedback_task(lookup)? {
+        extra.push(altinn::event::process_moved_to(&task));
+    }
+    if correspondence.is_some() {
+        extra.push(format!("{}*", altinn::event::CORRESPONDENCE_PREFIX));
+    }
     let listed = optional(lookup, "EVENT_TYPES");
-    let Some(task) = feedback_task(lookup)? else {
+    if extra.is_empty() {
         return parsed_or(lookup, "EVENT_TYPES", EventTypeFilter::default());
-    };
+    }
     // Appended last, so a parse error's entry number is still that of the listed entry.
     let list = format!(
         "{},{}",
         listed.as_deref().unwrap_or(DEFAULT_EVENT_TYPES),
-        altinn::event::process_moved_to(&task)
+        extra.join(",")
     );
     list.parse()
         .map_err(|error: EventTypeFilterError| ConfigError::Invalid {
@@ -467,11 +480,17 @@ mod tests {
 
     #[test]
     fn the_correspondence_role_is_read_with_what_it_names() {
-        assert_eq!(load(&base()).unwrap().correspondence, None);
+        let published = "no.altinn.correspondence.correspondencepublished";
+        let config = load(&base()).unwrap();
+        assert_eq!(config.correspondence, None);
+        assert!(!config.event_types.matches(published));
         let mut vars = base();
         vars.insert("CORRESPONDENCE_ROLE", "recipient");
         vars.insert("CORRESPONDENCE_RECIPIENT_ORGNO", "313725138");
-        let mode = load(&vars).unwrap().correspondence.expect("a mode");
+        let config = load(&vars).unwrap();
+        assert!(config.event_types.matches(published), "a role lets them in");
+        assert!(config.event_types.matches(altinn::event::PROCESS_COMPLETED));
+        let mode = config.correspondence.expect("a mode");
         assert_eq!(
             mode.recipient_subject().as_deref(),
             Some("urn:altinn:organization:identifier-no:313725138")

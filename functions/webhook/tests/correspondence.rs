@@ -375,12 +375,20 @@ async fn refusals_are_counted_with_their_reason() {
     assert_eq!(metrics[0]["Outcome"], "rejected");
     assert_eq!(metrics[0]["Reason"], "forbidden_subject");
 
-    // A Correspondence type outside EVENT_TYPES is dropped before any of these checks.
+    // Without a role, a Correspondence type outside EVENT_TYPES is dropped before any check.
+    let webhook = webhook_with(&config_with(&[]), RecordingQueue::default());
+    let (status, body) = status_and_json(&webhook.handle(authorised_post(text(&foreign))).await);
+    assert_eq!((status, body), (200, json!({"outcome": "ignored"})));
+
+    // With one, EVENT_TYPES cannot drop them: the foreign subject is refused all the same.
     let config = config_with(&[
         ("CORRESPONDENCE_ROLE", "recipient"),
         ("CORRESPONDENCE_RECIPIENT_ORGNO", ORGNO),
     ]);
     let webhook = webhook_with(&config, RecordingQueue::default());
-    let (status, body) = status_and_json(&webhook.handle(authorised_post(text(&foreign))).await);
-    assert_eq!((status, body), (200, json!({"outcome": "ignored"})));
+    let status = webhook
+        .handle(authorised_post(text(&foreign)))
+        .await
+        .status();
+    assert_eq!(status, 403);
 }

@@ -85,9 +85,7 @@ pub struct StatusRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationRecord {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub notification_order_id: Option<String>,
-    /// For Notifications v2 the shipment id.
+    /// The Notifications order id (v1) or shipment id (v2), as the details gave it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

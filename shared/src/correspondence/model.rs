@@ -135,11 +135,10 @@ pub struct StatusEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationDetails {
-    /// For newer notifications the Notifications shipment id, not the order id.
+    /// The Notifications order id (v1 notifications) or shipment id (v2). The details carry no
+    /// separate `notificationOrderId`; only the overview does.
     #[serde(default)]
     pub id: Option<String>,
-    #[serde(default)]
-    pub notification_order_id: Option<String>,
     #[serde(default)]
     pub is_reminder: Option<bool>,
     #[serde(default)]
@@ -198,7 +197,7 @@ mod tests {
             "statusHistory": [
                 {"status": "Published", "statusText": "Published", "statusChanged": "2026-12-01T09:00:00+00:00"},
                 {"status": "Read", "statusText": "Read", "statusChanged": "2026-12-01T10:00:00+00:00"}],
-            "notifications": [{"notificationOrderId": "3c4d5e6f-0000-4000-8000-000000000001",
+            "notifications": [{"id": "3c4d5e6f-0000-4000-8000-000000000001",
                 "isReminder": false, "notificationChannel": "Email",
                 "processingStatus": {"status": "Completed"}}]
         }"#;
@@ -211,7 +210,7 @@ mod tests {
         );
         assert_eq!(details.status_history.len(), 2);
         assert_eq!(
-            details.notifications[0].notification_order_id.as_deref(),
+            details.notifications[0].id.as_deref(),
             Some("3c4d5e6f-0000-4000-8000-000000000001")
         );
 

@@ -206,7 +206,6 @@ impl Parts {
             .iter()
             .flat_map(|details| &details.notifications)
             .map(|n| NotificationRecord {
-                notification_order_id: n.notification_order_id.clone(),
                 id: n.id.clone(),
                 is_reminder: n.is_reminder,
                 notification_channel: n.notification_channel.clone(),

@@ -175,7 +175,7 @@ fn details(id: Uuid, statuses: &[(&str, &str)], attachments: &[(Uuid, &str, &[u8
         "statusHistory": history(statuses),
         "content": { "language": "nb", "messageTitle": "Vedtak", "attachments": attachments },
         "notifications": [{
-            "notificationOrderId": "5b8a0c2e-0000-4000-8000-000000000001", "isReminder": false,
+            "id": "5b8a0c2e-0000-4000-8000-000000000001", "isReminder": false,
             "processingStatus": { "status": "Completed", "description": "sent" },
         }],
         "newFieldAltinnMayAdd": true,
