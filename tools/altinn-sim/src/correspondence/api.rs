@@ -28,9 +28,27 @@ impl Simulator {
     /// (uploaded and scanned) and its notification orders registered. Each attachment's bytes
     /// are generated deterministically and streamed once here for its digests. No event is
     /// pushed: push `attachmentpublished` etc. with [`Simulator::publish_attachment_event`].
+    /// Ids are random unless the spec fixes them ([`CorrespondenceSpec::with_ids`]).
+    ///
+    /// # Panics
+    /// If a fixed correspondence or attachment id is already seeded.
     pub fn add_correspondence(&self, spec: CorrespondenceSpec) -> SeededCorrespondence {
         let now = OffsetDateTime::now_utc();
-        let id = Uuid::new_v4();
+        let id = spec.id.unwrap_or_else(Uuid::new_v4);
+        {
+            let inner = self.shared.lock();
+            let store = &inner.correspondence;
+            assert!(
+                !store.correspondences.contains_key(&id),
+                "correspondence {id} is already seeded"
+            );
+            for fixed in spec.attachments.iter().filter_map(|a| a.id) {
+                assert!(
+                    !store.attachments.contains_key(&fixed),
+                    "attachment {fixed} is already seeded"
+                );
+            }
+        }
         let sender_orgno = self.org_number_of(&spec.sender_org);
         let mut stored_attachments = Vec::new();
         let mut seeded_attachments = Vec::new();
@@ -46,7 +64,7 @@ impl Simulator {
             };
             let (sha256_hex, md5_b64) = content.digests();
             let md5_hex = hex::encode(STANDARD.decode(md5_b64).expect("our own base64"));
-            let attachment_id = Uuid::new_v4();
+            let attachment_id = attachment.id.unwrap_or_else(Uuid::new_v4);
             let history = ["Initialized", "UploadProcessing", "Published"]
                 .into_iter()
                 .map(|status| AttachmentStatusEntry {

@@ -4,6 +4,7 @@
 //! the CloudEvents in [`events`], and what tests call on [`crate::Simulator`] in [`api`].
 
 mod api;
+mod demo;
 mod events;
 mod render;
 mod routes;
@@ -88,6 +89,8 @@ pub struct CorrespondenceSpec {
     pub notifications: u32,
     /// `isConfirmationNeeded`.
     pub is_confirmation_needed: bool,
+    /// A fixed correspondence id (`None`: a random one), e.g. to match a sample event.
+    pub id: Option<Uuid>,
 }
 
 impl CorrespondenceSpec {
@@ -101,6 +104,7 @@ impl CorrespondenceSpec {
             attachments: Vec::new(),
             notifications: 0,
             is_confirmation_needed: false,
+            id: None,
         }
     }
 
@@ -109,7 +113,27 @@ impl CorrespondenceSpec {
         self.attachments.push(CorrespondenceAttachmentSpec {
             file_name: file_name.to_owned(),
             size,
+            id: None,
         });
+        self
+    }
+
+    /// Fixes the correspondence's id, and the ids of the attachments added so far, in order
+    /// (instead of random ones), e.g. to match the ids of a sample event.
+    ///
+    /// # Panics
+    /// If there are more attachment ids than attachments.
+    pub fn with_ids(mut self, id: Uuid, attachment_ids: &[Uuid]) -> Self {
+        assert!(
+            attachment_ids.len() <= self.attachments.len(),
+            "{} attachment ids for {} attachments",
+            attachment_ids.len(),
+            self.attachments.len()
+        );
+        self.id = Some(id);
+        for (attachment, id) in self.attachments.iter_mut().zip(attachment_ids) {
+            attachment.id = Some(*id);
+        }
         self
     }
 
@@ -134,6 +158,8 @@ pub struct CorrespondenceAttachmentSpec {
     pub file_name: String,
     /// Number of bytes.
     pub size: u64,
+    /// A fixed attachment id (`None`: a random one); see [`CorrespondenceSpec::with_ids`].
+    pub id: Option<Uuid>,
 }
 
 /// A seeded correspondence, as tests need to know it.
