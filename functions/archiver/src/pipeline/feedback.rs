@@ -19,8 +19,6 @@
 //! follows the feedback task, since app-lib only checks that we may `write` in the current one.
 //! A failed run releases the claim, and the next holder looks at the instance afresh.
 
-use std::time::{Duration, SystemTime};
-
 use altinn::{Instance, InstanceRef};
 use bytes::Bytes;
 
@@ -279,35 +277,13 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         {
             return Ok(());
         }
-        let age = self
-            .target
-            .last_modified(claim_key)
-            .await
-            .map_err(store_error)?
-            .map(|modified| {
-                SystemTime::now()
-                    .duration_since(modified)
-                    .unwrap_or(Duration::ZERO)
-            });
-        let ttl = self.settings.write_back_claim_ttl;
-        if let Some(age) = age
-            && age < ttl
-        {
-            let mut error = ArchiveError::transient(
-                FailureReason::ReceiptInProgress,
-                format!("another run claimed the write-back {} s ago", age.as_secs()),
-            );
-            error.retry_after = Some(ttl - age);
-            return Err(error);
-        }
-        tracing::warn!(
+        self.take_over_claim(
             claim_key,
-            "taking over a stale (or just released) write-back claim"
-        );
-        self.target
-            .put_small(claim_key, claim, JSON)
-            .await
-            .map_err(store_error)?;
-        Ok(())
+            claim,
+            self.settings.write_back_claim_ttl,
+            FailureReason::ReceiptInProgress,
+            "the write-back",
+        )
+        .await
     }
 }

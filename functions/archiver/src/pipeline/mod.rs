@@ -40,6 +40,7 @@
 //! [`ArchiveError`] like the others, so the handler, the retry policy and the dead-letter queue
 //! stay as they are.
 
+mod claim;
 mod correspondence;
 mod element;
 mod feedback;

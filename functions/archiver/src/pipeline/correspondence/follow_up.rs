@@ -8,8 +8,6 @@
 //! run whose send fails releases the claim, so the retry sends at once. Only a crash between
 //! the send and the `sent` mark can lead to a second message, after the TTL.
 
-use std::time::{Duration, SystemTime};
-
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -121,38 +119,14 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         if state == Some(ClaimState::Sent) {
             return Ok(false);
         }
-        let age = self
-            .target
-            .last_modified(key)
-            .await
-            .map_err(store_error)?
-            .map(|modified| {
-                SystemTime::now()
-                    .duration_since(modified)
-                    .unwrap_or(Duration::ZERO)
-            });
-        let ttl = self.settings.follow_up_claim_ttl;
-        if let Some(age) = age
-            && age < ttl
-        {
-            let mut error = ArchiveError::transient(
-                FailureReason::FollowUpInProgress,
-                format!(
-                    "another run claimed this follow-up alert {} s ago",
-                    age.as_secs()
-                ),
-            );
-            error.retry_after = Some(ttl - age);
-            return Err(error);
-        }
-        tracing::warn!(
+        self.take_over_claim(
             key,
-            "taking over a stale (or just released) follow-up claim"
-        );
-        self.target
-            .put_small(key, claim, JSON)
-            .await
-            .map_err(store_error)?;
+            claim,
+            self.settings.follow_up_claim_ttl,
+            FailureReason::FollowUpInProgress,
+            "this follow-up alert",
+        )
+        .await?;
         Ok(true)
     }
 }
