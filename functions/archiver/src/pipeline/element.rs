@@ -84,15 +84,8 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         };
         let mut last_error: Option<ArchiveError> = None;
         for attempt in 1..=self.settings.download_attempts {
-            if attempt > 1 {
-                stats.add_retry();
-                let retry_after = last_error.as_ref().and_then(|e| e.retry_after);
-                let pause = self
-                    .settings
-                    .download_backoff
-                    .delay(attempt - 1, retry_after);
-                tokio::time::sleep(pause).await;
-            }
+            self.pause_before_download(attempt, last_error.as_ref(), stats)
+                .await;
             deadline.check("download a data element")?;
             let download = self.altinn.download_data(instance, &element.id).await?;
             if let Some(length) = download.content_length
@@ -137,6 +130,26 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             .await
             .map_err(|e| ArchiveError::from_store(&e))?;
         Ok(stored.filter(|stored| upload.is_matched_by(stored)))
+    }
+
+    /// Before a download's second and later attempts: counts the retry and waits the
+    /// backoff for this attempt (at least the `Retry-After` of the last failure).
+    pub(super) async fn pause_before_download(
+        &self,
+        attempt: u32,
+        last_error: Option<&ArchiveError>,
+        stats: &RunStats,
+    ) {
+        if attempt <= 1 {
+            return;
+        }
+        stats.add_retry();
+        let retry_after = last_error.and_then(|e| e.retry_after);
+        let pause = self
+            .settings
+            .download_backoff
+            .delay(attempt - 1, retry_after);
+        tokio::time::sleep(pause).await;
     }
 }
 

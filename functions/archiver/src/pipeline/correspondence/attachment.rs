@@ -213,15 +213,8 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             .map_err(|_| ArchiveError::transient(FailureReason::Deadline, "shutting down"))?;
         let mut last_error: Option<ArchiveError> = None;
         for attempt in 1..=self.settings.download_attempts {
-            if attempt > 1 {
-                stats.add_retry();
-                let retry_after = last_error.as_ref().and_then(|e| e.retry_after);
-                let pause = self
-                    .settings
-                    .download_backoff
-                    .delay(attempt - 1, retry_after);
-                tokio::time::sleep(pause).await;
-            }
+            self.pause_before_download(attempt, last_error.as_ref(), stats)
+                .await;
             deadline.check("download an attachment")?;
             let download = match fetch().await? {
                 SenderDownload::Bytes(download) => download,
