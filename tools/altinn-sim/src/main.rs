@@ -20,7 +20,8 @@ struct Args {
     #[arg(long, default_value = "ttd",
           value_parser = clap::builder::NonEmptyStringValueParser::new())]
     org: String,
-    /// Seed the demo instances (one with a large attachment, one with a hard-deleted element).
+    /// Seed the demo instances (one with a large attachment, one with a hard-deleted element)
+    /// and the correspondence `events/archiver-sqs-correspondence.json` names.
     #[arg(long)]
     seed_demo: bool,
     /// Size of the demo's large attachment, in MiB.
@@ -60,14 +61,14 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let seeded = if args.seed_demo {
+    let (seeded, correspondences) = if args.seed_demo {
         let mut seeded = simulator.seed_demo(args.large_attachment_mib * 1024 * 1024);
         seeded.push(simulator.add_instance(sample_event_instance()));
-        seeded
+        (seeded, vec![simulator.seed_demo_correspondence()])
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
-    print_banner(&simulator, &seeded);
+    print_banner(&simulator, &seeded, &correspondences);
     if let Err(error) = tokio::signal::ctrl_c().await {
         eprintln!("altinn-sim: cannot wait for Ctrl-C: {error}");
     }
@@ -75,7 +76,11 @@ async fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn print_banner(simulator: &Simulator, seeded: &[altinn_sim::SeededInstance]) {
+fn print_banner(
+    simulator: &Simulator,
+    seeded: &[altinn_sim::SeededInstance],
+    correspondences: &[altinn_sim::SeededCorrespondence],
+) {
     let config = simulator.config();
     let key_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/client-key.pkcs8.pem");
     println!("altinn-sim listening on {}", simulator.base_url());
@@ -130,6 +135,27 @@ fn print_banner(simulator: &Simulator, seeded: &[altinn_sim::SeededInstance]) {
                     } else {
                         ""
                     }
+                );
+            }
+        }
+    }
+    if !correspondences.is_empty() {
+        println!();
+        println!("Seeded correspondences:");
+        for correspondence in correspondences {
+            println!(
+                "  {} {}  to {}  statuses {}",
+                correspondence.resource_id,
+                correspondence.id,
+                correspondence.recipient,
+                simulator
+                    .correspondence_statuses(correspondence.id)
+                    .join(",")
+            );
+            for attachment in &correspondence.attachments {
+                println!(
+                    "    {} {:>12} bytes {}  md5 {}",
+                    attachment.id, attachment.size, attachment.file_name, attachment.md5_hex
                 );
             }
         }
