@@ -4,6 +4,7 @@
 mod common;
 mod correspondence_common;
 
+use altinn_sim::CorrespondenceSpec;
 use common::*;
 use correspondence_common::*;
 use md5::Digest as _;
@@ -418,4 +419,47 @@ async fn the_sender_never_sees_archiving_or_purging_and_purged_is_gone_for_both(
         );
     }
     assert!(!sim.add_correspondence_status(c.id, "NoSuchStatus"));
+}
+
+#[tokio::test]
+async fn a_failed_notification_event_shows_in_the_details() {
+    let sim = start().await;
+    let t = tokens(&sim).await;
+    let c = sim.add_correspondence(
+        CorrespondenceSpec::new(RESOURCE_ID, "ttd", OTHER_ORGNO).with_notifications(2),
+    );
+    sim.publish_correspondence(c.id);
+    let email_statuses = |details: &Value| -> Vec<String> {
+        details["notifications"]
+            .as_array()
+            .expect("notifications")
+            .iter()
+            .map(|n| {
+                let email = &n["notificationStatusDetails"]["email"];
+                format!("{}:{}", email["sendStatus"]["status"], email["succeeded"])
+            })
+            .collect()
+    };
+    let path = format!("correspondence/{}/details", c.id);
+    let (_, _, details) = get(&sim, &t.sender, &path).await;
+    assert_eq!(
+        email_statuses(&details),
+        ["\"Delivered\":true", "\"Delivered\":true"]
+    );
+
+    sim.publish_correspondence_event(c.id, "correspondencenotificationfailed");
+    let (_, _, details) = get(&sim, &t.sender, &path).await;
+    assert_eq!(
+        email_statuses(&details),
+        ["\"Failed\":false", "\"Delivered\":true"],
+        "one order failed"
+    );
+
+    sim.publish_correspondence_event(c.id, "correspondencenotificationallfailed");
+    let (_, _, details) = get(&sim, &t.sender, &path).await;
+    assert_eq!(
+        email_statuses(&details),
+        ["\"Failed\":false", "\"Failed\":false"],
+        "every order failed"
+    );
 }

@@ -99,6 +99,7 @@ impl Simulator {
                 notification_id: Uuid::new_v4(),
                 created: now,
                 is_reminder: n > 0,
+                failed: false,
             })
             .collect();
         let short = &id.simple().to_string()[..8];
@@ -231,6 +232,30 @@ impl Simulator {
                 && !c.has_been(status)
             {
                 c.push_status(status, status.name());
+            }
+        }
+        // A failed delivery shows in the details' notifications: one order for
+        // `…notificationfailed`, every order for `…notificationallfailed`.
+        let failing = match suffix.as_str() {
+            "correspondencenotificationfailed" => 1,
+            "correspondencenotificationallfailed" => usize::MAX,
+            _ => 0,
+        };
+        if failing > 0
+            && let Some(c) = self
+                .shared
+                .lock()
+                .correspondence
+                .correspondences
+                .get_mut(&id)
+        {
+            for order in c
+                .notifications
+                .iter_mut()
+                .filter(|n| !n.failed)
+                .take(failing)
+            {
+                order.failed = true;
             }
         }
         let sender_org = self.sender_org_of(id);

@@ -73,9 +73,11 @@ pub(crate) fn details(store: &CorrespondenceStore, c: &StoredCorrespondence, rol
 }
 
 /// A v1 notification as `NotificationExt`: `id` is the Notifications order id. Before
-/// publishing the order waits ("Registered", email "New"); afterwards it is delivered.
+/// publishing the order waits ("Registered", email "New"); afterwards it is delivered, unless a
+/// failure event was published for it.
 fn notification(c: &StoredCorrespondence, n: &NotificationOrder) -> Value {
     let (processing, send, succeeded, updated) = match c.published {
+        Some(published) if n.failed => ("Completed", "Failed", false, published),
         Some(published) => ("Completed", "Delivered", true, published),
         None => ("Registered", "New", false, n.created),
     };

@@ -126,6 +126,9 @@ pub(crate) struct NotificationOrder {
     pub notification_id: Uuid,
     pub created: OffsetDateTime,
     pub is_reminder: bool,
+    /// Set by a `…notificationfailed` / `…notificationallfailed` event: the email was not
+    /// delivered, and the details say so.
+    pub failed: bool,
 }
 
 #[derive(Debug, Clone)]
