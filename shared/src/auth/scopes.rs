@@ -9,6 +9,7 @@
 //! | [`ScopeSet::Instances`] | `MASKINPORTEN_SCOPES`, default [`crate::config::DEFAULT_SCOPES`] | Storage and the App API |
 //! | [`ScopeSet::EventsServiceOwner`] | `altinn:serviceowner` | app subscriptions; get, list and delete of any subscription |
 //! | [`ScopeSet::EventsGenericResource`] | `altinn:serviceowner altinn:events.subscribe` | subscriptions to generic (non-app) resources, e.g. Correspondence |
+//! | [`ScopeSet::EventsOrganisation`] | `altinn:events.subscribe` | every subscription call made as the organisation itself (a Correspondence recipient) |
 //! | [`ScopeSet::CorrespondenceSender`] | `altinn:serviceowner altinn:correspondence.write` | the Correspondence API as sender |
 //! | [`ScopeSet::CorrespondenceRecipient`] | `altinn:correspondence.read` | the Correspondence API as recipient |
 //!
@@ -22,6 +23,9 @@
 //!   checking any scope. Both subscription sets therefore carry `altinn:serviceowner`: every
 //!   subscription we create is `/org/{org}`'s, and one list shows them all.
 //! - Only generic-resource subscriptions need `altinn:events.subscribe` (403 without it).
+//! - A Correspondence recipient subscribes as the organisation the correspondences are
+//!   addressed to (`/organisation/{orgno}`), which is who Events authorises to receive events
+//!   about that organisation; so its set leaves `altinn:serviceowner` out.
 
 /// Altinn's service-owner scope: it makes the exchanged token carry `urn:altinn:org`.
 pub const SERVICE_OWNER_SCOPE: &str = "altinn:serviceowner";
@@ -43,6 +47,9 @@ pub enum ScopeSet {
     EventsServiceOwner,
     /// Events: a subscription to a generic (non-app) resource, e.g. a Correspondence resource.
     EventsGenericResource,
+    /// Events as the organisation (`/organisation/{orgno}`), not the service owner: create,
+    /// get, list and delete of a Correspondence recipient's subscriptions.
+    EventsOrganisation,
     /// The Correspondence API as the sending service owner.
     CorrespondenceSender,
     /// The Correspondence API as a recipient organisation. It must not carry
@@ -52,10 +59,11 @@ pub enum ScopeSet {
 
 impl ScopeSet {
     /// Every set, in the order of the table in the module docs.
-    pub const ALL: [ScopeSet; 5] = [
+    pub const ALL: [ScopeSet; 6] = [
         ScopeSet::Instances,
         ScopeSet::EventsServiceOwner,
         ScopeSet::EventsGenericResource,
+        ScopeSet::EventsOrganisation,
         ScopeSet::CorrespondenceSender,
         ScopeSet::CorrespondenceRecipient,
     ];
@@ -67,6 +75,7 @@ impl ScopeSet {
             ScopeSet::Instances => None,
             ScopeSet::EventsServiceOwner => Some("altinn:serviceowner"),
             ScopeSet::EventsGenericResource => Some("altinn:serviceowner altinn:events.subscribe"),
+            ScopeSet::EventsOrganisation => Some("altinn:events.subscribe"),
             ScopeSet::CorrespondenceSender => {
                 Some("altinn:serviceowner altinn:correspondence.write")
             }
@@ -80,6 +89,7 @@ impl ScopeSet {
             ScopeSet::Instances => "instances",
             ScopeSet::EventsServiceOwner => "events-service-owner",
             ScopeSet::EventsGenericResource => "events-generic-resource",
+            ScopeSet::EventsOrganisation => "events-organisation",
             ScopeSet::CorrespondenceSender => "correspondence-sender",
             ScopeSet::CorrespondenceRecipient => "correspondence-recipient",
         }
@@ -99,8 +109,9 @@ impl ScopeSet {
             ScopeSet::Instances => 0,
             ScopeSet::EventsServiceOwner => 1,
             ScopeSet::EventsGenericResource => 2,
-            ScopeSet::CorrespondenceSender => 3,
-            ScopeSet::CorrespondenceRecipient => 4,
+            ScopeSet::EventsOrganisation => 3,
+            ScopeSet::CorrespondenceSender => 4,
+            ScopeSet::CorrespondenceRecipient => 5,
         }
     }
 }
@@ -120,7 +131,10 @@ mod tests {
                 .collect();
             assert_eq!(
                 scopes.contains(&EVENTS_SUBSCRIBE_SCOPE),
-                set == ScopeSet::EventsGenericResource,
+                matches!(
+                    set,
+                    ScopeSet::EventsGenericResource | ScopeSet::EventsOrganisation
+                ),
                 "{set:?}"
             );
             assert_eq!(
@@ -150,11 +164,15 @@ mod tests {
                 "{set:?}"
             );
         }
-        assert!(
-            !ScopeSet::CorrespondenceRecipient
-                .fixed_scopes()
-                .unwrap()
-                .contains(SERVICE_OWNER_SCOPE)
-        );
+        // The recipient's sets speak for the organisation, never the service owner.
+        for set in [
+            ScopeSet::EventsOrganisation,
+            ScopeSet::CorrespondenceRecipient,
+        ] {
+            assert!(
+                !set.fixed_scopes().unwrap().contains(SERVICE_OWNER_SCOPE),
+                "{set:?}"
+            );
+        }
     }
 }

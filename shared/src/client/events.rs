@@ -5,6 +5,9 @@
 //! [`ScopeSet::EventsGenericResource`] (the only Events call that needs
 //! `altinn:events.subscribe`); every other call uses [`ScopeSet::EventsServiceOwner`]. Both make
 //! us `/org/{org}` to Events, the identity get, list and delete compare with the creator's.
+//! A client made [`AltinnClient::subscribing_as_organisation`] makes every call with
+//! [`ScopeSet::EventsOrganisation`] instead: `/organisation/{orgno}`, a Correspondence
+//! recipient's identity.
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -152,7 +155,12 @@ impl AltinnClient {
             payload: Payload::Json(json),
             once: false,
         };
-        let body = self.buffered_as(call, request.scope_set()).await?;
+        let set = if self.events_as_organisation {
+            ScopeSet::EventsOrganisation
+        } else {
+            request.scope_set()
+        };
+        let body = self.buffered_as(call, set).await?;
         parse_json(OPERATION, &body)
     }
 
@@ -161,7 +169,7 @@ impl AltinnClient {
         const OPERATION: &str = "get_subscription";
         let url = self.subscriptions_url(OPERATION, Some(id))?;
         let body = self
-            .buffered_as(Call::get(OPERATION, url), ScopeSet::EventsServiceOwner)
+            .buffered_as(Call::get(OPERATION, url), self.events_identity())
             .await?;
         parse_json(OPERATION, &body)
     }
@@ -171,7 +179,7 @@ impl AltinnClient {
         const OPERATION: &str = "list_subscriptions";
         let url = self.subscriptions_url(OPERATION, None)?;
         let body = self
-            .buffered_as(Call::get(OPERATION, url), ScopeSet::EventsServiceOwner)
+            .buffered_as(Call::get(OPERATION, url), self.events_identity())
             .await?;
         parse_json::<SubscriptionList>(OPERATION, &body).map(|list| list.subscriptions)
     }
@@ -187,9 +195,18 @@ impl AltinnClient {
             payload: Payload::None,
             once: false,
         };
-        self.buffered_as(call, ScopeSet::EventsServiceOwner)
+        self.buffered_as(call, self.events_identity())
             .await
             .map(|_| ())
+    }
+
+    /// The scope set of get, list and delete: the identity every subscription was made as.
+    fn events_identity(&self) -> ScopeSet {
+        if self.events_as_organisation {
+            ScopeSet::EventsOrganisation
+        } else {
+            ScopeSet::EventsServiceOwner
+        }
     }
 
     /// `{platform}events/api/v1/subscriptions[/{id}]`.

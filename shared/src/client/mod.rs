@@ -127,6 +127,8 @@ pub struct AltinnClient {
     retry: RetryPolicy,
     /// `Ocp-Apim-Subscription-Key` for the Correspondence API's gateway, when configured.
     subscription_key: Option<Secret>,
+    /// Events subscriptions are made as the organisation, not the service owner.
+    events_as_organisation: bool,
 }
 
 impl std::fmt::Debug for AltinnClient {
@@ -135,6 +137,7 @@ impl std::fmt::Debug for AltinnClient {
             .field("allowlist", &self.allowlist)
             .field("retry", &self.retry)
             .field("subscription_key", &self.subscription_key.is_some())
+            .field("events_as_organisation", &self.events_as_organisation)
             .finish_non_exhaustive()
     }
 }
@@ -186,6 +189,7 @@ impl AltinnClient {
             tokens,
             retry,
             subscription_key: None,
+            events_as_organisation: false,
         }
     }
 
@@ -194,6 +198,14 @@ impl AltinnClient {
     /// guides require it at Altinn's API gateway, so it is optional.
     pub fn with_subscription_key(mut self, key: Option<Secret>) -> Self {
         self.subscription_key = key;
+        self
+    }
+
+    /// The same client, making every Events subscription call as the organisation
+    /// (`/organisation/{orgno}`, token scope `altinn:events.subscribe` only) instead of the
+    /// service owner: how a Correspondence recipient subscribes to what is addressed to it.
+    pub fn subscribing_as_organisation(mut self) -> Self {
+        self.events_as_organisation = true;
         self
     }
 

@@ -46,8 +46,8 @@ pub enum Command {
     #[command(subcommand, arg_required_else_help = true)]
     Dlq(DlqCommand),
     /// Manage the Altinn Events subscriptions that feed the webhook.
-    #[command(subcommand, arg_required_else_help = true)]
-    Subscription(SubscriptionCommand),
+    #[command(arg_required_else_help = true)]
+    Subscription(SubscriptionArgs),
     /// Check archived instances against their manifests.
     #[command(subcommand, arg_required_else_help = true)]
     Archive(ArchiveCommand),
@@ -156,6 +156,19 @@ pub struct RedriveArgs {
     /// The event queue redrive sends to [default: QUEUE_URL].
     #[arg(long, value_name = "URL")]
     pub queue_url: Option<String>,
+}
+
+/// `subscription [--as-organisation] …`.
+#[derive(Debug, Args)]
+pub struct SubscriptionArgs {
+    /// Act as the organisation (`/organisation/{orgno}`, token scope `altinn:events.subscribe`
+    /// only) instead of the service owner: how a Correspondence recipient subscribes to what is
+    /// addressed to it, and sees and deletes those subscriptions. Not for `rotate`.
+    #[arg(long, global = true)]
+    pub as_organisation: bool,
+    /// The subscription command.
+    #[command(subcommand)]
+    pub command: SubscriptionCommand,
 }
 
 /// `subscription …`.

@@ -134,8 +134,9 @@ pub async fn run(
     let result = match cli.command {
         Command::Reconcile(args) => reconcile::command(&args, json, context, out, err).await,
         Command::Dlq(command) => dlq::command(&command, json, context, out, err).await,
-        Command::Subscription(command) => {
-            subscription::command(&command, json, context, out, err).await
+        Command::Subscription(args) => {
+            let identity = subscription::Identity::of(args.as_organisation);
+            subscription::command(&args.command, identity, json, context, out, err).await
         }
         Command::Archive(command) => verify::command(&command, json, context, out, err).await,
         Command::Completions { shell } => {

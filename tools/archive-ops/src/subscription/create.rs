@@ -16,9 +16,9 @@ use reconciler::AppId;
 use url::Url;
 
 use super::{
-    APP_RESOURCE_PREFIX, DEFAULT_WAIT, MIN_SECRET_CHARS, RESOURCE_PREFIX, SubscriptionView,
-    WaitOutcome, build_client, endpoint_with_secret, failed_with_scope_hint, finish_wait,
-    parse_endpoint, parse_timeout, print_views, redact_endpoint, wait_validated,
+    APP_RESOURCE_PREFIX, DEFAULT_WAIT, Identity, MIN_SECRET_CHARS, RESOURCE_PREFIX,
+    SubscriptionView, WaitOutcome, build_client, endpoint_with_secret, failed_with_scope_hint,
+    finish_wait, parse_endpoint, parse_timeout, print_views, redact_endpoint, wait_validated,
 };
 use crate::cli::CreateArgs;
 use crate::{CommandError, Context, EXIT_OK, UsageError};
@@ -26,6 +26,7 @@ use crate::{CommandError, Context, EXIT_OK, UsageError};
 /// `subscription create`.
 pub(super) async fn create(
     args: &CreateArgs,
+    identity: Identity,
     json: bool,
     context: &Context,
     out: &mut dyn Write,
@@ -55,10 +56,21 @@ pub(super) async fn create(
     let local = matches!(config.environment, AltinnEnvironment::Local { .. });
     let endpoint = parse_endpoint(endpoint_text, local)?;
     let target = target(args, &config, local)?;
+    let scopes = match (identity, &target) {
+        (Identity::Organisation, Target::App { .. }) => {
+            return Err(UsageError(
+                "--as-organisation is for generic resources (--resource): app subscriptions \
+                 belong to the service owner"
+                    .into(),
+            )
+            .into());
+        }
+        (Identity::Organisation, _) => ScopeSet::EventsOrganisation,
+        (Identity::ServiceOwner, Target::App { .. }) => ScopeSet::EventsServiceOwner,
+        (Identity::ServiceOwner, Target::Generic { .. }) => ScopeSet::EventsGenericResource,
+    };
     if let Target::Generic { resource, .. } = &target {
-        let scopes = ScopeSet::EventsGenericResource
-            .fixed_scopes()
-            .unwrap_or_default();
+        let scopes = scopes.fixed_scopes().unwrap_or_default();
         writeln!(
             err,
             "note: {resource} is a generic resource: no source filter is sent, and the token \
@@ -103,12 +115,7 @@ pub(super) async fn create(
         redact_endpoint(&request.end_point)
     )
     .map_err(CommandError::failed)?;
-    let client = build_client(&config, context).await?;
-    let scopes = if request.is_app_subscription() {
-        ScopeSet::EventsServiceOwner
-    } else {
-        ScopeSet::EventsGenericResource
-    };
+    let client = identity.client(build_client(&config, context).await?);
     let created = client
         .create_subscription(&request)
         .await

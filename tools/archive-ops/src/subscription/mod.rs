@@ -1,7 +1,9 @@
 //! `archive-ops subscription create | list | get | delete | wait-validated`: the Altinn Events
 //! subscriptions that feed the webhook (app events, and generic resources such as
-//! Correspondence; <https://docs.altinn.studio/events/>). Every subscription is created and
-//! managed as the service owner (`/org/{org}`), so `list` shows app and generic ones alike.
+//! Correspondence; <https://docs.altinn.studio/events/>). Subscriptions are created and
+//! managed as the service owner (`/org/{org}`), so `list` shows app and generic ones alike;
+//! with `--as-organisation`, as the organisation (`/organisation/{orgno}`), which is how a
+//! Correspondence recipient subscribes to what is addressed to it.
 //!
 //! The webhook authenticates Altinn by a secret in the endpoint's `code` query parameter, so
 //! the endpoint Altinn stores and returns *is* a credential. This module therefore:
@@ -94,22 +96,53 @@ impl From<&Subscription> for SubscriptionView {
     }
 }
 
+/// Who the subscription calls speak for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity {
+    /// `/org/{org}`: app subscriptions, and a sender's Correspondence subscriptions.
+    ServiceOwner,
+    /// `/organisation/{orgno}` (`--as-organisation`): a Correspondence recipient's.
+    Organisation,
+}
+
+impl Identity {
+    /// `--as-organisation` or not.
+    pub fn of(as_organisation: bool) -> Self {
+        if as_organisation {
+            Identity::Organisation
+        } else {
+            Identity::ServiceOwner
+        }
+    }
+
+    /// The scope set of get, list and delete as this identity.
+    fn scope_set(self) -> ScopeSet {
+        match self {
+            Identity::ServiceOwner => ScopeSet::EventsServiceOwner,
+            Identity::Organisation => ScopeSet::EventsOrganisation,
+        }
+    }
+}
+
 /// Runs `subscription …`.
 pub async fn command(
     command: &SubscriptionCommand,
+    identity: Identity,
     json: bool,
     context: &Context,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<i32, CommandError> {
     match command {
-        SubscriptionCommand::Create(args) => create::create(args, json, context, out, err).await,
+        SubscriptionCommand::Create(args) => {
+            create::create(args, identity, json, context, out, err).await
+        }
         SubscriptionCommand::List => {
-            let (_, client) = altinn_client(context).await?;
+            let (_, client) = altinn_client(context, identity).await?;
             let subscriptions = client
                 .list_subscriptions()
                 .await
-                .map_err(|error| failed_with_scope_hint(error, ScopeSet::EventsServiceOwner))?;
+                .map_err(|error| failed_with_scope_hint(error, identity.scope_set()))?;
             let views: Vec<SubscriptionView> =
                 subscriptions.iter().map(SubscriptionView::from).collect();
             print_views(json, out, &views, true)?;
@@ -120,7 +153,7 @@ pub async fn command(
         }
         SubscriptionCommand::Get { id } => {
             let id = parse_id(id)?;
-            let (_, client) = altinn_client(context).await?;
+            let (_, client) = altinn_client(context, identity).await?;
             match client.get_subscription(id).await {
                 Ok(subscription) => {
                     print_views(json, out, &[SubscriptionView::from(&subscription)], false)?;
@@ -131,7 +164,7 @@ pub async fn command(
         }
         SubscriptionCommand::Delete { id } => {
             let id = parse_id(id)?;
-            let (_, client) = altinn_client(context).await?;
+            let (_, client) = altinn_client(context, identity).await?;
             match client.delete_subscription(id).await {
                 Ok(()) => {
                     if json {
@@ -145,6 +178,14 @@ pub async fn command(
             }
         }
         SubscriptionCommand::Rotate(args) => {
+            if identity == Identity::Organisation {
+                return Err(UsageError(
+                    "rotate works on the service owner's subscriptions; rotate an \
+                     organisation's by hand (create --as-organisation, then delete the old one)"
+                        .into(),
+                )
+                .into());
+            }
             if !args.stray.is_empty() {
                 return Err(UsageError(
                     "rotate takes no positional arguments (the subscription is --old-id ID)".into(),
@@ -159,7 +200,7 @@ pub async fn command(
                 Some(text) => parse_timeout(text)?,
                 None => DEFAULT_WAIT,
             };
-            let (_, client) = altinn_client(context).await?;
+            let (_, client) = altinn_client(context, identity).await?;
             let outcome = wait_validated(&client, id, timeout, err).await?;
             finish_wait(json, out, err, id, timeout, outcome)
         }
@@ -181,11 +222,25 @@ pub(crate) fn failed_with_scope_hint(error: altinn::ClientError, set: ScopeSet) 
     }
 }
 
-/// The Altinn configuration and client, built as the functions build theirs.
-async fn altinn_client(context: &Context) -> Result<(AltinnConfig, AltinnClient), CommandError> {
+/// The Altinn configuration and client, built as the functions build theirs, speaking for
+/// `identity` to Events.
+async fn altinn_client(
+    context: &Context,
+    identity: Identity,
+) -> Result<(AltinnConfig, AltinnClient), CommandError> {
     let config = AltinnConfig::from_lookup(&context.env).map_err(CommandError::failed)?;
     let client = build_client(&config, context).await?;
-    Ok((config, client))
+    Ok((config, identity.client(client)))
+}
+
+impl Identity {
+    /// `client`, making its Events calls as this identity.
+    pub(crate) fn client(self, client: AltinnClient) -> AltinnClient {
+        match self {
+            Identity::ServiceOwner => client,
+            Identity::Organisation => client.subscribing_as_organisation(),
+        }
+    }
 }
 
 pub(crate) async fn build_client(
