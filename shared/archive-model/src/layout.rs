@@ -235,6 +235,18 @@ impl ArchiveLayout {
         ))
     }
 
+    /// `…/details/` under a correspondence: every details answer archived for it.
+    pub fn correspondence_details_prefix(
+        &self,
+        resource_id: &str,
+        correspondence_id: &str,
+    ) -> Result<String, KeyError> {
+        Ok(format!(
+            "{}details/",
+            self.correspondence_prefix(resource_id, correspondence_id)?
+        ))
+    }
+
     /// `…/details/{fetchedAt}.json`: one details answer as Altinn sent it. `fetched_at` is
     /// [`fetched_at`]'s form, so the keys sort by time.
     pub fn correspondence_details(
@@ -245,8 +257,8 @@ impl ArchiveLayout {
     ) -> Result<String, KeyError> {
         check_component("fetchedAt", fetched_at)?;
         Ok(format!(
-            "{}details/{fetched_at}.json",
-            self.correspondence_prefix(resource_id, correspondence_id)?
+            "{}{fetched_at}.json",
+            self.correspondence_details_prefix(resource_id, correspondence_id)?
         ))
     }
 

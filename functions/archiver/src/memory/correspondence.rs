@@ -45,6 +45,13 @@ impl MemoryAltinn {
             .insert((is_sender(role), id), json);
     }
 
+    /// From now on a details call of `role` for `id` answers 404, as for a purged one.
+    pub fn forget_details(&self, role: CorrespondenceRole, id: Uuid) {
+        lock(&self.correspondence)
+            .details
+            .remove(&(is_sender(role), id));
+    }
+
     /// Sets an attachment's overview (sender).
     pub fn put_attachment_overview(&self, id: Uuid, json: serde_json::Value) {
         lock(&self.correspondence).overviews.insert(id, json);

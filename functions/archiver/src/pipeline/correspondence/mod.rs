@@ -177,12 +177,20 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
                     .await?;
                 summary.details_fetched = true;
             }
-            // Altinn forgets a purged correspondence; its event still belongs in the record.
-            Err(error)
-                if error.reason == FailureReason::CorrespondenceNotFound
-                    && event.suffix == PURGED =>
-            {
-                tracing::info!(detail = %error.detail, "purged: no details any more");
+            // Altinn forgets a purged correspondence, but its events still belong in the
+            // record: the purge itself, and any event that arrives after it (a late read,
+            // a retry). One we archived details of existed, so a 404 now means it is gone;
+            // one we never saw may be a configuration error, and is dead-lettered.
+            Err(error) if error.reason == FailureReason::CorrespondenceNotFound => {
+                let known = event.suffix == PURGED
+                    || !self
+                        .stored_details(event.resource_id, &cid)
+                        .await?
+                        .is_empty();
+                if !known {
+                    return Err(error);
+                }
+                tracing::info!(detail = %error.detail, "no details any more (purged)");
             }
             Err(error) => return Err(error),
         }
@@ -229,17 +237,7 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         deadline: &Deadline,
     ) -> Result<(CorrespondenceDetails, bool), ArchiveError> {
         let cid = correspondence_id.to_string();
-        let prefix = format!(
-            "{}details/",
-            self.settings
-                .layout
-                .correspondence_prefix(resource_id, &cid)?
-        );
-        let stored = self
-            .target
-            .list_keys(&prefix)
-            .await
-            .map_err(|e| ArchiveError::from_store(&e))?;
+        let stored = self.stored_details(resource_id, &cid).await?;
         if let Some(newest) = stored.iter().max() {
             let bytes = self
                 .target
@@ -260,6 +258,22 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         self.store_details(resource_id, correspondence_id, &details)
             .await?;
         Ok((details.value, true))
+    }
+
+    /// The keys of every details answer archived for the correspondence.
+    async fn stored_details(
+        &self,
+        resource_id: &str,
+        correspondence_id: &str,
+    ) -> Result<Vec<String>, ArchiveError> {
+        let prefix = self
+            .settings
+            .layout
+            .correspondence_details_prefix(resource_id, correspondence_id)?;
+        self.target
+            .list_keys(&prefix)
+            .await
+            .map_err(|e| ArchiveError::from_store(&e))
     }
 
     /// Checks a details answer is the correspondence asked for, and stores its raw bytes as
