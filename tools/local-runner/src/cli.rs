@@ -37,7 +37,9 @@ pub enum Mode {
     /// simulator with demo instances (one with a large attachment, one with a hard-deleted
     /// element), serves the webhook on a loopback port, subscribes to events through the
     /// simulator's Events API, lets it publish, and runs the archiver from the queue the way
-    /// Lambda's event source mapping does. Ends with a summary; exits 1 if anything failed.
+    /// Lambda's event source mapping does. Then archives one Altinn Correspondence as its
+    /// sender and one as its recipient (CORRESPONDENCE_ROLE), each with a stack and a
+    /// subscription of its own. Ends with a summary; exits 1 if anything failed.
     Demo(DemoArgs),
     /// Your own app in a real Altinn test environment, before deploying anything.
     ///

@@ -15,6 +15,9 @@
 //!    publishes its `process.completed`, and the archiver archives, sets the substatus and
 //!    completes it.
 //! 6. Wait until every event is archived and completed, or in the DLQ; then the summary.
+//! 7. Correspondence ([`crate::demo_correspondence`]): one correspondence archived as its sender
+//!    and one as its recipient, each by a stack of its own (`CORRESPONDENCE_ROLE`) on the same
+//!    moto_server and simulator, each with its own subscription; then where to look.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -27,6 +30,9 @@ use altinn_sim::{
 use uuid::Uuid;
 
 use crate::altinn_access::altinn_client;
+use crate::demo_correspondence::{
+    CorrespondenceDemo, CorrespondenceReport, print_correspondence_summary, run_correspondence_demo,
+};
 use crate::error::RunError;
 use crate::local_aws::LocalAws;
 use crate::progress::{Progress, human_bytes};
@@ -82,8 +88,17 @@ pub struct DemoOutcome {
     pub confirmations: Vec<(InstanceRef, Vec<String>)>,
     /// Per seeded instance, the simulator's instance JSON at the end (substatus, data, process).
     pub final_instances: Vec<(InstanceRef, serde_json::Value)>,
+    /// The correspondences archived, as sender and as recipient.
+    pub correspondence: Vec<CorrespondenceReport>,
     /// With `--keep-running`: everything, still running.
     pub running: Option<RunningDemo>,
+}
+
+impl DemoOutcome {
+    /// The instances and the correspondences went as they should.
+    pub fn succeeded(&self) -> bool {
+        self.summary.succeeded() && self.correspondence.iter().all(|r| r.problems().is_empty())
+    }
 }
 
 /// The demo's parts, kept alive for `--keep-running`.
@@ -280,6 +295,20 @@ pub async fn run_demo(options: &DemoOptions, progress: &Progress) -> Result<Demo
         .await?;
     summary.print(progress);
 
+    let correspondence = run_correspondence_demo(
+        &CorrespondenceDemo {
+            aws: system.shared_aws(),
+            simulator: &simulator,
+            settings: &demo_settings(&simulator),
+            client: &client,
+            output: Some(&folder),
+            timeout: options.timeout,
+        },
+        progress,
+    )
+    .await?;
+    print_correspondence_summary(&correspondence, progress);
+
     let confirmations = seeded
         .iter()
         .map(|instance| {
@@ -314,6 +343,7 @@ pub async fn run_demo(options: &DemoOptions, progress: &Progress) -> Result<Demo
         seeded,
         confirmations,
         final_instances,
+        correspondence,
         running,
     })
 }

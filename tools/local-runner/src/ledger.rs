@@ -60,15 +60,59 @@ impl EventState {
     }
 }
 
+/// What an event is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventSubject {
+    /// An app instance.
+    Instance(InstanceRef),
+    /// A Correspondence resource's correspondence, attachment or notification order (the
+    /// event's `resourceinstance`).
+    Correspondence {
+        /// The resource id, without `urn:altinn:resource:`.
+        resource_id: String,
+        /// The event's `resourceinstance`.
+        resource_instance: String,
+    },
+}
+
+impl EventSubject {
+    /// The instance, for an instance event.
+    pub fn instance(&self) -> Option<&InstanceRef> {
+        match self {
+            EventSubject::Instance(instance) => Some(instance),
+            EventSubject::Correspondence { .. } => None,
+        }
+    }
+}
+
+impl std::fmt::Display for EventSubject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EventSubject::Instance(instance) => f.write_str(&instance.instance_id()),
+            EventSubject::Correspondence {
+                resource_id,
+                resource_instance,
+            } => write!(f, "{resource_id}/{resource_instance}"),
+        }
+    }
+}
+
 /// One event the run expects to see through.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackedEvent {
     /// The CloudEvent id.
     pub event_id: String,
-    /// The instance it is about.
-    pub instance: InstanceRef,
+    /// What it is about.
+    pub subject: EventSubject,
     /// What has become of it.
     pub state: EventState,
+}
+
+impl TrackedEvent {
+    /// The instance it is about, for an instance event.
+    pub fn instance(&self) -> Option<&InstanceRef> {
+        self.subject.instance()
+    }
 }
 
 /// Every expected event by id, plus a count of messages nobody expected.
@@ -101,8 +145,14 @@ impl Ledger {
         Ledger::default()
     }
 
-    /// Registers an event the run has put (or asked Altinn to put) into the system.
+    /// Registers an instance event the run has put (or asked Altinn to put) into the system.
     pub fn expect(&self, event_id: &str, instance: InstanceRef) {
+        self.expect_about(event_id, EventSubject::Instance(instance));
+    }
+
+    /// Registers an event about `subject` the run has put (or asked Altinn to put) into the
+    /// system.
+    pub fn expect_about(&self, event_id: &str, subject: EventSubject) {
         let mut inner = self.lock();
         if inner.index.contains_key(event_id) {
             return;
@@ -110,7 +160,7 @@ impl Ledger {
         let position = inner.events.len();
         inner.events.push(TrackedEvent {
             event_id: event_id.to_owned(),
-            instance,
+            subject,
             state: EventState::Waiting,
         });
         inner.index.insert(event_id.to_owned(), position);
@@ -149,8 +199,9 @@ impl Ledger {
             return;
         }
         tracked.state = state;
-        if matches!(outcome, MessageOutcome::WrittenBack(_)) {
-            let instance = tracked.instance.clone();
+        if matches!(outcome, MessageOutcome::WrittenBack(_))
+            && let Some(instance) = tracked.instance().cloned()
+        {
             inner.await_follow_up(instance);
         }
     }
@@ -167,7 +218,7 @@ impl Inner {
         let position = self.events.len();
         self.events.push(TrackedEvent {
             event_id: event_id.to_owned(),
-            instance,
+            subject: EventSubject::Instance(instance),
             state: EventState::Waiting,
         });
         self.index.insert(event_id.to_owned(), position);
@@ -183,7 +234,7 @@ impl Inner {
             self.index.insert(event_id.clone(), self.events.len());
             self.events.push(TrackedEvent {
                 event_id,
-                instance,
+                subject: EventSubject::Instance(instance),
                 state,
             });
         } else {
@@ -272,7 +323,7 @@ impl Ledger {
         inner
             .index
             .get(event_id)
-            .map(|&position| inner.events[position].instance.clone())
+            .and_then(|&position| inner.events[position].instance().cloned())
     }
 
     /// Messages the archiver handled that carried no expected event.
@@ -402,5 +453,23 @@ mod tests {
             &MessageOutcome::AlreadyWrittenBack,
         );
         assert!(ledger.all_settled());
+    }
+
+    #[test]
+    fn correspondence_events_are_tracked_without_an_instance() {
+        let ledger = Ledger::new();
+        let subject = EventSubject::Correspondence {
+            resource_id: "ttd-res".into(),
+            resource_instance: "c1".into(),
+        };
+        assert_eq!(subject.to_string(), "ttd-res/c1");
+        ledger.expect_about("e1", subject.clone());
+        assert_eq!(ledger.instance_of("e1"), None);
+        assert!(!ledger.all_settled());
+        let stored = MessageOutcome::EventStored { key: "k".into() };
+        ledger.record(Some("e1"), None, 1, &stored);
+        assert!(ledger.all_settled());
+        assert_eq!(ledger.events()[0].subject, subject);
+        assert_eq!(ledger.events()[0].instance(), None);
     }
 }

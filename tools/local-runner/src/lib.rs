@@ -15,7 +15,8 @@
 //!
 //! Modules:
 //! - [`cli`]: the command line.
-//! - [`demo`] and [`altinn_mode`]: the two runs.
+//! - [`demo`] and [`altinn_mode`]: the two runs; [`demo_correspondence`] is the demo's
+//!   Correspondence part (one correspondence as sender, one as recipient).
 //! - [`system`]: queues, bucket, webhook, archiver and event source mapping, wired together.
 //! - [`local_aws`]: moto_server and the queues and bucket in it.
 //! - [`event_source`]: receive → `SqsEvent` → handler → delete what succeeded.
@@ -30,6 +31,7 @@ pub mod altinn_mode;
 pub mod archive_files;
 pub mod cli;
 pub mod demo;
+pub mod demo_correspondence;
 pub mod error;
 pub mod event_source;
 pub mod ledger;

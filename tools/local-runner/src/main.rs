@@ -25,7 +25,7 @@ async fn main() -> ExitCode {
         match command {
             Command::Demo(options) => {
                 let outcome = run_demo(&options, &progress).await?;
-                Ok((outcome.summary.succeeded(), outcome.running))
+                Ok((outcome.succeeded(), outcome.running))
             }
             Command::Altinn(options) => {
                 let environment = |name: &str| std::env::var(name).ok();

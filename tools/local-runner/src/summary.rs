@@ -123,7 +123,7 @@ impl RunSummary {
                 },
                 unsettled
                     .iter()
-                    .map(|e| format!("{} ({})", e.event_id, e.instance.instance_id()))
+                    .map(|e| format!("{} ({})", e.event_id, e.subject))
                     .collect::<Vec<_>>()
                     .join(", ")
             ));

@@ -16,10 +16,10 @@ use tokio::sync::watch;
 use crate::archive_files::{list_objects, mirror};
 use crate::error::RunError;
 use crate::event_source::EventSourceMapping;
-use crate::ledger::{EventState, Ledger};
+use crate::ledger::{EventState, Ledger, TrackedEvent};
 use crate::local_aws::{
-    LocalAws, QueueSettings, Queues, REGION, create_bucket, create_queues, queue_depth,
-    read_dead_letters,
+    DeadLetterInfo, LocalAws, QueueSettings, Queues, REGION, create_bucket, create_queues,
+    queue_depth, read_dead_letters,
 };
 use crate::progress::{Progress, human_bytes};
 use crate::settings::Settings;
@@ -58,9 +58,11 @@ pub enum ArchiveBucket {
     },
 }
 
-/// The running system. Dropping it stops moto_server.
+/// The running system. Dropping it stops moto_server, unless another system shares it
+/// ([`LocalSystem::start_on`]).
 pub struct LocalSystem {
-    aws: LocalAws,
+    aws: Arc<LocalAws>,
+    queue_name: String,
     queues: Queues,
     sqs: aws_sdk_sqs::Client,
     secret: Secret,
@@ -79,6 +81,7 @@ impl std::fmt::Debug for LocalSystem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LocalSystem")
             .field("aws", &self.aws)
+            .field("queue_name", &self.queue_name)
             .field("queues", &self.queues)
             .field("bucket", &self.bucket)
             .finish_non_exhaustive()
@@ -96,10 +99,33 @@ impl LocalSystem {
         altinn: AltinnClient,
         progress: &Progress,
     ) -> Result<LocalSystem, RunError> {
+        LocalSystem::start_on(
+            Arc::new(aws),
+            QUEUE_NAME,
+            bucket,
+            settings,
+            altinn,
+            progress,
+        )
+        .await
+    }
+
+    /// [`LocalSystem::start`] on a moto_server other systems may share (see
+    /// [`LocalSystem::shared_aws`]), with its own queues `{queue_name}` and
+    /// `{queue_name}-dlq`: a second stack next to the first, e.g. with another
+    /// `CORRESPONDENCE_ROLE` in `settings`.
+    pub async fn start_on(
+        aws: Arc<LocalAws>,
+        queue_name: &str,
+        bucket: ArchiveBucket,
+        settings: &Settings,
+        altinn: AltinnClient,
+        progress: &Progress,
+    ) -> Result<LocalSystem, RunError> {
         let sqs = aws.sqs();
         let queues = create_queues(
             &sqs,
-            QUEUE_NAME,
+            queue_name,
             QueueSettings {
                 redrive_max_receive_count: REDRIVE_MAX_RECEIVE_COUNT,
                 visibility_timeout: FUNCTION_TIMEOUT,
@@ -107,7 +133,7 @@ impl LocalSystem {
         )
         .await?;
         progress.step(format!(
-            "queues {QUEUE_NAME} and {QUEUE_NAME}-dlq created (redrive after \
+            "queues {queue_name} and {queue_name}-dlq created (redrive after \
              {REDRIVE_MAX_RECEIVE_COUNT} receives, visibility {} s)",
             FUNCTION_TIMEOUT.as_secs()
         ));
@@ -180,6 +206,7 @@ impl LocalSystem {
         );
         Ok(LocalSystem {
             aws,
+            queue_name: queue_name.to_owned(),
             queues,
             sqs,
             secret,
@@ -229,6 +256,38 @@ impl LocalSystem {
         &self.bucket
     }
 
+    /// The moto_server this system runs on, to start another system next to it
+    /// ([`LocalSystem::start_on`]); it stops when the last system holding it is dropped.
+    pub fn shared_aws(&self) -> Arc<LocalAws> {
+        Arc::clone(&self.aws)
+    }
+
+    /// The S3 client the archiver writes with.
+    pub fn s3(&self) -> &aws_sdk_s3::Client {
+        &self.s3
+    }
+
+    /// The archive's key layout (the archiver's `ARCHIVE_PREFIX`).
+    pub fn layout(&self) -> &ArchiveLayout {
+        &self.layout
+    }
+
+    /// Reads the dead-letter queue and marks the expected events found there as dead-lettered
+    /// (those SQS's redrive policy moved carry no reason).
+    pub async fn collect_dead_letters(&self) -> Result<Vec<DeadLetterInfo>, RunError> {
+        let dead_letters = read_dead_letters(&self.sqs, &self.queues.dead_letter_queue_url).await?;
+        for letter in &dead_letters {
+            if let Some(event_id) = &letter.event_id {
+                self.ledger.found_in_dead_letter_queue(
+                    event_id,
+                    letter.reason.as_deref().unwrap_or("redrive"),
+                    letter.detail.as_deref().unwrap_or_default(),
+                );
+            }
+        }
+        Ok(dead_letters)
+    }
+
     /// Runs the event source mapping until every expected event is archived or
     /// dead-lettered, or `timeout` passes (then `true`). Also stops when the queue is empty
     /// and the dead-letter queue holds more than the archiver put there: SQS's redrive moved
@@ -236,8 +295,9 @@ impl LocalSystem {
     /// finished before this returns.
     pub async fn run_until_settled(&self, timeout: Duration) -> bool {
         self.progress.step(format!(
-            "archiver polling {QUEUE_NAME} like Lambda's event source mapping ({POLLERS} pollers, \
-             batches of up to 10, partial batch failures)"
+            "archiver polling {} like Lambda's event source mapping ({POLLERS} pollers, \
+             batches of up to 10, partial batch failures)",
+            self.queue_name
         ));
         let (stop, stopped) = watch::channel(false);
         let watcher = async {
@@ -322,22 +382,13 @@ impl LocalSystem {
         events_sent: usize,
         timed_out: bool,
     ) -> Result<RunSummary, RunError> {
-        let dead_letters = read_dead_letters(&self.sqs, &self.queues.dead_letter_queue_url).await?;
-        for letter in &dead_letters {
-            if let Some(event_id) = &letter.event_id {
-                self.ledger.found_in_dead_letter_queue(
-                    event_id,
-                    letter.reason.as_deref().unwrap_or("redrive"),
-                    letter.detail.as_deref().unwrap_or_default(),
-                );
-            }
-        }
+        let dead_letters = self.collect_dead_letters().await?;
 
         let events = self.ledger.events();
         let mut instances: Vec<InstanceRef> = Vec::new();
-        for event in &events {
-            if !instances.contains(&event.instance) {
-                instances.push(event.instance.clone());
+        for instance in events.iter().filter_map(TrackedEvent::instance) {
+            if !instances.contains(instance) {
+                instances.push(instance.clone());
             }
         }
         let mut reports = Vec::with_capacity(instances.len());
@@ -359,7 +410,7 @@ impl LocalSystem {
             };
             let hard_deleted_skipped = events
                 .iter()
-                .filter(|e| e.instance == instance)
+                .filter(|e| e.instance() == Some(&instance))
                 .filter_map(|e| match e.state {
                     EventState::Archived { skipped, .. } => Some(skipped),
                     _ => None,

@@ -1,13 +1,19 @@
 //! `archive-local demo`, in-process: the simulator, moto_server, the webhook over HTTP and the
-//! archiver behind the queue, with a 3 MiB "large" attachment.
+//! archiver behind the queue, with a 3 MiB "large" attachment; then one correspondence as its
+//! sender and one as its recipient, each by a stack of its own.
 
 mod common;
 
 use std::time::Duration;
 
-use altinn_sim::DEMO_RECEIPT_DATA_TYPE;
+use altinn_sim::{DEMO_RECEIPT_DATA_TYPE, Route};
+use archive_model::ArchiveRole;
+use archive_model::correspondence::AttachmentState;
 use common::{ScratchDir, assert_no_secret_printed, file_sha256, files_under};
 use local_runner::demo::DEMO_SUBSTATUS_LABEL;
+use local_runner::demo_correspondence::{
+    CorrespondenceReport, FORBIDDEN_ROUTES, RECIPIENT_LATEST_STATUS, SENDER_LATEST_STATUS,
+};
 use local_runner::{DemoOptions, Progress, run_demo};
 
 const MIB: u64 = 1024 * 1024;
@@ -25,6 +31,7 @@ async fn the_demo_archives_and_completes_every_completed_instance() {
     let outcome = run_demo(&options, &progress).await.expect("the demo runs");
     let summary = &outcome.summary;
     assert!(summary.succeeded(), "problems: {:?}", summary.problems());
+    assert!(outcome.succeeded());
 
     // Five seeded instances: three completed (one with a hard-deleted element), one still in
     // its first task, one waiting in the feedback task (archived once the archiver has moved
@@ -153,7 +160,11 @@ async fn the_demo_archives_and_completes_every_completed_instance() {
     assert_eq!(runs.len(), 1, "one run folder: {runs:?}");
     let run_folder = &runs[0];
     assert_eq!(summary.output.as_deref(), Some(run_folder.as_path()));
-    let files = files_under(run_folder);
+    // The correspondence stacks' buckets are copied to folders of their own (checked below).
+    let files: Vec<String> = files_under(run_folder)
+        .into_iter()
+        .filter(|f| !f.starts_with("correspondence-"))
+        .collect();
     assert_eq!(files.len(), summary.objects(), "{files:#?}");
     let total: u64 = files
         .iter()
@@ -208,6 +219,8 @@ async fn the_demo_archives_and_completes_every_completed_instance() {
         assert!(emf["_aws"]["CloudWatchMetrics"].is_array(), "{metric_line}");
     }
 
+    check_correspondence(&outcome.correspondence, run_folder);
+
     // What the user saw: progress for every step, the summary, and never the secret.
     let lines = progress.lines();
     assert_no_secret_printed(&lines);
@@ -226,6 +239,15 @@ async fn the_demo_archives_and_completes_every_completed_instance() {
         "Summary",
         "EMF line(s) from the archiver, kept off the console",
         "  result       OK",
+        "webhook (CORRESPONDENCE_ROLE=sender, CORRESPONDENCE_RESOURCES=ttd-demo-correspondence)",
+        "created by our organisation 991825827",
+        "Events knows us as /organisation/991825827",
+        "notificationcreated",
+        "not ours, our subscription does not get it",
+        "Correspondence",
+        "  as sender    correspondence ",
+        "  as recipient correspondence ",
+        "none to /content, /markasread or /confirm",
     ] {
         assert!(
             lines.iter().any(|l| l.contains(expected)),
@@ -238,4 +260,125 @@ async fn the_demo_archives_and_completes_every_completed_instance() {
             .any(|l| l.contains("webhook listening on http://127.0.0.1:") && l.contains("code=***")),
         "the endpoint is shown with the secret masked"
     );
+}
+
+/// One correspondence archived as its sender, one as its recipient: each manifest with the
+/// expected latest status, each attachment stored as Altinn has it (and copied to disk), and
+/// no call that reads a correspondence or changes its status for the recipient.
+fn check_correspondence(reports: &[CorrespondenceReport], run_folder: &std::path::Path) {
+    let roles: Vec<ArchiveRole> = reports.iter().map(|r| r.role).collect();
+    assert_eq!(roles, [ArchiveRole::Sender, ArchiveRole::Recipient]);
+    for report in reports {
+        let role = report.role_name();
+        assert!(report.problems().is_empty(), "{:?}", report.problems());
+        assert!(!report.timed_out, "{role}");
+        assert!(
+            report.dead_letters.is_empty(),
+            "{role}: {:?}",
+            report.dead_letters
+        );
+        assert!(
+            report.webhook.rejected.is_empty(),
+            "{role}: {:?}",
+            report.webhook.rejected
+        );
+        assert_eq!(
+            report.webhook.validation_events, 1,
+            "{role}: its own subscription"
+        );
+        for event in &report.events {
+            assert!(event.state.is_settled(), "{role}: {event:?}");
+            assert!(report.webhook.accepted_event_ids.contains(&event.event_id));
+        }
+
+        let manifest = report.manifest.as_ref().expect("manifest.json");
+        let id = report.seeded.id.to_string();
+        assert_eq!(manifest.role, report.role);
+        assert_eq!(manifest.correspondence_id, id);
+        assert_eq!(manifest.resource_id, report.seeded.resource_id);
+        assert_eq!(
+            report.manifest_key,
+            format!(
+                "correspondence/{}/{id}/manifest.json",
+                report.seeded.resource_id
+            )
+        );
+        let latest = manifest.latest_status.as_ref().map(|s| s.status.as_str());
+        let expected = match report.role {
+            ArchiveRole::Sender => SENDER_LATEST_STATUS,
+            ArchiveRole::Recipient => RECIPIENT_LATEST_STATUS,
+        };
+        assert_eq!(latest, Some(expected), "{role}");
+        let folder = report.folder.as_ref().expect("copied to disk");
+        assert_eq!(
+            folder,
+            &run_folder.join(format!("correspondence-{role}")),
+            "{role}"
+        );
+        assert!(folder.join(&report.manifest_key).is_file(), "{role}");
+
+        assert_eq!(report.seeded.attachments.len(), 1);
+        for seeded in &report.seeded.attachments {
+            let record = manifest
+                .attachments
+                .iter()
+                .find(|a| a.attachment_id == seeded.id.to_string())
+                .unwrap_or_else(|| panic!("{role}: {} in the manifest", seeded.file_name));
+            assert_eq!(record.state, AttachmentState::Downloaded, "{role}");
+            assert_eq!(record.size, Some(seeded.size), "{role}");
+            assert_eq!(record.sha256.as_deref(), Some(seeded.sha256_hex.as_str()));
+            assert_eq!(record.checksum.as_deref(), Some(seeded.md5_hex.as_str()));
+            let key = record.key.as_ref().expect("stored");
+            assert!(
+                report.objects.iter().any(|o| &o.key == key),
+                "{role}: {key}"
+            );
+            assert_eq!(file_sha256(&folder.join(key)), seeded.sha256_hex, "{role}");
+        }
+
+        // Never `/content`, `markasread` or `confirm`, by route and by path.
+        assert!(report.forbidden_calls().is_empty(), "{role}");
+        for call in &report.altinn_calls {
+            assert!(
+                !call.route.is_some_and(|r| FORBIDDEN_ROUTES.contains(&r)),
+                "{role}: {} {}",
+                call.method,
+                call.path
+            );
+            for forbidden in ["/content", "/markasread", "/confirm"] {
+                assert!(!call.path.ends_with(forbidden), "{role}: {}", call.path);
+            }
+        }
+        let calls_to = |route: Route| {
+            report
+                .altinn_calls
+                .iter()
+                .filter(|c| c.route == Some(route))
+                .count()
+        };
+        assert!(calls_to(Route::CorrespondenceDetails) >= 1, "{role}");
+        match report.role {
+            ArchiveRole::Sender => {
+                // The attachment event, published, notification, read.
+                assert_eq!(report.events.len(), 4);
+                assert_eq!(calls_to(Route::CorrespondenceSenderDownload), 1);
+                assert_eq!(calls_to(Route::CorrespondenceRecipientDownload), 0);
+            }
+            ArchiveRole::Recipient => {
+                // Only `correspondencepublished` is addressed to us.
+                assert_eq!(report.events.len(), 1);
+                assert_eq!(calls_to(Route::CorrespondenceRecipientDownload), 1);
+                assert_eq!(calls_to(Route::CorrespondenceSenderDownload), 0);
+                let history: Vec<&str> = manifest
+                    .status_history
+                    .iter()
+                    .map(|s| s.status.as_str())
+                    .collect();
+                assert!(
+                    !history.iter().any(|s| *s == "Read" || *s == "Confirmed"),
+                    "the archive reads nothing: {history:?}"
+                );
+            }
+        }
+    }
 }
