@@ -20,6 +20,8 @@ use local_runner::progress::Progress;
 use local_runner::webhook_server::{WebhookServer, WebhookService};
 use testkit::{MotoServer, REGION};
 
+use sha2::{Digest, Sha256};
+
 use crate::proxy::TcpProxy;
 
 /// The path the webhook is served under.
@@ -266,12 +268,30 @@ impl ChaosSystem {
         app: &str,
         event_type: Option<&str>,
     ) {
-        let request = SubscriptionRequest {
+        self.subscribe_with(SubscriptionRequest {
             end_point: self.endpoint_with_secret(),
             source_filter: Some(format!("{}{org}/{app}", simulator.apps_url())),
             type_filter: event_type.map(str::to_owned),
             ..SubscriptionRequest::default()
-        };
+        })
+        .await;
+    }
+
+    /// Subscribes to every event of a generic resource (e.g. a Correspondence resource, by
+    /// its id without `urn:altinn:resource:`) and waits for the validation.
+    ///
+    /// # Panics
+    /// When the subscription is not validated within 30 s.
+    pub async fn subscribe_to_resource(&self, resource_id: &str) {
+        self.subscribe_with(SubscriptionRequest {
+            end_point: self.endpoint_with_secret(),
+            resource_filter: Some(format!("urn:altinn:resource:{resource_id}")),
+            ..SubscriptionRequest::default()
+        })
+        .await;
+    }
+
+    async fn subscribe_with(&self, request: SubscriptionRequest) {
         let subscription = self
             .altinn
             .create_subscription(&request)
@@ -291,6 +311,29 @@ impl ChaosSystem {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Lower-case hex SHA-256 and size of an object in [`BUCKET`], streamed.
+    ///
+    /// # Panics
+    /// When the object cannot be read.
+    pub async fn object_digest(&self, key: &str) -> (String, u64) {
+        let mut body = self
+            .s3
+            .get_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{key} is in S3: {e}"))
+            .body;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        while let Some(chunk) = body.try_next().await.expect("read object") {
+            size += chunk.len() as u64;
+            hasher.update(&chunk);
+        }
+        (format!("{:x}", hasher.finalize()), size)
     }
 }
 

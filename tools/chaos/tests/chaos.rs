@@ -32,7 +32,6 @@ use local_runner::demo::instance_ref;
 use local_runner::ledger::EventState;
 use local_runner::local_aws::{queue_depth, read_dead_letters};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 fn setting(name: &str, default: u64) -> u64 {
@@ -150,25 +149,6 @@ fn inject_faults(simulator: &Simulator) {
     for (route, fault, p) in rules {
         simulator.inject(FaultRule::always(route, fault).with_probability(p));
     }
-}
-
-/// SHA-256 and size of an S3 object, streamed.
-async fn digest(s3: &aws_sdk_s3::Client, key: &str) -> (String, u64) {
-    let mut body = s3
-        .get_object()
-        .bucket(BUCKET)
-        .key(key)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{key} is in S3: {e}"))
-        .body;
-    let mut hasher = Sha256::new();
-    let mut size = 0u64;
-    while let Some(chunk) = body.try_next().await.expect("read object") {
-        size += chunk.len() as u64;
-        hasher.update(&chunk);
-    }
-    (format!("{:x}", hasher.finalize()), size)
 }
 
 fn unix_seconds(rfc3339: &str) -> i64 {
@@ -344,7 +324,7 @@ async fn chaos_run_archives_everything_once_or_dead_letters_it_and_loses_nothing
     let mut bytes_verified = 0u64;
     for instance in &good {
         let reference = instance_ref(instance);
-        for event in events.iter().filter(|e| e.instance == reference) {
+        for event in events.iter().filter(|e| e.instance() == Some(&reference)) {
             assert!(
                 matches!(event.state, EventState::Archived { .. }),
                 "{}: event {} ended {:?}",
@@ -384,7 +364,7 @@ async fn chaos_run_archives_everything_once_or_dead_letters_it_and_loses_nothing
             .collect();
         let mut data_in_manifest = 0;
         for object in &manifest.objects {
-            let (sha, size) = digest(&system.s3, &object.key).await;
+            let (sha, size) = system.object_digest(&object.key).await;
             assert_eq!(
                 (sha.as_str(), size),
                 (object.sha256.as_str(), object.size),
@@ -425,7 +405,7 @@ async fn chaos_run_archives_everything_once_or_dead_letters_it_and_loses_nothing
     let mut dead_lettered_events = 0;
     for instance in &broken {
         let reference = instance_ref(instance);
-        for event in events.iter().filter(|e| e.instance == reference) {
+        for event in events.iter().filter(|e| e.instance() == Some(&reference)) {
             match &event.state {
                 EventState::DeadLettered { reason, .. } => {
                     assert!(!reason.is_empty() && reason != "redrive", "{reason}");
