@@ -71,7 +71,7 @@ fn token_scope(token: &str) -> String {
     claims["scope"].as_str().expect("scope").to_owned()
 }
 
-fn create_words<'a>(endpoint: &'a str, as_organisation: bool) -> Vec<&'a str> {
+fn create_words(endpoint: &str, as_organisation: bool) -> Vec<&str> {
     let mut words = vec!["subscription", "create"];
     if as_organisation {
         words.push("--as-organisation");
