@@ -66,6 +66,29 @@ impl Default for SystemOptions {
     }
 }
 
+impl SystemOptions {
+    /// The chaos runs' knobs: quick client retries with `request_timeout` per attempt (latency
+    /// faults wait longer), a short function timeout that is also the queue's visibility
+    /// timeout (a message whose delete was lost in an outage comes back after it, as after a
+    /// Lambda timeout), and receive counts high enough for every fault to be retried through.
+    pub fn chaos(request_timeout: Duration) -> Self {
+        SystemOptions {
+            retry: RetryPolicy {
+                max_attempts: 3,
+                base_delay: Duration::from_millis(50),
+                max_delay: Duration::from_secs(1),
+                request_timeout,
+            },
+            visibility_backoff_secs: 1,
+            archiver_max_receive_count: 30,
+            redrive_max_receive_count: 40,
+            function_timeout: Duration::from_secs(20),
+            enqueue_timeout_ms: 1500,
+            ..SystemOptions::default()
+        }
+    }
+}
+
 /// Everything running. Dropping it stops the servers.
 pub struct ChaosSystem {
     /// The `moto_server` (reached by the functions through [`ChaosSystem::proxy`]).

@@ -20,8 +20,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use altinn::InstanceRef;
 use altinn::event::PROCESS_COMPLETED;
-use altinn::{InstanceRef, RetryPolicy};
 use altinn_sim::{
     DataSpec, Fault, FaultRule, InstanceSpec, Route, SeededInstance, SimConfig, Simulator,
 };
@@ -172,23 +172,7 @@ async fn chaos_run_archives_everything_once_or_dead_letters_it_and_loses_nothing
     })
     .await
     .expect("simulator");
-    let options = SystemOptions {
-        retry: RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(50),
-            max_delay: Duration::from_secs(1),
-            request_timeout: REQUEST_TIMEOUT,
-        },
-        visibility_backoff_secs: 1,
-        archiver_max_receive_count: 30,
-        redrive_max_receive_count: 40,
-        // Also the queue's visibility timeout: a message whose delete was lost in the outage
-        // comes back after this long (Lambda's redelivery after a timeout).
-        function_timeout: Duration::from_secs(20),
-        enqueue_timeout_ms: 1500,
-        altinn_url: None,
-        extra_settings: Vec::new(),
-    };
+    let options = SystemOptions::chaos(REQUEST_TIMEOUT);
     let system = ChaosSystem::start(&simulator, &options).await;
     system.subscribe(&simulator, "ttd", APP).await;
 

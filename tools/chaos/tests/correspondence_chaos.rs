@@ -28,8 +28,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use altinn::InstanceRef;
 use altinn::event::PROCESS_COMPLETED;
-use altinn::{InstanceRef, RetryPolicy};
 use altinn_sim::{
     CorrespondenceSpec, DataSpec, Fault, FaultRule, InstanceSpec, Route, SeededCorrespondence,
     SeededInstance, SimConfig, Simulator,
@@ -81,24 +81,11 @@ use plan::*;
 /// The whole system as the sender of [`RESOURCE`], subscribed to its events.
 async fn start_system(simulator: &Simulator) -> ChaosSystem {
     let options = SystemOptions {
-        retry: RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(50),
-            max_delay: Duration::from_secs(1),
-            request_timeout: REQUEST_TIMEOUT,
-        },
-        visibility_backoff_secs: 1,
-        archiver_max_receive_count: 30,
-        redrive_max_receive_count: 40,
-        // Also the queue's visibility timeout: a message whose delete was lost in the outage
-        // comes back after this long.
-        function_timeout: Duration::from_secs(20),
-        enqueue_timeout_ms: 1500,
-        altinn_url: None,
         extra_settings: vec![
             ("CORRESPONDENCE_ROLE", "sender".to_owned()),
             ("CORRESPONDENCE_RESOURCES", RESOURCE.to_owned()),
         ],
+        ..SystemOptions::chaos(REQUEST_TIMEOUT)
     };
     let system = ChaosSystem::start(simulator, &options).await;
     system.subscribe_to_resource(RESOURCE).await;
