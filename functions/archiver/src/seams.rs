@@ -99,6 +99,28 @@ pub trait AltinnSource: CorrespondenceSource + Send + Sync {
         instance: &InstanceRef,
     ) -> impl Future<Output = Result<RawInstance, ArchiveError>> + Send;
 
+    /// Storage's instance events for the instance (`{"instanceEvents": […]}`), the bytes as
+    /// Storage sent them.
+    fn instance_events(
+        &self,
+        instance: &InstanceRef,
+    ) -> impl Future<Output = Result<Bytes, ArchiveError>> + Send;
+
+    /// Storage's process history for the instance (`{"processHistory": […]}`), the bytes as
+    /// Storage sent them.
+    fn process_history(
+        &self,
+        instance: &InstanceRef,
+    ) -> impl Future<Output = Result<Bytes, ArchiveError>> + Send;
+
+    /// The metadata of the app `org/app` (Storage's `Application`), the bytes as Storage sent
+    /// them.
+    fn app_metadata(
+        &self,
+        org: &str,
+        app: &str,
+    ) -> impl Future<Output = Result<Bytes, ArchiveError>> + Send;
+
     /// One data element's bytes, streamed.
     fn download_data(
         &self,
@@ -211,6 +233,27 @@ impl AltinnSource for AltinnApi {
     async fn get_instance(&self, instance: &InstanceRef) -> Result<RawInstance, ArchiveError> {
         self.client
             .get_instance(instance)
+            .await
+            .map_err(|e| ArchiveError::from_altinn(&e))
+    }
+
+    async fn instance_events(&self, instance: &InstanceRef) -> Result<Bytes, ArchiveError> {
+        self.client
+            .get_instance_events(instance)
+            .await
+            .map_err(|e| ArchiveError::from_altinn(&e))
+    }
+
+    async fn process_history(&self, instance: &InstanceRef) -> Result<Bytes, ArchiveError> {
+        self.client
+            .get_process_history(instance)
+            .await
+            .map_err(|e| ArchiveError::from_altinn(&e))
+    }
+
+    async fn app_metadata(&self, org: &str, app: &str) -> Result<Bytes, ArchiveError> {
+        self.client
+            .get_application(org, app)
             .await
             .map_err(|e| ArchiveError::from_altinn(&e))
     }

@@ -5,6 +5,9 @@
 //! {prefix}{org}/{app}/{partyId}/{instanceGuid}/instance.json            raw bytes as Altinn sent them
 //! {prefix}{org}/{app}/{partyId}/{instanceGuid}/events/{eventId}.json     every event that touched it
 //! {prefix}{org}/{app}/{partyId}/{instanceGuid}/data/{dataGuid}           the element's bytes
+//! {prefix}{org}/{app}/{partyId}/{instanceGuid}/history/instance-events.json  Storage's instance events
+//! {prefix}{org}/{app}/{partyId}/{instanceGuid}/history/process-history.json  Storage's process history
+//! {prefix}{org}/{app}/_app/metadata-{sha256}.json                         the app's metadata, once per content
 //! {prefix}{org}/{app}/{partyId}/{instanceGuid}/manifest.json             written last
 //! {prefix}{org}/{app}/{partyId}/{instanceGuid}/receipt-upload.json       receipt upload claim
 //! {prefix}{org}/{app}/{partyId}/{instanceGuid}/reconcile-enqueued.json   reconciler's marker
@@ -30,7 +33,8 @@
 //! `A-Z a-z 0-9 . _ -`, and never `.` or `..`. So a key can never climb out of its prefix, carry
 //! a `/` it should not, or need URL encoding (which also keeps `CopySource` simple). The keys of
 //! the different kinds have different depths, so they cannot collide even if an org were called
-//! `events` or `correspondence`.
+//! `events` or `correspondence`. An app's `_app/` folder sits where party folders do, and cannot
+//! be one: a party id is digits only.
 
 use altinn::{CorrespondenceRef, InstanceRef};
 
@@ -54,6 +58,16 @@ pub const RECEIPT_CLAIM_NAME: &str = "receipt-upload.json";
 pub const RECONCILE_MARKER_NAME: &str = "reconcile-enqueued.json";
 /// The name of the reconciler's marker for an instance waiting in our feedback task.
 pub const RECONCILE_FEEDBACK_MARKER_NAME: &str = "reconcile-feedback.json";
+
+/// The folder of an instance's history as Storage tells it (instance events, process history).
+pub const HISTORY_FOLDER: &str = "history/";
+/// The name of an instance's instance events, under [`HISTORY_FOLDER`].
+pub const INSTANCE_EVENTS_NAME: &str = "instance-events.json";
+/// The name of an instance's process history, under [`HISTORY_FOLDER`].
+pub const PROCESS_HISTORY_NAME: &str = "process-history.json";
+/// The folder, next to an app's party folders, of what belongs to the app rather than to one
+/// instance. Not digits, so never a party id.
+pub const APP_FOLDER: &str = "_app/";
 
 /// A value that cannot be part of an S3 key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -157,6 +171,45 @@ impl ArchiveLayout {
     pub fn data_element(&self, instance: &InstanceRef, data_id: &str) -> Result<String, KeyError> {
         check_component("data element id", data_id)?;
         Ok(format!("{}{data_id}", self.data_prefix(instance)?))
+    }
+
+    /// `…/history/instance-events.json`: Storage's instance events, as Storage sent them.
+    pub fn instance_events(&self, instance: &InstanceRef) -> Result<String, KeyError> {
+        Ok(format!(
+            "{}{HISTORY_FOLDER}{INSTANCE_EVENTS_NAME}",
+            self.instance_prefix(instance)?
+        ))
+    }
+
+    /// `…/history/process-history.json`: Storage's process history, as Storage sent it.
+    pub fn process_history(&self, instance: &InstanceRef) -> Result<String, KeyError> {
+        Ok(format!(
+            "{}{HISTORY_FOLDER}{PROCESS_HISTORY_NAME}",
+            self.instance_prefix(instance)?
+        ))
+    }
+
+    /// `{prefix}{org}/{app}/_app/metadata-{sha256}.json`: the app's metadata as Storage sent
+    /// it, named by the SHA-256 of those bytes, so every distinct version is stored once and
+    /// shared by the manifests of all instances archived while it was current. `sha256` must
+    /// be 64 lower-case hex digits.
+    pub fn app_metadata(&self, org: &str, app: &str, sha256: &str) -> Result<String, KeyError> {
+        check_component("org", org)?;
+        check_component("app", app)?;
+        if sha256.len() != 64
+            || !sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(KeyError {
+                what: "metadata SHA-256",
+                reason: "not 64 lower-case hex digits",
+            });
+        }
+        Ok(format!(
+            "{}{org}/{app}/{APP_FOLDER}metadata-{sha256}.json",
+            self.prefix
+        ))
     }
 
     /// `…/events/{eventId}.json` under the instance.

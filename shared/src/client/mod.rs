@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `transport` | allowlist check, the token of the call's scope set, timeouts, 401 refresh, retries: the core every call goes through |
 //! | `storage` | Storage API: instance, data download, `complete`, the completed-instances query |
+//! | `history` | Storage API: an instance's events and process history, its app's metadata (raw bytes, for the archive) |
 //! | `app` | App API: an instance in the App dialect |
 //! | `events` | Events API: subscriptions |
 //! | `correspondence` | Correspondence API: details, attachment overview, attachment downloads (as sender or recipient) |
@@ -33,6 +34,7 @@ mod app;
 mod correspondence;
 mod error;
 mod events;
+mod history;
 mod operations;
 mod storage;
 mod transport;

@@ -71,6 +71,27 @@ pub const OPERATIONS: &[Operation] = &[
         ],
     },
     Operation {
+        name: "get_instance_events",
+        api: Api::Storage,
+        method: "GET",
+        path: "/instances/{instanceOwnerPartyId}/{instanceGuid}/events",
+        query: &[],
+    },
+    Operation {
+        name: "get_process_history",
+        api: Api::Storage,
+        method: "GET",
+        path: "/instances/{instanceOwnerPartyId}/{instanceGuid}/process/history",
+        query: &[],
+    },
+    Operation {
+        name: "get_application",
+        api: Api::Storage,
+        method: "GET",
+        path: "/applications/{org}/{app}",
+        query: &[],
+    },
+    Operation {
         name: "get_app_instance",
         api: Api::App,
         method: "GET",

@@ -150,7 +150,7 @@ impl AltinnClient {
     }
 
     /// `{platform}storage/api/v1/instances/{partyId}/{guid}` + `more`.
-    fn storage_instance_url(
+    pub(super) fn storage_instance_url(
         &self,
         operation: &'static str,
         instance: &InstanceRef,

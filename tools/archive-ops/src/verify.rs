@@ -1,11 +1,17 @@
 //! `archive-ops archive verify ORG/APP/PARTY_ID/GUID`: checks one archived instance against its
 //! `manifest.json`.
 //!
-//! The manifest lists every object the archiver wrote (`instance.json`, the events, the data
-//! elements) with its size and SHA-256. Each object is read back from S3 as a stream and
-//! hashed on the way (memory stays at one chunk, however large the object), then compared:
-//! `OK`, `DIFFERENT` (size or SHA-256 differ) or `MISSING`. This catches what S3's own
-//! checksums cannot: an object overwritten or deleted after archiving.
+//! The manifest lists every object the archiver wrote (`instance.json`, the event, Storage's
+//! instance events and process history, the app's metadata, the data elements) with its size
+//! and SHA-256. Each object is read back from S3 as a stream and hashed on the way (memory stays
+//! at one chunk, however large the object), then compared: `OK`, `DIFFERENT` (size or SHA-256
+//! differ, or a data element's bytes do not have the MD5 of Altinn's `contentHash` listed for
+//! it) or `MISSING`. This catches what S3's own checksums cannot: an object overwritten or
+//! deleted after archiving.
+//!
+//! A manifest of version 2 or later must also list the instance's history under its keys and
+//! exactly one app metadata object whose key names the SHA-256 listed for it; anything else is
+//! reported as a problem with the manifest.
 
 use std::io::Write;
 
@@ -13,8 +19,11 @@ use altinn::InstanceRef;
 use altinn::environment::{is_valid_app_name, is_valid_org_code};
 use archive_model::{ArchiveLayout, Manifest, ManifestObject, ObjectRole};
 use aws_sdk_s3::primitives::ByteStream;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use futures_util::StreamExt;
 use indicatif::ProgressBar;
+use md5::Md5;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -25,6 +34,8 @@ use crate::{
 
 /// Objects read at the same time.
 const CONCURRENT_READS: usize = 4;
+/// The first manifest version that lists the instance's history and the app's metadata.
+const RECORD_VERSION: u32 = 2;
 
 /// The archive bucket, read only: all `verify` needs from S3.
 #[derive(Debug, Clone)]
@@ -124,6 +135,14 @@ pub struct ObjectCheck {
     pub actual_size: Option<u64>,
     /// The SHA-256 of the bytes read back; absent when missing.
     pub actual_sha256: Option<String>,
+    /// For a data element listed with Altinn's `contentHash`: whether the bytes read back have
+    /// that MD5. Absent when there is nothing to compare (no `contentHash`, one that is not a
+    /// Base64 MD5 and not claimed verified, or a missing object).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_hash_matches: Option<bool>,
+    /// The Base64 MD5 of the bytes read back, when `content_hash_matches` is there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actual_md5: Option<String>,
 }
 
 /// The whole verification of one instance.
@@ -148,12 +167,17 @@ pub struct VerifyReport {
     pub missing: usize,
     /// Data elements the archiver deliberately skipped (hard-deleted in Altinn).
     pub skipped_data_elements: usize,
+    /// The manifest's version.
+    pub manifest_version: u32,
+    /// What is wrong with the manifest itself (from version 2: the history or the app's
+    /// metadata missing, listed twice, or under another key than the layout's).
+    pub problems: Vec<String>,
 }
 
 impl VerifyReport {
-    /// True when every object matches.
+    /// True when every object matches and the manifest lists what it must.
     pub fn all_ok(&self) -> bool {
-        self.different == 0 && self.missing == 0
+        self.different == 0 && self.missing == 0 && self.problems.is_empty()
     }
 }
 
@@ -256,6 +280,7 @@ pub async fn verify_instance(
         bar.inc(1);
     }
     let count = |status| objects.iter().filter(|c| c.status == status).count();
+    let problems = manifest_problems(store.layout(), instance, &manifest);
     Ok(VerifyReport {
         instance: format!("{}/{}", instance.app_id(), instance.instance_id()),
         bucket: store.bucket().to_owned(),
@@ -265,8 +290,57 @@ pub async fn verify_instance(
         different: count(ObjectStatus::Different),
         missing: count(ObjectStatus::Missing),
         skipped_data_elements: manifest.skipped_data_elements.len(),
+        manifest_version: manifest.manifest_version,
+        problems,
         objects,
     })
+}
+
+/// What a manifest of version 2 or later must list besides matching bytes: one instance-events
+/// and one process-history entry, each under the instance's key for it, and one app metadata
+/// entry whose key is the app's `_app/metadata-{sha256}.json` for the SHA-256 listed (so the
+/// shared object is the one this instance was archived with).
+pub fn manifest_problems(
+    layout: &ArchiveLayout,
+    instance: &InstanceRef,
+    manifest: &Manifest,
+) -> Vec<String> {
+    if manifest.manifest_version < RECORD_VERSION {
+        return Vec::new();
+    }
+    let mut problems = Vec::new();
+    let mut expect =
+        |role: ObjectRole, what: &str, key_of: &dyn Fn(&ManifestObject) -> Option<String>| {
+            let entries: Vec<&ManifestObject> =
+                manifest.objects.iter().filter(|o| o.role == role).collect();
+            match entries.as_slice() {
+                [] => problems.push(format!("the manifest lists no {what}")),
+                [entry] => match key_of(entry) {
+                    Some(key) if key == entry.key => {}
+                    Some(key) => problems.push(format!(
+                        "the {what} is listed at {}, not at {key}",
+                        entry.key
+                    )),
+                    None => problems.push(format!(
+                        "the {what} at {} has no valid key for SHA-256 {}",
+                        entry.key, entry.sha256
+                    )),
+                },
+                more => problems.push(format!("the manifest lists {} {what} objects", more.len())),
+            }
+        };
+    expect(ObjectRole::InstanceEvents, "instance events", &|_| {
+        layout.instance_events(instance).ok()
+    });
+    expect(ObjectRole::ProcessHistory, "process history", &|_| {
+        layout.process_history(instance).ok()
+    });
+    expect(ObjectRole::AppMetadata, "app metadata", &|entry| {
+        layout
+            .app_metadata(&instance.org, &instance.app, &entry.sha256)
+            .ok()
+    });
+    problems
 }
 
 /// Streams one object and compares it with its manifest entry.
@@ -275,16 +349,32 @@ async fn check_object(
     object: &ManifestObject,
 ) -> Result<ObjectCheck, CommandError> {
     let actual = stream_digest(store, &object.key).await?;
+    let content_hash_matches = actual.as_ref().and_then(|digest| {
+        let claimed = object.content_hash.as_deref()?;
+        match BASE64.decode(claimed) {
+            Ok(md5) if md5.len() == 16 => Some(BASE64.encode(md5) == digest.md5),
+            // A value that is no MD5 can only match if the manifest does not claim it checked.
+            _ => object
+                .content_hash_verified
+                .filter(|verified| *verified)
+                .map(|_| false),
+        }
+    });
     let status = match &actual {
         None => ObjectStatus::Missing,
-        Some((size, sha256))
-            if *size == object.size && sha256.eq_ignore_ascii_case(&object.sha256) =>
+        Some(digest)
+            if digest.size == object.size
+                && digest.sha256.eq_ignore_ascii_case(&object.sha256)
+                && content_hash_matches != Some(false) =>
         {
             ObjectStatus::Ok
         }
         Some(_) => ObjectStatus::Different,
     };
-    let (actual_size, actual_sha256) = actual.unzip();
+    let actual_md5 = content_hash_matches
+        .and(actual.as_ref())
+        .map(|digest| digest.md5.clone());
+    let (actual_size, actual_sha256) = actual.map(|d| (d.size, d.sha256)).unzip();
     Ok(ObjectCheck {
         key: object.key.clone(),
         role: object.role,
@@ -293,29 +383,47 @@ async fn check_object(
         expected_sha256: object.sha256.clone(),
         actual_size,
         actual_sha256,
+        content_hash_matches,
+        actual_md5,
     })
 }
 
-/// The size and lower-case hex SHA-256 of the object at `key`, hashed chunk by chunk as the
-/// body arrives; `None` when there is no such object.
+/// An object's bytes as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectDigest {
+    pub size: u64,
+    /// Lower-case hex.
+    pub sha256: String,
+    /// Base64, the form of Altinn's `contentHash`.
+    pub md5: String,
+}
+
+/// The size, SHA-256 and MD5 of the object at `key`, hashed chunk by chunk as the body
+/// arrives; `None` when there is no such object.
 pub async fn stream_digest(
     store: &ArchiveReader,
     key: &str,
-) -> Result<Option<(u64, String)>, CommandError> {
+) -> Result<Option<ObjectDigest>, CommandError> {
     let Some(mut body) = store.open(key).await? else {
         return Ok(None);
     };
-    let mut hasher = Sha256::new();
+    let mut sha256 = Sha256::new();
+    let mut md5 = Md5::new();
     let mut size = 0u64;
     while let Some(chunk) = body
         .try_next()
         .await
         .map_err(|e| CommandError::Failed(format!("S3 GetObject {key}: reading the body: {e}")))?
     {
-        hasher.update(&chunk);
+        sha256.update(&chunk);
+        md5.update(&chunk);
         size += chunk.len() as u64;
     }
-    Ok(Some((size, hex::encode(hasher.finalize()))))
+    Ok(Some(ObjectDigest {
+        size,
+        sha256: hex::encode(sha256.finalize()),
+        md5: BASE64.encode(md5.finalize()),
+    }))
 }
 
 /// The report as a table (keys relative to the instance's folder) and a summary line.
@@ -335,16 +443,27 @@ fn print_table(
                 ObjectRole::Instance => "instance",
                 ObjectRole::Event => "event",
                 ObjectRole::DataElement => "data",
+                ObjectRole::InstanceEvents => "instance events",
+                ObjectRole::ProcessHistory => "process history",
+                ObjectRole::AppMetadata => "app metadata",
             };
             let detail = match (check.status, check.actual_size, &check.actual_sha256) {
                 (ObjectStatus::Missing, _, _) => "no such object".to_owned(),
                 (ObjectStatus::Different, Some(size), _) if size != check.expected_size => {
                     format!("size {size}, manifest {}", check.expected_size)
                 }
-                (ObjectStatus::Different, _, Some(sha)) => format!(
-                    "sha256 {}, manifest {}",
-                    short(sha),
-                    short(&check.expected_sha256)
+                (ObjectStatus::Different, _, Some(sha))
+                    if !sha.eq_ignore_ascii_case(&check.expected_sha256) =>
+                {
+                    format!(
+                        "sha256 {}, manifest {}",
+                        short(sha),
+                        short(&check.expected_sha256)
+                    )
+                }
+                (ObjectStatus::Different, _, _) => format!(
+                    "MD5 {}, not Altinn's contentHash",
+                    check.actual_md5.as_deref().unwrap_or("?")
                 ),
                 _ => format!("{} bytes", check.expected_size),
             };
@@ -363,9 +482,12 @@ fn print_table(
     let text = table::render(&["OBJECT", "ROLE", "STATUS", "DETAIL"], &rows);
     out.write_all(text.as_bytes())
         .map_err(CommandError::failed)?;
+    for problem in &report.problems {
+        writeln!(out, "PROBLEM: {problem}").map_err(CommandError::failed)?;
+    }
     writeln!(
         out,
-        "{}: {} object(s), {} OK, {} DIFFERENT, {} MISSING (archived {}{})",
+        "{}: {} object(s), {} OK, {} DIFFERENT, {} MISSING (archived {}{}){}",
         report.instance,
         report.objects.len(),
         report.ok,
@@ -375,30 +497,14 @@ fn print_table(
         match report.skipped_data_elements {
             0 => String::new(),
             n => format!("; {n} hard-deleted data element(s) were not archived"),
+        },
+        match report.problems.len() {
+            0 => String::new(),
+            n => format!("; {n} problem(s) with the manifest"),
         }
     )
     .map_err(CommandError::failed)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn instance_paths() {
-        let parsed = parse_instance("ttd/my-app/50001/0b6e2a52-5d0e-4a1f-8f0e-2f4a1c9d7e11/")
-            .expect("valid");
-        assert_eq!(parsed.org, "ttd");
-        assert_eq!(parsed.app, "my-app");
-        assert_eq!(parsed.party_id, 50001);
-        for bad in [
-            "ttd/my-app/50001",
-            "ttd/my-app/x/0b6e2a52-5d0e-4a1f-8f0e-2f4a1c9d7e11",
-            "ttd/my-app/1/not-a-guid",
-            "TTD/my-app/1/0b6e2a52-5d0e-4a1f-8f0e-2f4a1c9d7e11",
-            "ttd/my-app/1/0b6e2a52-5d0e-4a1f-8f0e-2f4a1c9d7e11/extra",
-        ] {
-            assert!(parse_instance(bad).is_err(), "{bad}");
-        }
-    }
-}
+mod tests;

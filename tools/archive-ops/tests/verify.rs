@@ -1,7 +1,8 @@
 //! `archive verify` on an archived instance (the simulator's data, laid out and listed in a
 //! manifest exactly as the archiver writes them, in moto), then on the same archive after one
-//! object was overwritten and another deleted. That the archiver's own output matches its
-//! manifest is checked by the whole-system tests (tools/chaos).
+//! object was overwritten and another deleted, and with a manifest whose app metadata or
+//! `contentHash` does not hold. That the archiver's own output matches its manifest is checked
+//! by the whole-system tests (tools/chaos).
 
 mod common;
 
@@ -13,16 +14,23 @@ use archive_model::{ArchiveLayout, MANIFEST_VERSION, Manifest, ManifestObject, O
 use archive_ops::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
 use aws_sdk_s3::primitives::ByteStream;
 use common::run;
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use testkit::MotoServer;
 
 const BUCKET: &str = "archive";
 const PREFIX: &str = "verify-test/";
 
-/// Archives `seeded` as a `process.completed` event would: `instance.json`, the event and every
-/// data element under the layout's keys, then `manifest.json` listing each with its size and
-/// SHA-256.
-async fn archive(moto: &MotoServer, sim: &Simulator, seeded: &SeededInstance) {
+/// Archives `seeded` as a `process.completed` event would: `instance.json`, the event, the
+/// history, the app's metadata and every data element under the layout's keys, then
+/// `manifest.json` listing each with its size and SHA-256 (and each element with Altinn's
+/// `contentHash` when it has one). `edit` may change the manifest before it is written.
+async fn archive(
+    moto: &MotoServer,
+    sim: &Simulator,
+    seeded: &SeededInstance,
+    edit: impl FnOnce(&mut Manifest),
+) {
     let layout = ArchiveLayout::new(PREFIX).unwrap();
     let instance = InstanceRef {
         org: seeded.org.clone(),
@@ -34,6 +42,14 @@ async fn archive(moto: &MotoServer, sim: &Simulator, seeded: &SeededInstance) {
     let event_id = event["id"].as_str().unwrap().to_owned();
     let instance_json = sim
         .instance_json(seeded.party_id, seeded.instance_guid)
+        .unwrap();
+    let metadata = serde_json::to_vec(&json!({ "id": seeded.app_id() })).unwrap();
+    let metadata_key = layout
+        .app_metadata(
+            &seeded.org,
+            &seeded.app,
+            &hex::encode(Sha256::digest(&metadata)),
+        )
         .unwrap();
     let mut objects = vec![
         (
@@ -48,6 +64,19 @@ async fn archive(moto: &MotoServer, sim: &Simulator, seeded: &SeededInstance) {
             serde_json::to_vec(&event).unwrap(),
             None,
         ),
+        (
+            layout.instance_events(&instance).unwrap(),
+            ObjectRole::InstanceEvents,
+            br#"{"instanceEvents":[]}"#.to_vec(),
+            None,
+        ),
+        (
+            layout.process_history(&instance).unwrap(),
+            ObjectRole::ProcessHistory,
+            br#"{"processHistory":[]}"#.to_vec(),
+            None,
+        ),
+        (metadata_key, ObjectRole::AppMetadata, metadata, None),
     ];
     for data in &seeded.data {
         objects.push((
@@ -63,17 +92,29 @@ async fn archive(moto: &MotoServer, sim: &Simulator, seeded: &SeededInstance) {
     let s3 = moto.s3().await;
     let mut entries = Vec::new();
     for (key, role, bytes, data) in objects {
+        let content_hash = data.and_then(|d| {
+            instance_json["data"]
+                .as_array()?
+                .iter()
+                .find(|e| e["id"] == d.id.to_string())?["contentHash"]
+                .as_str()
+                .map(str::to_owned)
+        });
         entries.push(ManifestObject {
-            key: key.clone(),
-            role,
-            size: bytes.len() as u64,
-            sha256: hex::encode(Sha256::digest(&bytes)),
-            content_type: data
-                .map_or("application/json", |d| &d.content_type)
-                .to_owned(),
             data_element_id: data.map(|d| d.id.to_string()),
             data_type: data.map(|d| d.data_type.clone()),
             filename: data.and_then(|d| d.filename.clone()),
+            content_hash_verified: content_hash.as_ref().map(|_| true),
+            content_hash,
+            locked: data.map(|_| false),
+            ..ManifestObject::plain(
+                key.clone(),
+                role,
+                bytes.len() as u64,
+                hex::encode(Sha256::digest(&bytes)),
+                data.map_or("application/json", |d| &d.content_type)
+                    .to_owned(),
+            )
         });
         s3.put_object()
             .bucket(BUCKET)
@@ -83,7 +124,7 @@ async fn archive(moto: &MotoServer, sim: &Simulator, seeded: &SeededInstance) {
             .await
             .unwrap();
     }
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         manifest_version: MANIFEST_VERSION,
         instance_id: seeded.instance_id(),
         app_id: seeded.app_id(),
@@ -93,6 +134,7 @@ async fn archive(moto: &MotoServer, sim: &Simulator, seeded: &SeededInstance) {
         objects: entries,
         skipped_data_elements: Vec::new(),
     };
+    edit(&mut manifest);
     s3.put_object()
         .bucket(BUCKET)
         .key(layout.manifest(&instance).unwrap())
@@ -124,10 +166,10 @@ async fn verify_reports_each_object_and_catches_changed_and_deleted_ones() {
     let seeded = sim.add_instance(
         InstanceSpec::new("verify-app", 51_000_001)
             .with_data(DataSpec::xml_form())
-            .with_data(DataSpec::pdf())
+            .with_data(DataSpec::pdf().with_content_hash())
             .with_data(DataSpec::attachment("large.bin", 6 * 1024 * 1024, 11)),
     );
-    archive(&moto, &sim, &seeded).await;
+    archive(&moto, &sim, &seeded, |_| {}).await;
     let instance = format!(
         "ttd/verify-app/{}/{}",
         seeded.party_id, seeded.instance_guid
@@ -154,9 +196,18 @@ async fn verify_reports_each_object_and_catches_changed_and_deleted_ones() {
     let clean = run(&moto, &env, &["archive", "verify", &instance, "--json"]).await;
     assert_eq!(clean.code, EXIT_OK, "{}", clean.err);
     let report: serde_json::Value = serde_json::from_str(&clean.out).unwrap();
-    // instance.json, the event and three data elements.
-    assert_eq!(report["objects"].as_array().unwrap().len(), 5);
-    assert_eq!(report["ok"], 5);
+    // instance.json, the event, the two history objects, the app metadata and three data
+    // elements.
+    assert_eq!(report["objects"].as_array().unwrap().len(), 8);
+    assert_eq!(report["ok"], 8);
+    assert_eq!(report["problems"], json!([]));
+    let pdf_check = report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["key"] == data_key(1))
+        .unwrap();
+    assert_eq!(pdf_check["contentHashMatches"], true);
     let all = statuses(&report);
     assert_eq!(all[&instance_json], "OK");
     assert_eq!(all[&data_key(2)], "OK");
@@ -179,13 +230,15 @@ async fn verify_reports_each_object_and_catches_changed_and_deleted_ones() {
     assert_eq!(twice.code, EXIT_OK, "{}", twice.err);
     let reports: Vec<serde_json::Value> = serde_json::from_str(&twice.out).unwrap();
     assert_eq!(reports.len(), 2);
-    assert!(reports.iter().all(|report| report["ok"] == 5));
+    assert!(reports.iter().all(|report| report["ok"] == 8));
 
     let table = run(&moto, &env, &["archive", "verify", &instance]).await;
     assert_eq!(table.code, EXIT_OK, "{}", table.err);
     assert!(table.out.starts_with("OBJECT"), "{}", table.out);
     assert!(
-        table.out.contains("instance.json") && table.out.contains("5 OK, 0 DIFFERENT, 0 MISSING"),
+        table.out.contains("instance.json")
+            && table.out.contains("history/process-history.json")
+            && table.out.contains("8 OK, 0 DIFFERENT, 0 MISSING"),
         "{}",
         table.out
     );
@@ -220,7 +273,7 @@ async fn verify_reports_each_object_and_catches_changed_and_deleted_ones() {
     assert_eq!(all[&instance_json], "OK");
     assert_eq!(
         (&report["ok"], &report["different"], &report["missing"]),
-        (&3.into(), &1.into(), &1.into())
+        (&6.into(), &1.into(), &1.into())
     );
 
     let table = run(&moto, &env, &["archive", "verify", &instance]).await;
@@ -241,7 +294,111 @@ async fn verify_reports_each_object_and_catches_changed_and_deleted_ones() {
         "{changed}"
     );
     assert!(
-        table.out.contains("3 OK, 1 DIFFERENT, 1 MISSING"),
+        table.out.contains("6 OK, 1 DIFFERENT, 1 MISSING"),
+        "{}",
+        table.out
+    );
+}
+
+#[tokio::test]
+async fn verify_checks_the_app_metadata_and_altinns_content_hash() {
+    let moto = MotoServer::start().await;
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    moto.create_bucket(BUCKET).await;
+    let env = HashMap::from([
+        ("ARCHIVE_BUCKET", BUCKET.to_owned()),
+        ("ARCHIVE_PREFIX", PREFIX.to_owned()),
+    ]);
+    let seed = || {
+        sim.add_instance(
+            InstanceSpec::new("verify-app", 51_000_002)
+                .with_data(DataSpec::pdf().with_content_hash()),
+        )
+    };
+    let name = |seeded: &SeededInstance| {
+        format!(
+            "ttd/verify-app/{}/{}",
+            seeded.party_id, seeded.instance_guid
+        )
+    };
+    let verify = |seeded: &SeededInstance| {
+        let instance = name(seeded);
+        let env = env.clone();
+        let moto = &moto;
+        async move {
+            let output = run(moto, &env, &["archive", "verify", &instance, "--json"]).await;
+            assert_eq!(output.code, EXIT_FAILURE, "{}", output.err);
+            serde_json::from_str::<serde_json::Value>(&output.out).unwrap()
+        }
+    };
+
+    // The bytes hash as listed, but not to the MD5 Altinn gave.
+    let seeded = seed();
+    archive(&moto, &sim, &seeded, |manifest| {
+        let element = manifest
+            .objects
+            .iter_mut()
+            .find(|o| o.role == ObjectRole::DataElement)
+            .unwrap();
+        element.content_hash = Some("1B2M2Y8AsgTpgAmY7PhCfg==".into());
+    })
+    .await;
+    let report = verify(&seeded).await;
+    let element = report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["role"] == "dataElement")
+        .unwrap();
+    assert_eq!(element["status"], "DIFFERENT");
+    assert_eq!(element["contentHashMatches"], false);
+    assert_eq!(element["actualMd5"], seeded.data[0].md5_base64.as_str());
+    let table = run(&moto, &env, &["archive", "verify", &name(&seeded)]).await;
+    assert!(
+        table.out.contains("not Altinn's contentHash"),
+        "{}",
+        table.out
+    );
+
+    // The app metadata is gone, and the manifest lists it under a name that is not its hash.
+    let seeded = seed();
+    let metadata_key = std::sync::Mutex::new(String::new());
+    archive(&moto, &sim, &seeded, |manifest| {
+        let entry = manifest
+            .objects
+            .iter_mut()
+            .find(|o| o.role == ObjectRole::AppMetadata)
+            .unwrap();
+        *metadata_key.lock().unwrap() = entry.key.clone();
+        entry.sha256 = "0".repeat(64);
+    })
+    .await;
+    let report = verify(&seeded).await;
+    let problems = report["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].as_str().unwrap().contains("app metadata"),
+        "{problems:?}"
+    );
+    moto.s3()
+        .await
+        .delete_object()
+        .bucket(BUCKET)
+        .key(metadata_key.into_inner().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let report = verify(&seeded).await;
+    let metadata = report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["role"] == "appMetadata")
+        .unwrap();
+    assert_eq!(metadata["status"], "MISSING");
+    let table = run(&moto, &env, &["archive", "verify", &name(&seeded)]).await;
+    assert!(
+        table.out.contains("PROBLEM: ") && table.out.contains("1 problem(s) with the manifest"),
         "{}",
         table.out
     );

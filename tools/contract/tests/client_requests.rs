@@ -69,6 +69,22 @@ async fn every_storage_and_app_request_the_client_sends_has_its_row() {
     check_sent(&sim, "get_instance");
 
     client
+        .get_instance_events(&reference)
+        .await
+        .expect("get_instance_events");
+    check_sent(&sim, "get_instance_events");
+    client
+        .get_process_history(&reference)
+        .await
+        .expect("get_process_history");
+    check_sent(&sim, "get_process_history");
+    client
+        .get_application(&done.org, &done.app)
+        .await
+        .expect("get_application");
+    check_sent(&sim, "get_application");
+
+    client
         .get_app_instance(&reference)
         .await
         .expect("get_app_instance");

@@ -228,7 +228,7 @@ impl RunSummary {
                 }
                 line(
                     "",
-                    "(per instance: manifest.json, instance.json, events/, data/{dataGuid})"
+                    "(per instance: manifest.json, instance.json, events/, history/, data/{dataGuid})"
                         .to_owned(),
                 );
             }

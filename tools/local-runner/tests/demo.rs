@@ -133,16 +133,17 @@ async fn the_demo_archives_and_completes_every_completed_instance() {
         }
     }
 
-    // Objects and bytes: per instance its live data, instance.json, one event and the manifest;
-    // the feedback instance also has the receipt element, a second event (its `movedTo`) and
-    // the receipt upload's claim.
+    // Objects and bytes: per instance its live data, instance.json, one event, the instance
+    // events, the process history and the manifest (the app's metadata is shared, outside the
+    // instance folders); the feedback instance also has the receipt element, a second event
+    // (its `movedTo`) and the receipt upload's claim.
     let live_elements: usize = completed.iter().map(|i| i.live_data().count()).sum();
     let live_bytes: u64 = completed
         .iter()
         .flat_map(|i| i.live_data())
         .map(|d| d.size)
         .sum();
-    assert_eq!(summary.objects(), live_elements + 3 * 3 + (1 + 3 + 1 + 1));
+    assert_eq!(summary.objects(), live_elements + 3 * 5 + (1 + 5 + 1 + 1));
     assert!(summary.bytes() > live_bytes, "data plus the JSON documents");
     let skipped: usize = summary
         .instances

@@ -36,6 +36,20 @@ struct AltinnState {
     faults: HashMap<String, VecDeque<DownloadFault>>,
     /// Faults of the next calls of each write step.
     step_faults: HashMap<Step, VecDeque<StepFault>>,
+    /// Instance events and process history by `{partyId}/{guid}`, when a test set them.
+    history: HashMap<String, (Bytes, Bytes)>,
+    /// App metadata by `{org}/{app}`, when a test set it.
+    apps: HashMap<String, Bytes>,
+    /// Errors of the next calls of each history read.
+    read_faults: HashMap<Read, VecDeque<ArchiveError>>,
+}
+
+/// A read of an instance's record beyond the instance itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Read {
+    InstanceEvents,
+    ProcessHistory,
+    AppMetadata,
 }
 
 /// A call of [`MemoryAltinn`] that changes the instance.
@@ -121,6 +135,55 @@ impl MemoryAltinn {
             .push_back(fault);
     }
 
+    /// Sets the instance's events and process history (JSON as Storage would send them);
+    /// without, both are one-item lists naming the instance.
+    pub fn put_history(
+        &self,
+        instance: &InstanceRef,
+        instance_events: serde_json::Value,
+        process_history: serde_json::Value,
+    ) {
+        lock(&self.state).history.insert(
+            instance.instance_id(),
+            (json_bytes(instance_events), json_bytes(process_history)),
+        );
+    }
+
+    /// Sets the metadata of `org/app`; without, it is `{"id": "{org}/{app}", "org": "{org}"}`.
+    pub fn put_app_metadata(&self, org: &str, app: &str, json: serde_json::Value) {
+        lock(&self.state)
+            .apps
+            .insert(format!("{org}/{app}"), json_bytes(json));
+    }
+
+    /// The next call of `read` fails with `error` (queued in order).
+    pub fn fail_read(&self, read: Read, error: ArchiveError) {
+        lock(&self.state)
+            .read_faults
+            .entry(read)
+            .or_default()
+            .push_back(error);
+    }
+
+    /// A queued fault of `read`, else what `answer` gives from the state.
+    fn read(
+        &self,
+        read: Read,
+        entry: String,
+        answer: impl FnOnce(&AltinnState) -> Bytes,
+    ) -> Result<Bytes, ArchiveError> {
+        self.journal.record(entry);
+        let mut state = lock(&self.state);
+        if let Some(error) = state
+            .read_faults
+            .get_mut(&read)
+            .and_then(|faults| faults.pop_front())
+        {
+            return Err(error);
+        }
+        Ok(answer(&state))
+    }
+
     /// The next `complete` fails with `error`.
     pub fn fail_complete(&self, error: ArchiveError) {
         self.fault(Step::Complete, StepFault::Fails(error));
@@ -187,6 +250,45 @@ impl AltinnSource for MemoryAltinn {
         RawInstance::parse(Bytes::from(json.to_string())).map_err(|e| {
             ArchiveError::transient(FailureReason::AltinnUnexpectedResponse, e.to_string())
         })
+    }
+
+    async fn instance_events(&self, instance: &InstanceRef) -> Result<Bytes, ArchiveError> {
+        let id = instance.instance_id();
+        let entry = format!("instance_events {id}");
+        self.read(Read::InstanceEvents, entry, |state| {
+            match state.history.get(&id) {
+                Some((events, _)) => events.clone(),
+                None => json_bytes(serde_json::json!({
+                    "instanceEvents": [{ "instanceId": id, "eventType": "Created" }],
+                })),
+            }
+        })
+    }
+
+    async fn process_history(&self, instance: &InstanceRef) -> Result<Bytes, ArchiveError> {
+        let id = instance.instance_id();
+        let entry = format!("process_history {id}");
+        self.read(Read::ProcessHistory, entry, |state| match state.history.get(&id) {
+            Some((_, history)) => history.clone(),
+            None => json_bytes(serde_json::json!({
+                "processHistory": [{ "eventType": "process_EndEvent", "elementId": "EndEvent_1" }],
+            })),
+        })
+    }
+
+    async fn app_metadata(&self, org: &str, app: &str) -> Result<Bytes, ArchiveError> {
+        let app_id = format!("{org}/{app}");
+        self.read(
+            Read::AppMetadata,
+            format!("app_metadata {app_id}"),
+            |state| {
+                state
+                    .apps
+                    .get(&app_id)
+                    .cloned()
+                    .unwrap_or_else(|| json_bytes(serde_json::json!({ "id": app_id, "org": org })))
+            },
+        )
     }
 
     async fn download_data(
@@ -331,6 +433,11 @@ impl AltinnSource for MemoryAltinn {
             .await?;
         Ok(Some(id))
     }
+}
+
+/// `json` as the bytes of a JSON answer.
+fn json_bytes(json: serde_json::Value) -> Bytes {
+    Bytes::from(json.to_string())
 }
 
 /// A fixed id for the receipt element of `instance` (ids need only be unique per instance here).

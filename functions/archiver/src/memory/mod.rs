@@ -12,7 +12,7 @@ mod correspondence;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-pub use altinn::{DownloadFault, MemoryAltinn, Step, StepFault};
+pub use altinn::{DownloadFault, MemoryAltinn, Read, Step, StepFault};
 pub use archive::{MemoryArchive, MemoryObject};
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -20,7 +20,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// What the in-memory parts were asked to do, in order: `put {key}`, `delete {key}`,
-/// `get_instance {id}`, `download {dataId}`, and, for what Altinn did, `receipt {id}`,
+/// `get_instance {id}`, `instance_events {id}`, `process_history {id}`, `app_metadata {org}/{app}`,
+/// `download {dataId}`, and, for what Altinn did, `receipt {id}`,
 /// `process_next {id}`, `substatus {id}`, `complete {id}`; for Correspondence
 /// `details {sender|recipient} {id}`, `attachment_overview {id}`,
 /// `download_sender_attachment {id}`, `download_recipient_attachment {cid} {aid}`.

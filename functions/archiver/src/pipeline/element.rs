@@ -39,13 +39,10 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         stats: &RunStats,
     ) -> Result<ElementResult, ArchiveError> {
         let key = self.settings.layout.data_element(instance, &element.id)?;
-        let md5 = element.content_hash.as_deref().and_then(|hash| {
-            let decoded = BASE64.decode(hash).ok().and_then(|b| <[u8; 16]>::try_from(b).ok());
-            if decoded.is_none() {
-                tracing::warn!(data_element_id = %element.id, "contentHash is not a base64 MD5; checking the size only");
-            }
-            decoded
-        });
+        let md5 = altinn_md5(element);
+        if md5.is_none() && element.content_hash.is_some() {
+            tracing::warn!(data_element_id = %element.id, "contentHash is not a base64 MD5; checking the size only");
+        }
         let upload = ElementUpload {
             key: &key,
             content_type: element.content_type.as_deref().unwrap_or(OCTET_STREAM),
@@ -151,6 +148,15 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             .delay(attempt - 1, retry_after);
         tokio::time::sleep(pause).await;
     }
+}
+
+/// Altinn's `contentHash` of `element` as MD5 bytes, when it gave one that is a Base64 MD5.
+pub(super) fn altinn_md5(element: &DataElement) -> Option<[u8; 16]> {
+    let hash = element.content_hash.as_deref()?;
+    BASE64
+        .decode(hash)
+        .ok()
+        .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok())
 }
 
 /// What a failed streaming upload means for the download loop: `Ok` with the error to retry

@@ -21,6 +21,8 @@
 //!   ├─ manifest.json exists? ── yes ─▶ keep the event; GET instance; unless we completed it:
 //!   │                                   substatus, then complete
 //!   ├─ GET instance (Storage), check it is this instance and its process has ended
+//!   ├─ GET instance events, process history, app metadata (Storage): history/*.json and
+//!   │     {org}/{app}/_app/metadata-{sha256}.json, write-once (first write wins)
 //!   ├─ every element not hard-deleted, ELEMENT_CONCURRENCY at a time:
 //!   │     already archived with the right size/MD5/lastChanged? ─ yes ─▶ reuse
 //!   │     else stream Altinn → archive (checked; up to DOWNLOAD_ATTEMPTS when cut short or mismatching)
@@ -45,6 +47,7 @@ mod correspondence;
 mod element;
 mod feedback;
 mod instance;
+mod record;
 #[cfg(test)]
 mod tests;
 

@@ -197,3 +197,65 @@ fn prefixes_are_normalised() {
     assert!(ArchiveLayout::normalise_prefix(Some("a//b")).is_err());
     assert!(ArchiveLayout::normalise_prefix(Some("a/../b")).is_err());
 }
+
+#[test]
+fn history_and_app_metadata_keys() {
+    let layout = ArchiveLayout::new("archive").unwrap();
+    let base = "archive/ttd/archive-test/50001234/6f0b5a4e-3c1d-4f5e-9a7b-2c3d4e5f6a7b/";
+    assert_eq!(
+        layout.instance_events(&instance()).unwrap(),
+        format!("{base}history/instance-events.json")
+    );
+    assert_eq!(
+        layout.process_history(&instance()).unwrap(),
+        format!("{base}history/process-history.json")
+    );
+    let sha = "0123456789abcdef".repeat(4);
+    let key = layout.app_metadata("ttd", "archive-test", &sha).unwrap();
+    assert_eq!(
+        key,
+        format!("archive/ttd/archive-test/_app/metadata-{sha}.json")
+    );
+    // Every segment would pass the component check, and the app folder sits where a party
+    // folder does without ever being one (party ids are digits).
+    for segment in key.split('/') {
+        check_component("segment", segment).unwrap();
+    }
+    let app_folder = key.split('/').nth(3).unwrap();
+    assert!(!app_folder.bytes().all(|b| b.is_ascii_digit()));
+    assert!(
+        !layout
+            .instance_prefix(&instance())
+            .unwrap()
+            .contains("/_app/")
+    );
+
+    for bad in [
+        String::new(),
+        "0123456789ABCDEF".repeat(4),
+        "0".repeat(63),
+        "0".repeat(65),
+        format!("{}g", "0".repeat(63)),
+        format!("{}/", "0".repeat(63)),
+    ] {
+        assert_eq!(
+            layout
+                .app_metadata("ttd", "archive-test", &bad)
+                .unwrap_err()
+                .what,
+            "metadata SHA-256",
+            "{bad:?}"
+        );
+    }
+    assert_eq!(
+        layout.app_metadata("ttd", "../x", &sha).unwrap_err().what,
+        "app"
+    );
+    assert_eq!(
+        layout
+            .app_metadata("t/d", "archive-test", &sha)
+            .unwrap_err()
+            .what,
+        "org"
+    );
+}

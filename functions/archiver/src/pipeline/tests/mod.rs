@@ -1,6 +1,7 @@
 //! The pipeline's decisions, over the in-memory Altinn and archive: no S3, SQS or simulator.
 //! The write-back in the feedback task and the substatus are in `write_back.rs`.
 
+mod record;
 mod write_back;
 
 use std::time::{Duration, SystemTime};
@@ -245,7 +246,11 @@ async fn archives_every_element_then_the_manifest_then_completes() {
         "a hard-deleted element is skipped"
     );
     let manifest = fixture.manifest();
-    assert_eq!(manifest.objects.len(), 4, "instance, event, two elements");
+    assert_eq!(
+        manifest.objects.len(),
+        7,
+        "instance, event, instance events, process history, app metadata, two elements"
+    );
     assert_eq!(manifest.skipped_data_elements.len(), 1);
     assert_eq!(
         manifest.skipped_data_elements[0].data_element_id,
