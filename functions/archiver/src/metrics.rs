@@ -23,13 +23,16 @@
 //! | `DeadLettered` | Count | sent to the DLQ (dimension `Reason`) |
 //! | `DeadLetterFailures` | Count | DLQ send failed |
 //! | `Duration` | Milliseconds | handling time |
+//! | `ArchiveLatency` | Milliseconds | event `time` to manifest written: `archived`, and `correspondence_archived` on an event's first delivery |
 //!
 //! Dimensions: `Function`, `Outcome` (see [`MessageOutcome::label`]) and, for failures,
 //! `Reason` (a fixed code, so the dimension stays small).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use lambda_support::metrics::Metric;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::outcome::{ArchiveSummary, CorrespondenceSummary, MessageOutcome};
 
@@ -61,6 +64,7 @@ pub fn message_metrics(
         MessageOutcome::Archived(summary) => {
             metrics.push(Metric::count("InstancesArchived", 1));
             transfer(summary, &mut metrics);
+            latency_metric(summary.archive_latency, &mut metrics);
         }
         MessageOutcome::ClaimedByAnotherRun(summary) => {
             metrics.push(Metric::count("DuplicatesSkipped", 1));
@@ -137,6 +141,27 @@ fn correspondence_metrics(summary: &CorrespondenceSummary, metrics: &mut Vec<Met
         metrics.push(Metric::count("FollowUpEvents", 1));
         metrics.push(Metric::count("FollowUpsSent", u64::from(sent)));
     }
+    latency_metric(summary.archive_latency, metrics);
+}
+
+/// The time from an event's CloudEvent `time` to `written_at`, when this run wrote the manifest
+/// (the `ArchiveLatency` metric). `None` when the event has no time or one that is not RFC 3339.
+/// An event time after `written_at` (the clocks of Altinn and AWS disagree) counts as zero.
+pub fn archive_latency(event_time: Option<&str>, written_at: SystemTime) -> Option<Duration> {
+    let event_time = OffsetDateTime::parse(event_time?, &Rfc3339).ok()?;
+    let elapsed = OffsetDateTime::from(written_at) - event_time;
+    Some(Duration::try_from(elapsed).unwrap_or(Duration::ZERO))
+}
+
+/// `ArchiveLatency`, only for a message whose run wrote a manifest: the dashboard's percentiles
+/// must not count the messages that archived nothing.
+fn latency_metric(latency: Option<Duration>, metrics: &mut Vec<Metric>) {
+    if let Some(latency) = latency {
+        metrics.push(Metric::millis(
+            "ArchiveLatency",
+            latency.as_secs_f64() * 1000.0,
+        ));
+    }
 }
 
 #[cfg(test)]
@@ -157,6 +182,7 @@ mod tests {
             elements_reused: 1,
             elements_skipped: 1,
             bytes_downloaded: 2048,
+            archive_latency: None,
         };
         let (dimensions, metrics) = message_metrics(
             &MessageOutcome::Archived(summary),
@@ -237,6 +263,92 @@ mod tests {
                 "DuplicatesSkipped"
             ),
             Some(1.0)
+        );
+    }
+
+    #[test]
+    fn archive_latency_runs_from_the_event_time_to_the_manifest_write() {
+        let written_at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let event_time = (OffsetDateTime::from(written_at) - time::Duration::seconds(90))
+            .format(&Rfc3339)
+            .unwrap();
+        let latency = archive_latency(Some(&event_time), written_at).unwrap();
+        assert_eq!(latency, Duration::from_secs(90));
+        // Seven fractional digits, as .NET writes them.
+        let ten_seconds_later = SystemTime::UNIX_EPOCH + Duration::from_millis(1_800_000_010_124);
+        assert_eq!(
+            archive_latency(Some("2027-01-15T08:00:00.1234567Z"), ten_seconds_later)
+                .map(|l| l.as_millis()),
+            Some(10_000)
+        );
+        assert_eq!(archive_latency(None, written_at), None);
+        assert_eq!(archive_latency(Some("yesterday"), written_at), None);
+        let ahead = (OffsetDateTime::from(written_at) + time::Duration::seconds(2))
+            .format(&Rfc3339)
+            .unwrap();
+        assert_eq!(
+            archive_latency(Some(&ahead), written_at),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn archive_latency_is_emitted_only_when_this_run_wrote_a_manifest() {
+        let written_at = SystemTime::now();
+        let event_time = (OffsetDateTime::from(written_at) - time::Duration::seconds(90))
+            .format(&Rfc3339)
+            .unwrap();
+        let summary = |event_time: Option<&str>| ArchiveSummary {
+            manifest_key: "m".into(),
+            elements: 1,
+            elements_downloaded: 1,
+            elements_reused: 0,
+            elements_skipped: 0,
+            bytes_downloaded: 1,
+            archive_latency: archive_latency(event_time, written_at),
+        };
+        let metrics = |outcome| message_metrics(&outcome, 0, Duration::ZERO).1;
+        let archived = metrics(MessageOutcome::Archived(summary(Some(&event_time))));
+        let latency = value(&archived, "ArchiveLatency").unwrap();
+        assert!((latency - 90_000.0).abs() < 1.0, "{latency}");
+        assert_eq!(
+            archived
+                .iter()
+                .find(|m| m.name == "ArchiveLatency")
+                .unwrap()
+                .unit,
+            lambda_support::metrics::Unit::Milliseconds
+        );
+        for outcome in [
+            MessageOutcome::Archived(summary(None)),
+            MessageOutcome::Archived(summary(Some("not a time"))),
+            MessageOutcome::AlreadyArchived {
+                manifest_key: "m".into(),
+                completed_now: true,
+            },
+        ] {
+            assert_eq!(value(&metrics(outcome), "ArchiveLatency"), None);
+        }
+        let correspondence = CorrespondenceSummary {
+            event_new: true,
+            manifest_key: Some("m".into()),
+            archive_latency: archive_latency(Some(&event_time), written_at),
+            ..CorrespondenceSummary::default()
+        };
+        let latency = value(
+            &metrics(MessageOutcome::CorrespondenceArchived(correspondence)),
+            "ArchiveLatency",
+        )
+        .unwrap();
+        assert!((latency - 90_000.0).abs() < 1.0, "{latency}");
+        assert_eq!(
+            value(
+                &metrics(MessageOutcome::CorrespondenceArchived(
+                    CorrespondenceSummary::default()
+                )),
+                "ArchiveLatency"
+            ),
+            None
         );
     }
 }

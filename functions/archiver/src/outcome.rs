@@ -183,6 +183,10 @@ pub struct ArchiveSummary {
     pub elements_skipped: usize,
     /// Element bytes downloaded and stored in this run.
     pub bytes_downloaded: u64,
+    /// From the event's CloudEvent `time` to this run's manifest write (the `ArchiveLatency`
+    /// metric); `None` when this run wrote no manifest or the event's time is missing or
+    /// unreadable.
+    pub archive_latency: Option<Duration>,
 }
 
 /// What one Correspondence event led to.
@@ -207,6 +211,10 @@ pub struct CorrespondenceSummary {
     /// For an event that needs follow-up: true when this run sent the alert, false when it
     /// was sent before (or no topic is configured); `None` for other events.
     pub follow_up: Option<bool>,
+    /// From the event's CloudEvent `time` to this run's manifest write, for the first delivery
+    /// of an event only (a duplicate's would measure the redelivery, not the archive); `None`
+    /// otherwise or when the event's time is missing or unreadable.
+    pub archive_latency: Option<Duration>,
 }
 
 /// The numbers of one write-back in the feedback task.

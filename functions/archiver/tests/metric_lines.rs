@@ -57,4 +57,22 @@ async fn a_spawned_batch_writes_one_metric_line_per_message_into_the_buffer() {
         outcomes.contains(&"dead_lettered".to_owned()),
         "{outcomes:?}"
     );
+
+    // The simulator stamps the event with the current time, so the archive latency is the
+    // run's own few seconds; the message that archived nothing reports none.
+    for line in &lines {
+        let emf: serde_json::Value = serde_json::from_str(line).expect("an EMF JSON line");
+        let latency = emf["ArchiveLatency"].as_f64();
+        if emf["Outcome"] == "archived" {
+            let latency = latency.expect("an archived message reports ArchiveLatency");
+            assert!((0.0..60_000.0).contains(&latency), "{line}");
+            let definitions = emf["_aws"]["CloudWatchMetrics"][0]["Metrics"].to_string();
+            assert!(
+                definitions.contains(r#"{"Name":"ArchiveLatency","Unit":"Milliseconds"}"#),
+                "{line}"
+            );
+        } else {
+            assert_eq!(latency, None, "{line}");
+        }
+    }
 }

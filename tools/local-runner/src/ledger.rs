@@ -359,6 +359,7 @@ mod tests {
             elements_reused: 0,
             elements_skipped: 1,
             bytes_downloaded: 42,
+            archive_latency: None,
         })
     }
 

@@ -31,6 +31,8 @@ mod manifest;
 #[cfg(test)]
 mod tests;
 
+use std::time::SystemTime;
+
 use altinn::CorrespondenceRef;
 use bytes::Bytes;
 use uuid::Uuid;
@@ -40,6 +42,7 @@ use crate::correspondence::ArchiveRole;
 use crate::deadline::Deadline;
 use crate::error::{ArchiveError, FailureReason};
 use crate::layout::fetched_at;
+use crate::metrics::archive_latency;
 use crate::outcome::{CorrespondenceSummary, MessageOutcome, RunStats};
 use crate::seams::{AltinnSource, ArchiveTarget};
 use crate::store::ConditionalPut;
@@ -323,6 +326,10 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         let manifest_key = self
             .write_correspondence_manifest(role, event.resource_id, correspondence_id)
             .await?;
+        if summary.event_new {
+            summary.archive_latency =
+                archive_latency(event.event.event.time.as_deref(), SystemTime::now());
+        }
         summary.follow_up = self
             .follow_up(event, correspondence_id, &manifest_key)
             .await?;
