@@ -1,7 +1,9 @@
-//! Archiving an app instance: its elements, `instance.json`, the event, then the manifest
-//! (conditionally, written last), the optional substatus, and Altinn's `complete`.
+//! Archiving an app instance: its history and app metadata (`record.rs`), its elements,
+//! `instance.json`, the event, then the manifest (conditionally, written last), the optional
+//! substatus, and Altinn's `complete`.
 
 use std::collections::HashSet;
+use std::time::SystemTime;
 
 use altinn::{DataElement, Instance, InstanceRef, RawInstance};
 use bytes::Bytes;
@@ -10,10 +12,12 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::element::{ElementFuture, ElementResult};
+use super::record::{element_entry, plain_entry};
 use super::{JSON, Pipeline, ReceivedEvent};
 use crate::deadline::Deadline;
 use crate::error::{ArchiveError, FailureReason};
-use crate::manifest::{MANIFEST_VERSION, Manifest, ManifestObject, ObjectRole, SkippedDataElement};
+use crate::manifest::{MANIFEST_VERSION, Manifest, ObjectRole, SkippedDataElement};
+use crate::metrics::archive_latency;
 use crate::outcome::{ArchiveSummary, MessageOutcome, RunStats};
 use crate::seams::{AltinnSource, ArchiveTarget};
 use crate::store::{ConditionalPut, StoredObject};
@@ -41,6 +45,8 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         deadline.check("fetch the instance")?;
         let raw = self.altinn.get_instance(instance).await?;
         check_instance(&raw, instance)?;
+        // Fetched with the instance, before any download: a failure here costs no transfer.
+        let record = self.keep_record(instance, deadline).await?;
 
         let skipped: Vec<SkippedDataElement> = raw
             .instance
@@ -65,7 +71,7 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             .await?;
         let event_object = self.keep_instance_event(event, instance).await?;
 
-        let summary = ArchiveSummary {
+        let mut summary = ArchiveSummary {
             manifest_key: manifest_key.clone(),
             elements: elements.len(),
             elements_downloaded: elements.iter().filter(|(r, _)| r.downloaded).count(),
@@ -76,14 +82,16 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
                 .filter(|(r, _)| r.downloaded)
                 .map(|(r, _)| r.object.size)
                 .sum(),
+            archive_latency: None,
         };
         let mut objects = vec![
-            manifest_object(instance_object, ObjectRole::Instance, None),
-            manifest_object(event_object, ObjectRole::Event, None),
+            plain_entry(instance_object, ObjectRole::Instance),
+            plain_entry(event_object, ObjectRole::Event),
         ];
-        objects.extend(elements.into_iter().map(|(result, element)| {
-            manifest_object(result.object, ObjectRole::DataElement, Some(element))
-        }));
+        objects.extend(record);
+        for (result, element) in elements {
+            objects.push(element_entry(result.object, element)?);
+        }
         let manifest = Manifest {
             manifest_version: MANIFEST_VERSION,
             instance_id: instance.instance_id(),
@@ -100,7 +108,10 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             .await
             .map_err(|e| ArchiveError::from_store(&e))?
         {
-            ConditionalPut::Created(_) => {}
+            ConditionalPut::Created(_) => {
+                summary.archive_latency =
+                    archive_latency(event.event.time.as_deref(), SystemTime::now());
+            }
             ConditionalPut::AlreadyExists => {
                 tracing::info!(manifest_key = %manifest_key, "another run wrote the manifest first; it completes the instance");
                 return Ok(MessageOutcome::ClaimedByAnotherRun(summary));
@@ -251,7 +262,11 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
     /// Stores a small JSON object unless one of ours is already at `key`; returns what is
     /// stored there now. The first write wins, so a manifest never describes bytes that were
     /// replaced after it was written.
-    async fn keep_first(&self, key: &str, bytes: Bytes) -> Result<StoredObject, ArchiveError> {
+    pub(super) async fn keep_first(
+        &self,
+        key: &str,
+        bytes: Bytes,
+    ) -> Result<StoredObject, ArchiveError> {
         let store_error = |e: crate::store::StoreError| ArchiveError::from_store(&e);
         match self
             .target
@@ -334,23 +349,6 @@ fn most_serious(failures: Vec<ArchiveError>) -> Option<ArchiveError> {
         chosen.retry_after = longest_wait;
     }
     Some(chosen)
-}
-
-fn manifest_object(
-    stored: StoredObject,
-    role: ObjectRole,
-    element: Option<&DataElement>,
-) -> ManifestObject {
-    ManifestObject {
-        key: stored.key,
-        role,
-        size: stored.size,
-        sha256: stored.sha256,
-        content_type: stored.content_type,
-        data_element_id: element.map(|e| e.id.clone()),
-        data_type: element.map(|e| e.data_type.clone()),
-        filename: element.and_then(|e| e.filename.clone()),
-    }
 }
 
 pub(super) fn now_rfc3339() -> String {

@@ -65,6 +65,8 @@ impl ArchiveStore {
             .key(upload.key)
             .content_type(upload.content_type)
             .content_length(upload.size as i64)
+            // As in `put_small`: S3 Object Lock wants the algorithm named on the put.
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .checksum_sha256(sha256_b64)
             .body(ByteStream::from(buffer.freeze()));
         for (name, value) in element_metadata(upload, Some((&sha256_hex, &md5_b64))) {
@@ -238,7 +240,8 @@ impl ArchiveStore {
         if let Some(s3_sha256) = s3_sha256
             && s3_sha256 != sha256_b64
         {
-            // The object now claims to be archived but S3 disagrees: take it away again.
+            // The object now claims to be archived but S3 disagrees: take it away again. A plain
+            // delete (no version id) only adds a delete marker, so it also works under Object Lock.
             self.delete(upload.key).await?;
             return Err(UploadError::StoredChecksumMismatch {
                 ours: sha256_b64.to_owned(),
@@ -288,7 +291,10 @@ impl PendingUpload {
             .key(&self.key)
             .upload_id(&self.upload_id)
             .part_number(part_number)
-            .content_length(bytes.len() as i64);
+            .content_length(bytes.len() as i64)
+            // The part carries its SHA-256 below; naming the algorithm as well is what S3 Object
+            // Lock documents for uploads into a bucket with a default retention.
+            .checksum_algorithm(ChecksumAlgorithm::Sha256);
         let key = self.key.clone();
         self.in_flight.push_back(tokio::spawn(async move {
             let _permit = permit;

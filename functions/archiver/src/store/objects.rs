@@ -2,7 +2,7 @@
 
 use altinn::{CloudEvent, CorrespondenceRef};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::ChecksumMode;
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
 use bytes::Bytes;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -78,7 +78,8 @@ impl ArchiveStore {
         Ok(stored.filter(|stored| upload.is_matched_by(stored)))
     }
 
-    /// Deletes an object (missing is fine).
+    /// Deletes an object (missing is fine). Without a version id: in the versioned bucket this
+    /// only adds a delete marker, and every stored version stays (also under Object Lock).
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.s3
             .delete_object()
@@ -138,6 +139,9 @@ impl ArchiveStore {
             .key(key)
             .content_type(content_type)
             .content_length(size as i64)
+            // Naming the algorithm too: S3 Object Lock documents `x-amz-sdk-checksum-algorithm`
+            // (or Content-MD5) as required on puts into a bucket with a default retention.
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .checksum_sha256(sha256_b64)
             .metadata("sha256", &sha256_hex)
             .metadata("md5", &md5_b64)

@@ -50,6 +50,46 @@ pub async fn store_with_part_size(part_size: usize) -> (MotoServer, ArchiveStore
     (moto, store)
 }
 
+/// Creates `name` with S3 Object Lock and a default GOVERNANCE retention of `days`, the way the
+/// stack creates the archive bucket when `RetentionDays` is above 0 (Object Lock turns
+/// versioning on by itself).
+pub async fn create_locked_bucket(s3: &aws_sdk_s3::Client, name: &str, days: i32) {
+    use aws_sdk_s3::types::{
+        BucketLocationConstraint, CreateBucketConfiguration, DefaultRetention,
+        ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode, ObjectLockRule,
+    };
+    s3.create_bucket()
+        .bucket(name)
+        .create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(testkit::REGION))
+                .build(),
+        )
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .expect("create a bucket with Object Lock");
+    let rule = ObjectLockRule::builder()
+        .default_retention(
+            DefaultRetention::builder()
+                .mode(ObjectLockRetentionMode::Governance)
+                .days(days)
+                .build(),
+        )
+        .build();
+    s3.put_object_lock_configuration()
+        .bucket(name)
+        .object_lock_configuration(
+            ObjectLockConfiguration::builder()
+                .object_lock_enabled(ObjectLockEnabled::Enabled)
+                .rule(rule)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("set the default retention");
+}
+
 /// Multipart uploads still open in the bucket.
 pub async fn open_multipart_uploads(store: &ArchiveStore) -> usize {
     store
@@ -69,6 +109,8 @@ pub struct Options {
     /// Extra or overriding environment variables for the archiver.
     pub env: Vec<(&'static str, String)>,
     pub sim: SimConfig,
+    /// Days of default GOVERNANCE retention: the bucket is created with Object Lock.
+    pub object_lock_days: Option<i32>,
 }
 
 impl Options {
@@ -103,7 +145,10 @@ impl Harness {
         let sim = Simulator::start(options.sim)
             .await
             .expect("start the Altinn simulator");
-        moto.create_bucket(BUCKET).await;
+        match options.object_lock_days {
+            Some(days) => create_locked_bucket(&moto.s3().await, BUCKET, days).await,
+            None => moto.create_bucket(BUCKET).await,
+        }
         let dlq_url = moto.create_queue("archiver-dlq").await;
         let dlq_arn = moto.queue_arn(&dlq_url).await;
         // The redrive policy is the last line; our own MAX_RECEIVE_COUNT (below it) comes first.
@@ -372,7 +417,26 @@ impl Harness {
             live.len(),
             "one manifest entry per live element"
         );
-        assert_eq!(manifest.objects.len(), live.len() + 2);
+        // instance.json, the event, the instance events, the process history, the app metadata.
+        assert_eq!(manifest.objects.len(), live.len() + 5);
+        let events_key = layout.instance_events(&reference).unwrap();
+        let history_key = layout.process_history(&reference).unwrap();
+        let metadata_entry = manifest.app_metadata().expect("the app metadata is listed");
+        let metadata_key = layout
+            .app_metadata(&instance.org, &instance.app, &metadata_entry.sha256)
+            .unwrap();
+        for (key, role) in [
+            (&events_key, ObjectRole::InstanceEvents),
+            (&history_key, ObjectRole::ProcessHistory),
+            (&metadata_key, ObjectRole::AppMetadata),
+        ] {
+            let listed = entry(key);
+            assert_eq!(listed.role, role, "{key}");
+            let bytes = store.get_bytes(key).await.unwrap().expect("stored");
+            assert_eq!(listed.sha256, sha256_hex(&bytes), "{key}");
+            assert_eq!(listed.size, bytes.len() as u64, "{key}");
+            serde_json::from_slice::<serde_json::Value>(&bytes).expect("JSON as Storage sent it");
+        }
         for data in &live {
             let key = self.data_key(instance, data);
             let entry = entry(&key);
@@ -385,6 +449,12 @@ impl Harness {
             assert_eq!(
                 entry.data_element_id.as_deref(),
                 Some(data.id.to_string().as_str())
+            );
+            assert!(entry.locked.is_some(), "{key}");
+            assert_eq!(
+                entry.content_hash_verified,
+                entry.content_hash.as_ref().map(|_| true),
+                "{key}"
             );
 
             let head = store.head(&key).await.unwrap().expect("data object exists");
