@@ -135,6 +135,37 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         Ok(())
     }
 
+    /// Links the attachments a sender's `details` names whose `attachmentpublished` came before
+    /// this correspondence used them (an attachment uploaded first, a correspondence made with
+    /// it later): their overview record is copied under the correspondence (write-once), so its
+    /// manifest lists the bytes kept under `correspondence-attachments/`. Only details fetched
+    /// before publication name the attachments, so this runs on the early events.
+    pub(super) async fn link_stored_attachments(
+        &self,
+        resource_id: &str,
+        details: &CorrespondenceDetails,
+    ) -> Result<(), ArchiveError> {
+        let layout = &self.settings.layout;
+        let store_error = |e: crate::store::StoreError| ArchiveError::from_store(&e);
+        let cid = details.correspondence_id.to_string();
+        for attachment in details.attachments() {
+            let aid = attachment.id.to_string();
+            let linked = layout.correspondence_attachment_overview(resource_id, &cid, &aid)?;
+            if self.target.exists(&linked).await.map_err(store_error)? {
+                continue;
+            }
+            let shared = layout.attachment_overview(&aid)?;
+            let Some(record) = self.target.get_bytes(&shared).await.map_err(store_error)? else {
+                continue;
+            };
+            self.target
+                .put_small_if_absent(&linked, record, JSON)
+                .await
+                .map_err(store_error)?;
+        }
+        Ok(())
+    }
+
     /// The recipient's copy of every attachment in `details`, under the correspondence.
     pub(super) async fn recipient_attachments(
         &self,

@@ -178,6 +178,8 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             Ok(details) => {
                 self.store_details(event.resource_id, correspondence_id, &details)
                     .await?;
+                self.link_stored_attachments(event.resource_id, &details.value)
+                    .await?;
                 summary.details_fetched = true;
             }
             // Altinn forgets a purged correspondence, but its events still belong in the

@@ -3,6 +3,7 @@
 //! last, concurrent manifest writes, and one follow-up alert per (correspondence, type).
 
 mod follow_up;
+mod linked;
 mod purged;
 mod race;
 
