@@ -95,6 +95,18 @@ impl ScopeSet {
         }
     }
 
+    /// The set of an Events subscription call: as the organisation every call gets
+    /// [`ScopeSet::EventsOrganisation`]; as the service owner, creating a subscription to a
+    /// generic (non-app) resource gets [`ScopeSet::EventsGenericResource`] and everything else
+    /// [`ScopeSet::EventsServiceOwner`].
+    pub const fn for_subscriptions(as_organisation: bool, creating_generic: bool) -> ScopeSet {
+        match (as_organisation, creating_generic) {
+            (true, _) => ScopeSet::EventsOrganisation,
+            (false, true) => ScopeSet::EventsGenericResource,
+            (false, false) => ScopeSet::EventsServiceOwner,
+        }
+    }
+
     /// True for the Correspondence API's sets.
     pub const fn is_correspondence(self) -> bool {
         matches!(

@@ -103,13 +103,9 @@ impl SubscriptionRequest {
         }
     }
 
-    /// The scope set the request is sent with.
-    fn scope_set(&self) -> ScopeSet {
-        if self.is_app_subscription() {
-            ScopeSet::EventsServiceOwner
-        } else {
-            ScopeSet::EventsGenericResource
-        }
+    /// The scope set the request is sent with, as the organisation or the service owner.
+    fn scope_set(&self, as_organisation: bool) -> ScopeSet {
+        ScopeSet::for_subscriptions(as_organisation, !self.is_app_subscription())
     }
 }
 
@@ -155,11 +151,7 @@ impl AltinnClient {
             payload: Payload::Json(json),
             once: false,
         };
-        let set = if self.events_as_organisation {
-            ScopeSet::EventsOrganisation
-        } else {
-            request.scope_set()
-        };
+        let set = request.scope_set(self.events_as_organisation);
         let body = self.buffered_as(call, set).await?;
         parse_json(OPERATION, &body)
     }
@@ -202,11 +194,7 @@ impl AltinnClient {
 
     /// The scope set of get, list and delete: the identity every subscription was made as.
     fn events_identity(&self) -> ScopeSet {
-        if self.events_as_organisation {
-            ScopeSet::EventsOrganisation
-        } else {
-            ScopeSet::EventsServiceOwner
-        }
+        ScopeSet::for_subscriptions(self.events_as_organisation, false)
     }
 
     /// `{platform}events/api/v1/subscriptions[/{id}]`.
@@ -257,7 +245,11 @@ mod tests {
             ),
             (Some("urn:x"), None, ScopeSet::EventsGenericResource),
         ] {
-            assert_eq!(request(resource, source).scope_set(), set, "{resource:?}");
+            assert_eq!(
+                request(resource, source).scope_set(false),
+                set,
+                "{resource:?}"
+            );
         }
     }
 

@@ -56,19 +56,16 @@ pub(super) async fn create(
     let local = matches!(config.environment, AltinnEnvironment::Local { .. });
     let endpoint = parse_endpoint(endpoint_text, local)?;
     let target = target(args, &config, local)?;
-    let scopes = match (identity, &target) {
-        (Identity::Organisation, Target::App { .. }) => {
-            return Err(UsageError(
-                "--as-organisation is for generic resources (--resource): app subscriptions \
-                 belong to the service owner"
-                    .into(),
-            )
-            .into());
-        }
-        (Identity::Organisation, _) => ScopeSet::EventsOrganisation,
-        (Identity::ServiceOwner, Target::App { .. }) => ScopeSet::EventsServiceOwner,
-        (Identity::ServiceOwner, Target::Generic { .. }) => ScopeSet::EventsGenericResource,
-    };
+    let generic = matches!(target, Target::Generic { .. });
+    if identity == Identity::Organisation && !generic {
+        return Err(UsageError(
+            "--as-organisation is for generic resources (--resource): app subscriptions \
+             belong to the service owner"
+                .into(),
+        )
+        .into());
+    }
+    let scopes = ScopeSet::for_subscriptions(identity == Identity::Organisation, generic);
     if let Target::Generic { resource, .. } = &target {
         let scopes = scopes.fixed_scopes().unwrap_or_default();
         writeln!(

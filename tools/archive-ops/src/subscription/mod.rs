@@ -117,10 +117,7 @@ impl Identity {
 
     /// The scope set of get, list and delete as this identity.
     fn scope_set(self) -> ScopeSet {
-        match self {
-            Identity::ServiceOwner => ScopeSet::EventsServiceOwner,
-            Identity::Organisation => ScopeSet::EventsOrganisation,
-        }
+        ScopeSet::for_subscriptions(self == Identity::Organisation, false)
     }
 }
 
