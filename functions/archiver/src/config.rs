@@ -27,6 +27,7 @@
 //! | `ALTINN_SUBSCRIPTION_KEY` | unset | `Ocp-Apim-Subscription-Key` on Correspondence calls only (never logged) |
 //! | `ALTINN_SUBSCRIPTION_KEY_SECRET_ARN` | unset | the same, from Secrets Manager (at most one of the two) |
 //! | `FOLLOW_UP_TOPIC_ARN` | unset (metric only) | the SNS topic of the follow-up alerts |
+//! | `EVENT_BUS_NAME` | unset (off) | the EventBridge bus (name or ARN) of the hand-off events |
 //! | `ALTINN_*`, `MASKINPORTEN_*` | | see [`altinn::AltinnConfig`] |
 //!
 //! Memory: at most `2 × ELEMENT_CONCURRENCY × PART_SIZE_MIB` of element bytes are held at once
@@ -94,6 +95,8 @@ pub struct ArchiverConfig {
     pub subscription_key: Option<SubscriptionKeySource>,
     /// `FOLLOW_UP_TOPIC_ARN`.
     pub follow_up_topic_arn: Option<String>,
+    /// `EVENT_BUS_NAME`.
+    pub event_bus_name: Option<String>,
 }
 
 /// Where the API Management subscription key comes from. `Debug` never shows the key.
@@ -153,6 +156,36 @@ fn follow_up_topic(lookup: &impl Lookup) -> Result<Option<String>, ConfigError> 
     Ok(Some(arn))
 }
 
+/// `EVENT_BUS_NAME`: an EventBridge bus name or ARN when set.
+fn event_bus(lookup: &impl Lookup) -> Result<Option<String>, ConfigError> {
+    let Some(bus) = optional(lookup, "EVENT_BUS_NAME") else {
+        return Ok(None);
+    };
+    let name = match bus.strip_prefix("arn:") {
+        Some(arn) => {
+            let parts: Vec<&str> = arn.splitn(5, ':').collect();
+            match parts.as_slice() {
+                [_, "events", _, _, resource] => resource.strip_prefix("event-bus/").unwrap_or(""),
+                _ => "",
+            }
+        }
+        None => bus.as_str(),
+    };
+    let valid = (1..=256).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/'));
+    if !valid {
+        return Err(ConfigError::Invalid {
+            variable: "EVENT_BUS_NAME",
+            reason: "must be an EventBridge bus name (A-Z a-z 0-9 . - _ /, at most 256) or its \
+                     ARN (arn:aws:events:{region}:{account}:event-bus/{name})"
+                .into(),
+        });
+    }
+    Ok(Some(bus))
+}
+
 /// Smallest multipart part S3 accepts (all but the last part).
 const MIN_PART_SIZE_MIB: usize = 5;
 /// Largest part size we allow: the part buffer is held in memory per transfer.
@@ -204,6 +237,7 @@ impl ArchiverConfig {
         let correspondence = correspondence_mode(&lookup)?;
         let subscription_key = subscription_key(&lookup)?;
         let follow_up_topic_arn = follow_up_topic(&lookup)?;
+        let event_bus_name = event_bus(&lookup)?;
         Ok(ArchiverConfig {
             bucket,
             prefix,
@@ -224,6 +258,7 @@ impl ArchiverConfig {
             correspondence,
             subscription_key,
             follow_up_topic_arn,
+            event_bus_name,
         })
     }
 }

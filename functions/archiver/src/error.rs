@@ -88,6 +88,11 @@ pub enum FailureReason {
     FollowUpInProgress,
     /// The follow-up topic (SNS) did not take the alert; retried like any AWS outage.
     FollowUpUnavailable,
+    /// The hand-off bus (EventBridge) did not take an event; retried like any AWS outage,
+    /// without archiving again.
+    HandOffUnavailable,
+    /// Another run is putting the same hand-off event on the bus right now; try again after it.
+    HandOffInProgress,
 }
 
 impl FailureReason {
@@ -131,6 +136,8 @@ impl FailureReason {
             FailureReason::ManifestUnsettled => "manifest_unsettled",
             FailureReason::FollowUpInProgress => "follow_up_in_progress",
             FailureReason::FollowUpUnavailable => "follow_up_unavailable",
+            FailureReason::HandOffUnavailable => "hand_off_unavailable",
+            FailureReason::HandOffInProgress => "hand_off_in_progress",
         }
     }
 }

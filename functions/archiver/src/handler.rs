@@ -31,10 +31,11 @@ use crate::config::{ArchiverConfig, SubscriptionKeySource};
 use crate::deadline::Deadline;
 use crate::error::ArchiveError;
 use crate::follow_up::SnsFollowUp;
+use crate::hand_off::{ArchiveFailed, EventBridgeHandOff};
 use crate::layout::ArchiveLayout;
 use crate::metrics::message_metrics;
 use crate::outcome::{MessageOutcome, RunStats};
-use crate::pipeline::{MessageContext, Pipeline, PipelineSettings};
+use crate::pipeline::{HandOffBus, MessageContext, Pipeline, PipelineSettings};
 use crate::queue::{DeadLetter, FailurePolicy, MessageQueues, SqsClient, Verdict};
 use crate::receipt::{ReceiptUploader, claim_ttl};
 use crate::seams::AltinnApi;
@@ -82,8 +83,9 @@ impl Archiver {
     /// Builds the clients from the configuration: reads the Maskinporten key and the optional
     /// subscription key (from Secrets Manager when their `…_SECRET_ARN` is set), then the one
     /// reqwest client, the token provider, the Altinn client, and the S3 client from `sdk`. The
-    /// SQS client (and the SNS client of the follow-up alerts, with `FOLLOW_UP_TOPIC_ARN`) is
-    /// built from `sdk` at first use ([`SqsClient::on_first_use`]).
+    /// SQS client (and the SNS client of the follow-up alerts, with `FOLLOW_UP_TOPIC_ARN`, and
+    /// the EventBridge client of the hand-off events, with `EVENT_BUS_NAME`) is built from
+    /// `sdk` at first use ([`SqsClient::on_first_use`]).
     pub async fn from_config(
         config: &ArchiverConfig,
         sdk: &SdkConfig,
@@ -104,8 +106,14 @@ impl Archiver {
                 .with_subscription_key(subscription_key);
         let s3 = lambda_support::aws::s3_client(sdk);
         let archiver = Self::new(config, altinn, s3, SqsClient::on_first_use(sdk))?;
-        Ok(match &config.follow_up_topic_arn {
+        let archiver = match &config.follow_up_topic_arn {
             Some(arn) => archiver.with_follow_up(Arc::new(SnsFollowUp::on_first_use(sdk, arn))),
+            None => archiver,
+        };
+        Ok(match &config.event_bus_name {
+            Some(bus) => {
+                archiver.with_hand_off(Arc::new(EventBridgeHandOff::on_first_use(sdk, bus)))
+            }
             None => archiver,
         })
     }
@@ -113,6 +121,16 @@ impl Archiver {
     /// Sends the follow-up alerts to `sink` (without one, only their metric is emitted).
     pub fn with_follow_up(mut self, sink: Arc<dyn crate::follow_up::FollowUpSink>) -> Self {
         self.pipeline = self.pipeline.with_follow_up(sink);
+        self
+    }
+
+    /// Puts hand-off events on `sink`'s bus (without one, none are sent).
+    pub fn with_hand_off(mut self, sink: Arc<dyn crate::hand_off::HandOffSink>) -> Self {
+        let bus = HandOffBus {
+            sink,
+            bucket: self.pipeline.target().bucket().to_owned(),
+        };
+        self.pipeline = self.pipeline.with_hand_off(bus);
         self
     }
 
@@ -152,7 +170,7 @@ impl Archiver {
                 substatus: config.substatus.clone(),
                 write_back_claim_ttl: claim_ttl(&config.retry),
                 correspondence: config.correspondence.clone(),
-                follow_up_claim_ttl: claim_ttl(&config.retry),
+                send_claim_ttl: claim_ttl(&config.retry),
             },
         );
         Ok(Archiver {
@@ -295,7 +313,7 @@ impl Archiver {
     }
 
     /// Does what [`FailurePolicy::decide`] says for a failed message: push its visibility out,
-    /// or send it to the DLQ with the reason.
+    /// or send it to the DLQ with the reason (after its `ArchiveFailed` hand-off event).
     async fn settle(
         &self,
         message: &SqsMessage,
@@ -304,23 +322,7 @@ impl Archiver {
         error: ArchiveError,
     ) -> MessageOutcome {
         let retries_exhausted = match self.failures.decide(&error, receive_count) {
-            Verdict::Retry { visibility } => {
-                let applied = match message.receipt_handle.as_deref() {
-                    Some(handle) => match self.queues.delay_retry(handle, visibility).await {
-                        Ok(true) => Some(visibility),
-                        Ok(false) => None,
-                        Err(queue_error) => {
-                            tracing::warn!(error = %queue_error, "could not change the message's visibility");
-                            None
-                        }
-                    },
-                    None => None,
-                };
-                return MessageOutcome::Retry {
-                    error,
-                    visibility: applied,
-                };
-            }
+            Verdict::Retry { visibility } => return self.retry(message, error, visibility).await,
             Verdict::DeadLetter { retries_exhausted } => retries_exhausted,
         };
         let letter = DeadLetter {
@@ -340,6 +342,21 @@ impl Archiver {
             receive_count,
             source_message_id: message.message_id.clone(),
         };
+        // Before the dead letter, so a failed put can still bring the message back; on its
+        // last receive the dead letter (which says the same) goes ahead without it.
+        let failed = self.archive_failed(&letter);
+        if let Err(mut hand_off_error) = self.pipeline.hand_off_failure(failed).await {
+            if let Verdict::Retry { visibility } =
+                self.failures.decide(&hand_off_error, receive_count)
+            {
+                hand_off_error.detail = format!(
+                    "{} (before dead-lettering {}: {})",
+                    hand_off_error.detail, error.reason, error.detail
+                );
+                return self.retry(message, hand_off_error, visibility).await;
+            }
+            tracing::error!(reason = %hand_off_error.reason, detail = %hand_off_error.detail, "dead-lettered without its ArchiveFailed event");
+        }
         match self
             .queues
             .dead_letter(message.body.as_deref().unwrap_or(""), &letter)
@@ -353,6 +370,44 @@ impl Archiver {
                 error,
                 send_error: send_error.to_string(),
             },
+        }
+    }
+
+    /// Makes the message visible again after `visibility` (when it can).
+    async fn retry(
+        &self,
+        message: &SqsMessage,
+        error: ArchiveError,
+        visibility: Duration,
+    ) -> MessageOutcome {
+        let applied = match message.receipt_handle.as_deref() {
+            Some(handle) => match self.queues.delay_retry(handle, visibility).await {
+                Ok(true) => Some(visibility),
+                Ok(false) => None,
+                Err(queue_error) => {
+                    tracing::warn!(error = %queue_error, "could not change the message's visibility");
+                    None
+                }
+            },
+            None => None,
+        };
+        MessageOutcome::Retry {
+            error,
+            visibility: applied,
+        }
+    }
+
+    /// The `ArchiveFailed` hand-off event of a dead letter.
+    fn archive_failed(&self, letter: &DeadLetter) -> ArchiveFailed {
+        ArchiveFailed {
+            reason: letter.reason.clone(),
+            error_class: letter.error_class.clone(),
+            detail: letter.detail.clone(),
+            event_id: letter.event_id.clone(),
+            instance: letter.instance.clone(),
+            dead_letter_queue: self.queues.dead_letter_queue_url().to_owned(),
+            failed_at: letter.failed_at.clone(),
+            receive_count: letter.receive_count,
         }
     }
 

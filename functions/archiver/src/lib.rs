@@ -17,12 +17,14 @@
 //! - [`queue`]: retry or dead letter ([`queue::FailurePolicy`]), the DLQ and visibility backoff.
 //! - [`receipt`]: writing back into the instance: the archive receipt (uploaded in the
 //!   feedback task) and the substatus.
+//! - [`hand_off`]: the events the agency's own systems get on an EventBridge bus.
 //! - [`config::ArchiverConfig`]: the environment variables.
 
 pub mod config;
 pub mod deadline;
 pub mod error;
 pub mod follow_up;
+pub mod hand_off;
 pub mod handler;
 pub mod memory;
 pub mod metrics;

@@ -140,6 +140,11 @@ impl MessageQueues {
         }
     }
 
+    /// The dead-letter queue's URL.
+    pub fn dead_letter_queue_url(&self) -> &str {
+        &self.dead_letter_queue_url
+    }
+
     /// The SQS client these queues are reached through.
     pub fn client(&self) -> &SqsClient {
         &self.sqs

@@ -26,6 +26,16 @@ pub enum ArchiveRole {
     Recipient,
 }
 
+impl ArchiveRole {
+    /// `sender` or `recipient`, as in the manifest.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArchiveRole::Sender => "sender",
+            ArchiveRole::Recipient => "recipient",
+        }
+    }
+}
+
 /// The archive of one correspondence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -10,6 +10,7 @@
 //! {prefix}{org}/{app}/_app/metadata-{sha256}.json                         the app's metadata, once per content
 //! {prefix}{org}/{app}/{partyId}/{instanceGuid}/manifest.json             written last
 //! {prefix}{org}/{app}/{partyId}/{instanceGuid}/receipt-upload.json       receipt upload claim
+//! {prefix}{org}/{app}/{partyId}/{instanceGuid}/hand-off.json             InstanceArchived claim
 //! {prefix}{org}/{app}/{partyId}/{instanceGuid}/reconcile-enqueued.json   reconciler's marker
 //! {prefix}{org}/{app}/{partyId}/{instanceGuid}/reconcile-feedback.json   …for the feedback task
 //! {prefix}correspondence/{resourceId}/{correspondenceId}/events/{eventId}.json
@@ -17,6 +18,8 @@
 //! {prefix}correspondence/{resourceId}/{correspondenceId}/attachments/{attachmentId}/{fileName or "data"}
 //! {prefix}correspondence/{resourceId}/{correspondenceId}/attachments/{attachmentId}/overview.json
 //! {prefix}correspondence/{resourceId}/{correspondenceId}/follow-up/{typeSuffix}.json  alert claim
+//! {prefix}correspondence/{resourceId}/{correspondenceId}/hand-off/archived-{eventId}.json  hand-off claims
+//! {prefix}correspondence/{resourceId}/{correspondenceId}/hand-off/follow-up-{typeSuffix}.json
 //! {prefix}correspondence/{resourceId}/{correspondenceId}/manifest.json   rewritten by every event
 //! {prefix}correspondence-attachments/{attachmentId}/events/{eventId}.json   sender's attachment events
 //! {prefix}correspondence-attachments/{attachmentId}/overview.json       overview + download state
@@ -51,6 +54,10 @@ pub const ATTACHMENT_OVERVIEW_NAME: &str = "overview.json";
 pub const ATTACHMENT_DATA_NAME: &str = "data";
 /// The folder of a correspondence's follow-up alert claims (not part of its manifest).
 pub const FOLLOW_UP_FOLDER: &str = "follow-up/";
+/// The folder of a correspondence's hand-off event claims (not part of its manifest).
+pub const HAND_OFF_FOLDER: &str = "hand-off/";
+/// The name of the claim that an instance's `InstanceArchived` hand-off event is sent once.
+pub const HAND_OFF_CLAIM_NAME: &str = "hand-off.json";
 
 /// The name of the receipt claim object next to an instance's archive.
 pub const RECEIPT_CLAIM_NAME: &str = "receipt-upload.json";
@@ -127,6 +134,15 @@ impl ArchiveLayout {
     pub fn receipt_claim(&self, instance: &InstanceRef) -> Result<String, KeyError> {
         Ok(format!(
             "{}{RECEIPT_CLAIM_NAME}",
+            self.instance_prefix(instance)?
+        ))
+    }
+
+    /// `…/hand-off.json`: the claim that the instance's `InstanceArchived` event is put on the
+    /// hand-off bus once; not part of the archive and not listed in the manifest.
+    pub fn instance_hand_off_claim(&self, instance: &InstanceRef) -> Result<String, KeyError> {
+        Ok(format!(
+            "{}{HAND_OFF_CLAIM_NAME}",
             self.instance_prefix(instance)?
         ))
     }
@@ -374,6 +390,38 @@ impl ArchiveLayout {
         check_component("event type", type_suffix)?;
         Ok(format!(
             "{}{FOLLOW_UP_FOLDER}{type_suffix}.json",
+            self.correspondence_prefix(resource_id, correspondence_id)?
+        ))
+    }
+
+    /// `…/hand-off/archived-{eventId}.json`: the claim that the `CorrespondenceArchived`
+    /// event for one Correspondence event is put on the hand-off bus once; not part of the
+    /// manifest.
+    pub fn correspondence_hand_off_claim(
+        &self,
+        resource_id: &str,
+        correspondence_id: &str,
+        event_id: &str,
+    ) -> Result<String, KeyError> {
+        check_component("event id", event_id)?;
+        Ok(format!(
+            "{}{HAND_OFF_FOLDER}archived-{event_id}.json",
+            self.correspondence_prefix(resource_id, correspondence_id)?
+        ))
+    }
+
+    /// `…/hand-off/follow-up-{typeSuffix}.json`: the claim that one
+    /// `CorrespondenceNeedsFollowUp` event per (correspondence, event type) is put on the
+    /// hand-off bus; not part of the manifest.
+    pub fn follow_up_hand_off_claim(
+        &self,
+        resource_id: &str,
+        correspondence_id: &str,
+        type_suffix: &str,
+    ) -> Result<String, KeyError> {
+        check_component("event type", type_suffix)?;
+        Ok(format!(
+            "{}{HAND_OFF_FOLDER}follow-up-{type_suffix}.json",
             self.correspondence_prefix(resource_id, correspondence_id)?
         ))
     }

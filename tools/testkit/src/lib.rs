@@ -10,7 +10,8 @@
 //! `.tools/venv/bin/moto_server` (installed by `make tools`, pinned to moto >= 5.2.2, because
 //! 5.2.1 answers `CompleteMultipartUpload` with XML the Rust SDK cannot read).
 //!
-//! [`runtime_api`] runs the functions' real binaries under a Lambda Runtime API emulator.
+//! [`runtime_api`] runs the functions' real binaries under a Lambda Runtime API emulator;
+//! [`hand_off`] reads the archive's hand-off events back from an EventBridge rule's queue.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::Credentials;
 
+pub mod hand_off;
 pub mod runtime_api;
 
 /// The region the tests use. Not us-east-1, so bucket creation exercises `LocationConstraint`

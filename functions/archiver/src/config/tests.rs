@@ -240,3 +240,30 @@ fn the_substatus_needs_its_label() {
             .starts_with("ARCHIVED_SUBSTATUS_LABEL is invalid")
     );
 }
+
+#[test]
+fn the_hand_off_bus_is_a_name_or_an_arn() {
+    assert_eq!(
+        read(&base()).unwrap().event_bus_name,
+        None,
+        "off by default"
+    );
+    for good in [
+        "altinn-archive-handoff",
+        "arn:aws:events:eu-north-1:123456789012:event-bus/altinn-archive-handoff",
+    ] {
+        let mut map = base();
+        map.insert("EVENT_BUS_NAME", good.into());
+        assert_eq!(read(&map).unwrap().event_bus_name.as_deref(), Some(good));
+    }
+    for bad in [
+        "has space",
+        "arn:aws:sns:eu-north-1:1:topic",
+        "arn:aws:events:eu-north-1:1:rule/x",
+    ] {
+        let mut map = base();
+        map.insert("EVENT_BUS_NAME", bad.into());
+        let error = read(&map).unwrap_err().to_string();
+        assert!(error.starts_with("EVENT_BUS_NAME is invalid"), "{error}");
+    }
+}

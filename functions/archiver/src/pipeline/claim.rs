@@ -1,16 +1,129 @@
 //! Claims: small S3 objects created with `If-None-Match: *` so that exactly one run does a
 //! thing that must not be done twice (the write-back in the feedback task, a follow-up
-//! alert). A claim older than its lifetime belonged to a run that died and may be taken over.
+//! alert, a hand-off event). A claim older than its lifetime belonged to a run that died and
+//! may be taken over.
+//!
+//! A message sent once ([`Pipeline::send_once`]) goes through three claim states: created as
+//! `claimed` (exactly one run wins), the message is sent, then the claim is rewritten as
+//! `sent`. A later run that finds it `sent` sends nothing; one that finds it `claimed` and
+//! younger than the lifetime waits (a transient failure asking to come back after it); an
+//! older one is taken over. A run whose send fails releases the claim, so the retry sends at
+//! once. Only a crash (or an S3 failure) between the send and the `sent` mark can lead to a
+//! second message, after the lifetime, with the same content.
 
+use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
+use super::instance::now_rfc3339;
 use super::{JSON, Pipeline};
 use crate::error::{ArchiveError, FailureReason};
 use crate::seams::{AltinnSource, ArchiveTarget};
+use crate::store::{ConditionalPut, StoreError};
+
+/// The state a send-once claim records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum ClaimState {
+    Claimed,
+    Sent,
+}
+
+/// The send-once claim object.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Claim {
+    state: ClaimState,
+    event_id: String,
+    at: String,
+}
+
+impl Claim {
+    fn bytes(state: ClaimState, event_id: &str) -> Bytes {
+        let claim = Claim {
+            state,
+            event_id: event_id.to_owned(),
+            at: now_rfc3339(),
+        };
+        Bytes::from(serde_json::to_vec(&claim).unwrap_or_default())
+    }
+}
+
+/// What a send-once claim is about: its key, how long it holds off other runs, and the
+/// transient reason a run gets while another one holds it.
+pub(super) struct SendOnce<'a> {
+    pub(super) key: &'a str,
+    /// The event of the run that claims (recorded in the claim, for a reader).
+    pub(super) event_id: &'a str,
+    pub(super) ttl: Duration,
+    pub(super) busy: FailureReason,
+    /// For logs and error details, e.g. "this follow-up alert".
+    pub(super) what: &'a str,
+}
 
 impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
+    /// Sends a message (`send()`, called only when this run holds the claim) at most once
+    /// per claim (see the module docs): true when this run sent it, false when it was sent
+    /// before.
+    pub(super) async fn send_once<F, S>(
+        &self,
+        claim: SendOnce<'_>,
+        send: S,
+    ) -> Result<bool, ArchiveError>
+    where
+        S: FnOnce() -> F,
+        F: Future<Output = Result<(), ArchiveError>>,
+    {
+        if !self.claim_send(&claim).await? {
+            return Ok(false);
+        }
+        if let Err(error) = send().await {
+            if let Err(release) = self.target.delete(claim.key).await {
+                tracing::warn!(error = %release, "could not release the claim on {}; the retry waits for it to expire", claim.what);
+            }
+            return Err(error);
+        }
+        self.target
+            .put_small(
+                claim.key,
+                Claim::bytes(ClaimState::Sent, claim.event_id),
+                JSON,
+            )
+            .await
+            .map_err(|e| ArchiveError::from_store(&e))?;
+        Ok(true)
+    }
+
+    /// True when this run holds the claim and must send; false when it was sent.
+    async fn claim_send(&self, claim: &SendOnce<'_>) -> Result<bool, ArchiveError> {
+        let store_error = |e: StoreError| ArchiveError::from_store(&e);
+        let claimed = Claim::bytes(ClaimState::Claimed, claim.event_id);
+        if let ConditionalPut::Created(_) = self
+            .target
+            .put_small_if_absent(claim.key, claimed.clone(), JSON)
+            .await
+            .map_err(store_error)?
+        {
+            return Ok(true);
+        }
+        let existing = self
+            .target
+            .get_bytes(claim.key)
+            .await
+            .map_err(store_error)?;
+        let state = existing
+            .and_then(|bytes| serde_json::from_slice::<Claim>(&bytes).ok())
+            .map(|existing| existing.state);
+        if state == Some(ClaimState::Sent) {
+            return Ok(false);
+        }
+        self.take_over_claim(claim.key, claimed, claim.ttl, claim.busy, claim.what)
+            .await?;
+        Ok(true)
+    }
+
     /// Takes over the claim at `key` that another run created: allowed when it is older than
     /// `ttl` (or gone), and then rewritten with `claim`. A younger claim means that run is
     /// still at work: a transient `busy` failure asking to come back when the claim expires.

@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::element::{ElementFuture, ElementResult};
+use super::hand_off::WrittenManifest;
 use super::record::{element_entry, plain_entry};
 use super::{JSON, Pipeline, ReceivedEvent};
 use crate::deadline::Deadline;
@@ -102,24 +103,48 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             objects,
             skipped_data_elements: skipped,
         };
-        match self
+        let written = match self
             .target
             .put_small_if_absent(&manifest_key, Bytes::from(manifest.to_json()), JSON)
             .await
             .map_err(|e| ArchiveError::from_store(&e))?
         {
-            ConditionalPut::Created(_) => {
+            ConditionalPut::Created(stored) => {
                 summary.archive_latency =
                     archive_latency(event.event.time.as_deref(), SystemTime::now());
+                WrittenManifest::new(&stored, &manifest)
             }
             ConditionalPut::AlreadyExists => {
                 tracing::info!(manifest_key = %manifest_key, "another run wrote the manifest first; it completes the instance");
                 return Ok(MessageOutcome::ClaimedByAnotherRun(summary));
             }
+        };
+        let completion = self.complete_archived(instance, &raw.instance).await;
+        // A transient failure comes back and hands off from `finish_archived`; one Altinn
+        // refuses for good is handed off as not completed, then dead-lettered.
+        if completion.as_ref().is_ok() || completion.as_ref().is_err_and(|e| !e.is_transient()) {
+            let completed = completion.is_ok();
+            self.hand_off_instance(
+                instance,
+                &manifest_key,
+                Some(written),
+                completed,
+                &event.event.id,
+            )
+            .await?;
         }
-        self.show_archived(instance, &raw.instance).await?;
-        self.altinn.complete(instance).await?;
+        completion?;
         Ok(MessageOutcome::Archived(summary))
+    }
+
+    /// The substatus when it is not shown yet, then `complete`.
+    async fn complete_archived(
+        &self,
+        instance: &InstanceRef,
+        current: &Instance,
+    ) -> Result<(), ArchiveError> {
+        self.show_archived(instance, current).await?;
+        self.altinn.complete(instance).await
     }
 
     /// Archives every element of `fetched` that is not hard-deleted, ELEMENT_CONCURRENCY at a
@@ -216,9 +241,12 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         if let Some(current) = current.as_ref().filter(|_| !confirmed) {
             // A run that crashed after the manifest may or may not have set the substatus;
             // the instance as fetched just now says which.
-            self.show_archived(instance, current).await?;
-            self.altinn.complete(instance).await?;
+            self.complete_archived(instance, current).await?;
         }
+        // The run that wrote the manifest may have died (or the bus failed) before its
+        // hand-off event; sent at most once whichever run gets here.
+        self.hand_off_instance(instance, &manifest_key, None, true, &event.event.id)
+            .await?;
         Ok(MessageOutcome::AlreadyArchived {
             manifest_key,
             completed_now: !confirmed,

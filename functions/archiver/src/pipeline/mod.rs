@@ -46,6 +46,7 @@ mod claim;
 mod correspondence;
 mod element;
 mod feedback;
+mod hand_off;
 mod instance;
 mod record;
 #[cfg(test)]
@@ -68,6 +69,8 @@ use crate::receipt::{FeedbackSettings, SubstatusSettings};
 use crate::seams::{AltinnApi, AltinnSource, ArchiveTarget};
 use crate::store::{ArchiveStore, ConditionalPut};
 use altinn::CorrespondenceMode;
+
+pub use hand_off::HandOffBus;
 
 /// Content type of the stored events and `instance.json`.
 const JSON: &str = "application/json";
@@ -123,8 +126,9 @@ pub struct PipelineSettings {
     /// `CORRESPONDENCE_ROLE` and its resources or organisation; `None`: Correspondence events
     /// are only stored.
     pub correspondence: Option<CorrespondenceMode>,
-    /// How long a follow-up alert claim holds off other runs (as the write-back claim's).
-    pub follow_up_claim_ttl: Duration,
+    /// How long a send-once claim (a follow-up alert, a hand-off event) holds off other runs
+    /// (as the write-back claim's).
+    pub send_claim_ttl: Duration,
 }
 
 /// The archive pipeline over a source `A` and a target `T`. Build it once per process.
@@ -138,6 +142,8 @@ pub struct Pipeline<A = AltinnApi, T = ArchiveStore> {
     transfer_slots: Arc<Semaphore>,
     /// Where follow-up alerts go (`FOLLOW_UP_TOPIC_ARN`); `None`: only the metric.
     follow_up: Option<Arc<dyn FollowUpSink>>,
+    /// Where hand-off events go (`EVENT_BUS_NAME`); `None`: none are sent.
+    hand_off: Option<HandOffBus>,
 }
 
 impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
@@ -151,12 +157,19 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             target,
             settings,
             follow_up: None,
+            hand_off: None,
         }
     }
 
     /// Sends follow-up alerts to `sink`.
     pub fn with_follow_up(mut self, sink: Arc<dyn FollowUpSink>) -> Self {
         self.follow_up = Some(sink);
+        self
+    }
+
+    /// Puts hand-off events on `bus`.
+    pub fn with_hand_off(mut self, bus: HandOffBus) -> Self {
+        self.hand_off = Some(bus);
         self
     }
 

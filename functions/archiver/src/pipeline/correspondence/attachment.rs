@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::super::element::upload_failure;
 use super::super::instance::now_rfc3339;
 use super::super::{JSON, Pipeline};
+use super::CorrespondenceEvent;
 use crate::correspondence::ArchiveRole;
 use crate::correspondence::{
     AttachmentOverviewRecord, AttachmentState, CORRESPONDENCE_MANIFEST_VERSION, StoredBytes,
@@ -54,16 +55,17 @@ struct Wanted<'a> {
 impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
     /// The sender's `attachmentpublished`: the overview, the bytes while the sender may still
     /// download them (or Altinn's 2016 recorded), the overview record, and a copy of that record
-    /// under every linked correspondence, whose manifest is then rebuilt.
+    /// under every linked correspondence, whose manifest is then rebuilt (and handed off).
     pub(super) async fn sender_attachment(
         &self,
-        resource_id: &str,
+        event: &CorrespondenceEvent<'_>,
         attachment_id: Uuid,
         deadline: &Deadline,
         stats: &RunStats,
         summary: &mut CorrespondenceSummary,
     ) -> Result<(), ArchiveError> {
         let layout = &self.settings.layout;
+        let resource_id = event.resource_id;
         let aid = attachment_id.to_string();
         deadline.check("fetch the attachment overview")?;
         let overview = self.altinn.attachment_overview(attachment_id).await?;
@@ -129,7 +131,10 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
                 .put_small_if_absent(&linked, record.clone(), JSON)
                 .await
                 .map_err(|e| ArchiveError::from_store(&e))?;
-            self.write_correspondence_manifest(ArchiveRole::Sender, resource_id, &cid)
+            let manifest = self
+                .write_correspondence_manifest(ArchiveRole::Sender, resource_id, &cid)
+                .await?;
+            self.hand_off_correspondence(&event.archived(ArchiveRole::Sender), &cid, &manifest)
                 .await?;
         }
         Ok(())

@@ -28,8 +28,9 @@ use crate::correspondence::{
     merge_statuses,
 };
 use crate::error::{ArchiveError, FailureReason};
-use crate::layout::{ATTACHMENT_OVERVIEW_NAME, FOLLOW_UP_FOLDER, MANIFEST_NAME};
+use crate::layout::{ATTACHMENT_OVERVIEW_NAME, FOLLOW_UP_FOLDER, HAND_OFF_FOLDER, MANIFEST_NAME};
 use crate::seams::{AltinnSource, ArchiveTarget};
+use crate::store::StoredObject;
 use altinn::correspondence::CorrespondenceDetails;
 use altinn::correspondence_event_suffix;
 
@@ -52,7 +53,10 @@ enum Kind<'a> {
 }
 
 fn kind(relative: &str) -> Kind<'_> {
-    if relative == MANIFEST_NAME || relative.starts_with(FOLLOW_UP_FOLDER) {
+    if relative == MANIFEST_NAME
+        || relative.starts_with(FOLLOW_UP_FOLDER)
+        || relative.starts_with(HAND_OFF_FOLDER)
+    {
         return Kind::NotArchived;
     }
     if relative.starts_with("events/") {
@@ -232,13 +236,13 @@ impl Parts {
 
 impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
     /// Builds the correspondence's manifest from what is stored and writes it, again while
-    /// concurrent runs keep adding objects (see the module docs); its key.
+    /// concurrent runs keep adding objects (see the module docs); the manifest as last written.
     pub(super) async fn write_correspondence_manifest(
         &self,
         role: ArchiveRole,
         resource_id: &str,
         correspondence_id: &str,
-    ) -> Result<String, ArchiveError> {
+    ) -> Result<StoredObject, ArchiveError> {
         let layout = &self.settings.layout;
         let prefix = layout.correspondence_prefix(resource_id, correspondence_id)?;
         let manifest_key = layout.correspondence_manifest(resource_id, correspondence_id)?;
@@ -247,14 +251,15 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             let manifest = self
                 .build_correspondence_manifest(role, resource_id, correspondence_id, &prefix, &keys)
                 .await?;
-            self.target
+            let written = self
+                .target
                 .put_small(&manifest_key, Bytes::from(manifest.to_json()), JSON)
                 .await
                 .map_err(|e| ArchiveError::from_store(&e))?;
             let now = self.archived_keys(&prefix).await?;
             let included: HashSet<&String> = keys.iter().collect();
             if now.iter().all(|key| included.contains(key)) {
-                return Ok(manifest_key);
+                return Ok(written);
             }
             tracing::info!(
                 round,

@@ -37,6 +37,7 @@ use altinn::CorrespondenceRef;
 use bytes::Bytes;
 use uuid::Uuid;
 
+use super::hand_off::ArchivedEvent;
 use super::{JSON, Pipeline, ReceivedEvent};
 use crate::correspondence::ArchiveRole;
 use crate::deadline::Deadline;
@@ -71,6 +72,16 @@ struct CorrespondenceEvent<'a> {
 }
 
 impl CorrespondenceEvent<'_> {
+    /// What its `CorrespondenceArchived` hand-off event names, archived as `role`.
+    fn archived(&self, role: ArchiveRole) -> ArchivedEvent<'_> {
+        ArchivedEvent {
+            role,
+            resource_id: self.resource_id,
+            event_id: &self.event.event.id,
+            event_type: &self.event.event.event_type,
+        }
+    }
+
     fn id(&self, what: &str) -> Result<Uuid, ArchiveError> {
         self.resourceinstance.parse().map_err(|_| {
             ArchiveError::permanent(
@@ -316,8 +327,8 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         Ok(())
     }
 
-    /// The manifest (rebuilt from what is stored), then the follow-up alert when the event
-    /// needs one.
+    /// The manifest (rebuilt from what is stored), its hand-off event, then the follow-up
+    /// alert when the event needs one.
     async fn finish_correspondence(
         &self,
         event: &CorrespondenceEvent<'_>,
@@ -325,17 +336,19 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         correspondence_id: &str,
         mut summary: CorrespondenceSummary,
     ) -> Result<CorrespondenceSummary, ArchiveError> {
-        let manifest_key = self
+        let manifest = self
             .write_correspondence_manifest(role, event.resource_id, correspondence_id)
             .await?;
         if summary.event_new {
             summary.archive_latency =
                 archive_latency(event.event.event.time.as_deref(), SystemTime::now());
         }
-        summary.follow_up = self
-            .follow_up(event, correspondence_id, &manifest_key)
+        self.hand_off_correspondence(&event.archived(role), correspondence_id, &manifest)
             .await?;
-        summary.manifest_key = Some(manifest_key);
+        summary.follow_up = self
+            .follow_up(event, correspondence_id, &manifest.key)
+            .await?;
+        summary.manifest_key = Some(manifest.key);
         Ok(summary)
     }
 
@@ -355,14 +368,8 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             .attachment_event(&attachment_id.to_string(), &event.event.event.id)?;
         let mut summary = self.keep_event(&key, event.event).await?;
         if role == CorrespondenceRole::Sender && event.suffix == ATTACHMENT_PUBLISHED {
-            self.sender_attachment(
-                event.resource_id,
-                attachment_id,
-                deadline,
-                stats,
-                &mut summary,
-            )
-            .await?;
+            self.sender_attachment(event, attachment_id, deadline, stats, &mut summary)
+                .await?;
         }
         Ok(summary)
     }

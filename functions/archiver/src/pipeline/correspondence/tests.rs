@@ -48,7 +48,7 @@ fn settings(mode: CorrespondenceMode) -> PipelineSettings {
         substatus: None,
         write_back_claim_ttl: Duration::from_secs(120),
         correspondence: Some(mode),
-        follow_up_claim_ttl: Duration::from_secs(120),
+        send_claim_ttl: Duration::from_secs(120),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The pipeline's decisions, over the in-memory Altinn and archive: no S3, SQS or simulator.
 //! The write-back in the feedback task and the substatus are in `write_back.rs`.
 
+mod hand_off;
 mod record;
 mod write_back;
 
@@ -103,7 +104,7 @@ impl Fixture {
             substatus,
             write_back_claim_ttl: Duration::from_secs(120),
             correspondence: None,
-            follow_up_claim_ttl: Duration::from_secs(120),
+            send_claim_ttl: Duration::from_secs(120),
         };
         let instance = InstanceRef {
             org: ORG.into(),

@@ -1,0 +1,122 @@
+//! The production [`HandOffSink`]: `PutEvents` on the bus named by `EVENT_BUS_NAME`.
+
+use std::sync::{Arc, OnceLock};
+
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+
+use super::{HandOff, HandOffSink, SOURCE, unavailable};
+use crate::error::ArchiveError;
+
+/// Puts hand-off events on one EventBridge bus.
+#[derive(Clone)]
+pub struct EventBridgeHandOff {
+    bus_name: String,
+    client: Arc<ClientSource>,
+}
+
+/// The client, built at the first event: building an SDK client parses AWS's partition
+/// table, work a cold start need not pay before it has archived anything.
+enum ClientSource {
+    Built(aws_sdk_eventbridge::Client),
+    OnFirstUse {
+        sdk: Box<aws_config::SdkConfig>,
+        client: OnceLock<aws_sdk_eventbridge::Client>,
+    },
+}
+
+impl EventBridgeHandOff {
+    /// Puts events on `bus_name` with a client built from `sdk` at the first event.
+    pub fn on_first_use(sdk: &aws_config::SdkConfig, bus_name: impl Into<String>) -> Self {
+        EventBridgeHandOff {
+            bus_name: bus_name.into(),
+            client: Arc::new(ClientSource::OnFirstUse {
+                sdk: Box::new(sdk.clone()),
+                client: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// Puts events on `bus_name` with `client`.
+    pub fn new(client: aws_sdk_eventbridge::Client, bus_name: impl Into<String>) -> Self {
+        EventBridgeHandOff {
+            bus_name: bus_name.into(),
+            client: Arc::new(ClientSource::Built(client)),
+        }
+    }
+
+    /// The bus events go to.
+    pub fn bus_name(&self) -> &str {
+        &self.bus_name
+    }
+
+    fn client(&self) -> &aws_sdk_eventbridge::Client {
+        match &*self.client {
+            ClientSource::Built(client) => client,
+            ClientSource::OnFirstUse { sdk, client } => {
+                client.get_or_init(|| aws_sdk_eventbridge::Client::new(sdk))
+            }
+        }
+    }
+
+    async fn put_event(&self, event: &HandOff) -> Result<(), ArchiveError> {
+        let entry = PutEventsRequestEntry::builder()
+            .event_bus_name(&self.bus_name)
+            .source(SOURCE)
+            .detail_type(event.detail_type())
+            .detail(event.detail_json())
+            .build();
+        let answer = self
+            .client()
+            .put_events()
+            .entries(entry)
+            .send()
+            .await
+            .map_err(|error| {
+                let error = aws_sdk_eventbridge::error::DisplayErrorContext(error);
+                unavailable(event, &format!("PutEvents on {}: {error}", self.bus_name))
+            })?;
+        // PutEvents answers 200 even when it refused an entry; the entry says why.
+        if answer.failed_entry_count() > 0 {
+            let refused = answer
+                .entries()
+                .iter()
+                .find_map(|entry| {
+                    entry.error_code().map(|code| {
+                        format!("{code}: {}", entry.error_message().unwrap_or_default())
+                    })
+                })
+                .unwrap_or_else(|| "no reason given".to_owned());
+            return Err(unavailable(
+                event,
+                &format!(
+                    "PutEvents on {} refused the entry ({refused})",
+                    self.bus_name
+                ),
+            ));
+        }
+        tracing::info!(
+            detail_type = event.detail_type(),
+            subject = %event.subject(),
+            bus = %self.bus_name,
+            "hand-off event put on the bus"
+        );
+        Ok(())
+    }
+}
+
+impl HandOffSink for EventBridgeHandOff {
+    fn put(&self, event: &HandOff) -> BoxFuture<'_, Result<(), ArchiveError>> {
+        let event = event.clone();
+        async move { self.put_event(&event).await }.boxed()
+    }
+}
+
+impl std::fmt::Debug for EventBridgeHandOff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventBridgeHandOff")
+            .field("bus_name", &self.bus_name)
+            .finish_non_exhaustive()
+    }
+}
