@@ -240,6 +240,7 @@ fn every_role_grants_exactly_what_its_function_uses() {
                     "!Ref MaskinportenKeySecret",
                 ),
                 (&["sns:Publish"], "!Ref CorrespondenceFollowUpTopic"),
+                (&["events:PutEvents"], "!GetAtt HandOffBus.Arn"),
                 // Conditional on HasAltinnSubscriptionKeySecret (see the test below).
                 (
                     &["secretsmanager:GetSecretValue"],
@@ -369,6 +370,7 @@ fn granted_actions_are_called_by_the_functions_code() {
                 ".abort_multipart_upload()",
                 ".get_secret_value()",
                 ".publish()",
+                ".put_events()",
             ],
         ),
         (
