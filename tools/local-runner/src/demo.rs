@@ -18,6 +18,8 @@
 //! 7. Correspondence ([`crate::demo_correspondence`]): one correspondence archived as its sender
 //!    and one as its recipient, each by a stack of its own (`CORRESPONDENCE_ROLE`) on the same
 //!    moto_server and simulator, each with its own subscription; then where to look.
+//! 8. The hand-off events ([`crate::demo_hand_off`]): every stack puts them on one EventBridge
+//!    bus, and a case system's rule sends them to a queue, read back and printed.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -27,12 +29,14 @@ use altinn::{AltinnClient, AltinnConfig, Instance, InstanceRef, RetryPolicy};
 use altinn_sim::{
     DEMO_FEEDBACK_TASK, DEMO_RECEIPT_DATA_TYPE, SeededInstance, SimConfig, Simulator,
 };
+use testkit::hand_off::HandOffEvent;
 use uuid::Uuid;
 
 use crate::altinn_access::altinn_client;
 use crate::demo_correspondence::{
     CorrespondenceDemo, CorrespondenceReport, print_correspondence_summary, run_correspondence_demo,
 };
+use crate::demo_hand_off::{self, DEMO_HAND_OFF_BUS};
 use crate::error::RunError;
 use crate::local_aws::LocalAws;
 use crate::progress::{Progress, human_bytes};
@@ -90,6 +94,8 @@ pub struct DemoOutcome {
     pub final_instances: Vec<(InstanceRef, serde_json::Value)>,
     /// The correspondences archived, as sender and as recipient.
     pub correspondence: Vec<CorrespondenceReport>,
+    /// What the case system's queue received from the hand-off bus.
+    pub hand_off: Vec<HandOffEvent>,
     /// With `--keep-running`: everything, still running.
     pub running: Option<RunningDemo>,
 }
@@ -97,7 +103,9 @@ pub struct DemoOutcome {
 impl DemoOutcome {
     /// The instances and the correspondences went as they should.
     pub fn succeeded(&self) -> bool {
-        self.summary.succeeded() && self.correspondence.iter().all(|r| r.problems().is_empty())
+        self.summary.succeeded()
+            && self.correspondence.iter().all(|r| r.problems().is_empty())
+            && demo_hand_off::problems(&self.hand_off, self.summary.instances.len()).is_empty()
     }
 }
 
@@ -223,8 +231,10 @@ pub async fn run_demo(options: &DemoOptions, progress: &Progress) -> Result<Demo
         }
     }
 
+    let bus = demo_hand_off::create(aws.sdk_config(), progress).await;
     let mut settings = demo_settings(&simulator);
     settings
+        .set("EVENT_BUS_NAME", DEMO_HAND_OFF_BUS)
         .set("FEEDBACK_TASK", DEMO_FEEDBACK_TASK)
         .set("RECEIPT_DATA_TYPE", DEMO_RECEIPT_DATA_TYPE)
         .set("ARCHIVED_SUBSTATUS_LABEL", DEMO_SUBSTATUS_LABEL);
@@ -299,7 +309,8 @@ pub async fn run_demo(options: &DemoOptions, progress: &Progress) -> Result<Demo
         &CorrespondenceDemo {
             aws: system.shared_aws(),
             simulator: &simulator,
-            settings: &demo_settings(&simulator),
+            settings: &demo_settings(&simulator)
+                .with(&[("EVENT_BUS_NAME", DEMO_HAND_OFF_BUS.to_owned())]),
             client: &client,
             output: Some(&folder),
             timeout: options.timeout,
@@ -308,6 +319,8 @@ pub async fn run_demo(options: &DemoOptions, progress: &Progress) -> Result<Demo
     )
     .await?;
     print_correspondence_summary(&correspondence, progress);
+    let hand_off = demo_hand_off::received(&bus).await;
+    demo_hand_off::print(&hand_off, summary.instances.len(), progress);
 
     let confirmations = seeded
         .iter()
@@ -344,6 +357,7 @@ pub async fn run_demo(options: &DemoOptions, progress: &Progress) -> Result<Demo
         confirmations,
         final_instances,
         correspondence,
+        hand_off,
         running,
     })
 }

@@ -32,6 +32,7 @@ pub mod archive_files;
 pub mod cli;
 pub mod demo;
 pub mod demo_correspondence;
+pub mod demo_hand_off;
 pub mod error;
 pub mod event_source;
 pub mod ledger;

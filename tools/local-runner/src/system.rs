@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use altinn::{AltinnClient, InstanceRef, Secret};
 use archive_model::ArchiveLayout;
+use archiver::hand_off::EventBridgeHandOff;
 use archiver::{Archiver, ArchiverConfig, MetricLines};
 use aws_config::SdkConfig;
 use tokio::sync::watch;
@@ -189,10 +190,13 @@ impl LocalSystem {
         let layout = ArchiveLayout::new(config.prefix.clone()).map_err(RunError::Setup)?;
         // The archiver's EMF lines (one per message) are kept for the summary, not printed.
         let archiver_metric_lines = MetricLines::default();
-        let archiver = Arc::new(
-            Archiver::new(&config, altinn, s3.clone(), sqs.clone())?
-                .with_metric_lines(archiver_metric_lines.clone()),
-        );
+        let mut archiver = Archiver::new(&config, altinn, s3.clone(), sqs.clone())?
+            .with_metric_lines(archiver_metric_lines.clone());
+        if let Some(bus) = &config.event_bus_name {
+            let sink = EventBridgeHandOff::on_first_use(aws.sdk_config(), bus);
+            archiver = archiver.with_hand_off(Arc::new(sink));
+        }
+        let archiver = Arc::new(archiver);
 
         let ledger = Arc::new(Ledger::new());
         let mapping = EventSourceMapping::new(

@@ -134,16 +134,16 @@ async fn the_demo_archives_and_completes_every_completed_instance() {
     }
 
     // Objects and bytes: per instance its live data, instance.json, one event, the instance
-    // events, the process history and the manifest (the app's metadata is shared, outside the
-    // instance folders); the feedback instance also has the receipt element, a second event
-    // (its `movedTo`) and the receipt upload's claim.
+    // events, the process history, the manifest and the claim of its hand-off event (the app's
+    // metadata is shared, outside the instance folders); the feedback instance also has the
+    // receipt element, a second event (its `movedTo`) and the receipt upload's claim.
     let live_elements: usize = completed.iter().map(|i| i.live_data().count()).sum();
     let live_bytes: u64 = completed
         .iter()
         .flat_map(|i| i.live_data())
         .map(|d| d.size)
         .sum();
-    assert_eq!(summary.objects(), live_elements + 3 * 5 + (1 + 5 + 1 + 1));
+    assert_eq!(summary.objects(), live_elements + 3 * 6 + (1 + 6 + 1 + 1));
     assert!(summary.bytes() > live_bytes, "data plus the JSON documents");
     let skipped: usize = summary
         .instances
@@ -221,6 +221,7 @@ async fn the_demo_archives_and_completes_every_completed_instance() {
     }
 
     check_correspondence(&outcome.correspondence, run_folder);
+    check_hand_off(&outcome.hand_off, &archived_guids);
 
     // What the user saw: progress for every step, the summary, and never the secret.
     let lines = progress.lines();
@@ -249,6 +250,8 @@ async fn the_demo_archives_and_completes_every_completed_instance() {
         "  as sender    correspondence ",
         "  as recipient correspondence ",
         "none to /content, /markasread or /confirm",
+        "Hand-off events the case system's queue received from altinn-archive-demo-hand-off",
+        "  result       OK: one InstanceArchived for each of the 4 archived instance(s)",
     ] {
         assert!(
             lines.iter().any(|l| l.contains(expected)),
@@ -382,4 +385,31 @@ fn check_correspondence(reports: &[CorrespondenceReport], run_folder: &std::path
             }
         }
     }
+}
+
+/// The case system's queue got one `InstanceArchived` per archived instance, naming its
+/// manifest, and the Correspondence events as `CorrespondenceArchived` (the schemas were
+/// checked as the events were read).
+fn check_hand_off(events: &[testkit::hand_off::HandOffEvent], archived: &[uuid::Uuid]) {
+    let of_type = |t: &'static str| events.iter().filter(move |e| e.detail_type == t);
+    let mut guids: Vec<String> = of_type("InstanceArchived")
+        .map(|e| e.detail["instanceGuid"].as_str().unwrap().to_owned())
+        .collect();
+    guids.sort();
+    let mut want: Vec<String> = archived.iter().map(|g| g.to_string()).collect();
+    want.sort();
+    assert_eq!(guids, want, "one InstanceArchived per archived instance");
+    for event in of_type("InstanceArchived") {
+        assert_eq!(event.detail["completed"], true);
+        assert!(
+            event.detail["manifestKey"]
+                .as_str()
+                .unwrap()
+                .ends_with("/manifest.json")
+        );
+    }
+    let roles: std::collections::BTreeSet<&str> = of_type("CorrespondenceArchived")
+        .map(|e| e.detail["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["recipient", "sender"].into_iter().collect());
 }
