@@ -10,6 +10,7 @@ use altinn::client::SubscriptionRequest;
 use altinn::{AltinnClient, AltinnConfig, RetryPolicy, Secret};
 use altinn_sim::Simulator;
 use archive_model::ArchiveLayout;
+use archiver::hand_off::EventBridgeHandOff;
 use archiver::{Archiver, ArchiverConfig};
 use local_runner::altinn_access::altinn_client;
 use local_runner::demo::demo_settings;
@@ -18,16 +19,19 @@ use local_runner::ledger::Ledger;
 use local_runner::local_aws::{QueueSettings, Queues, create_bucket, create_queues};
 use local_runner::progress::Progress;
 use local_runner::webhook_server::{WebhookServer, WebhookService};
+use testkit::hand_off::HandOffBus;
 use testkit::{MotoServer, REGION};
 
 use sha2::{Digest, Sha256};
 
-use crate::proxy::TcpProxy;
+use crate::proxy::{CutMode, TcpProxy};
 
 /// The path the webhook is served under.
 pub const WEBHOOK_PATH: &str = "/altinn/events";
 /// The bucket the archive goes to.
 pub const BUCKET: &str = "altinn-archive-chaos";
+/// The hand-off bus the archiver puts its events on.
+pub const HAND_OFF_BUS: &str = "altinn-archive-chaos-hand-off";
 
 /// Knobs of one system.
 #[derive(Debug, Clone)]
@@ -95,6 +99,11 @@ pub struct ChaosSystem {
     pub moto: MotoServer,
     /// The cuttable path from the functions to moto.
     pub proxy: TcpProxy,
+    /// The archiver's own path to the hand-off bus on moto: cut, `PutEvents` fails, and
+    /// never after moto took the event ([`CutMode::Refuse`]).
+    pub bus_proxy: TcpProxy,
+    /// The hand-off bus, with a case system's rule and queue (read straight from moto).
+    pub hand_off: HandOffBus,
     /// The event queue and its DLQ.
     pub queues: Queues,
     /// S3 straight to moto (for the test's own checks, not through the proxy).
@@ -141,6 +150,9 @@ impl ChaosSystem {
             .parse()
             .expect("moto endpoint is host:port");
         let proxy = TcpProxy::start(target).await.expect("proxy starts");
+        let bus_proxy = TcpProxy::start_with(target, CutMode::Refuse)
+            .await
+            .expect("bus proxy starts");
         let direct = moto.sdk_config().await;
         let proxied = testkit::sdk_config_for(&proxy.endpoint()).await;
         let sqs = aws_sdk_sqs::Client::new(&direct);
@@ -156,6 +168,7 @@ impl ChaosSystem {
         .await
         .expect("queues");
         create_bucket(&s3, BUCKET).await.expect("bucket");
+        let hand_off = HandOffBus::create(&direct, HAND_OFF_BUS).await;
 
         let progress = Progress::capturing();
         let secret = Secret::new(format!(
@@ -226,7 +239,11 @@ impl ChaosSystem {
                 lambda_support::aws::s3_client(&proxied),
                 aws_sdk_sqs::Client::new(&proxied),
             )
-            .expect("archiver"),
+            .expect("archiver")
+            .with_hand_off(Arc::new(EventBridgeHandOff::on_first_use(
+                &testkit::sdk_config_for(&bus_proxy.endpoint()).await,
+                HAND_OFF_BUS,
+            ))),
         );
         let ledger = Arc::new(Ledger::new());
         let mapping = EventSourceMapping::new(
@@ -241,6 +258,8 @@ impl ChaosSystem {
         ChaosSystem {
             moto,
             proxy,
+            bus_proxy,
+            hand_off,
             queues,
             s3,
             sqs,

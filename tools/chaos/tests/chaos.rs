@@ -13,9 +13,14 @@
 //! `CHAOS_INSTANCES` (default 40), `CHAOS_MAX_ELEMENTS` (6), `CHAOS_LARGE_BYTES` (256 KiB),
 //! `CHAOS_BROKEN` (3), `CHAOS_TIMEOUT_SECS` (150), `CHAOS_OUTAGE_SECS` (3).
 //!
+//! The hand-off bus is cut twice as well ([`chaos::system::HAND_OFF_BUS`], through a proxy of
+//! its own), so `PutEvents` fails for a while.
+//!
 //! Afterwards: every good instance archived byte-identical to the simulator's data, every
-//! manifest right, `complete` confirmed once and not before the manifest existed, the broken
-//! instances in the DLQ with their reason, and lost = 0. One summary line of figures is printed.
+//! manifest right, `complete` confirmed once and not before the manifest existed, exactly one
+//! `InstanceArchived` per manifest (naming its SHA-256) and an `ArchiveFailed` for every dead
+//! letter, the broken instances in the DLQ with their reason, and lost = 0. One summary line of
+//! figures is printed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -222,10 +227,19 @@ async fn chaos_run_archives_everything_once_or_dead_letters_it_and_loses_nothing
     inject_faults(&simulator);
     let (stop, stopped) = watch::channel(false);
     let mut outages = 0u32;
+    let mut bus_outages = 0u32;
     let driver = async {
         let third = plan.len() / 3;
         for (index, (event, _)) in plan.iter().enumerate() {
             simulator.publish_event(event.clone(), "ttd");
+            if index == third / 2 || index == 5 * third / 2 {
+                // The hand-off bus goes away for a while: PutEvents fails, the archives it
+                // would announce are retried, and no event may be lost or sent twice.
+                system.bus_proxy.cut();
+                bus_outages += 1;
+                tokio::time::sleep(scale.outage).await;
+                system.bus_proxy.restore();
+            }
             if index == third || index == 2 * third {
                 // The S3/SQS path goes away mid-run, and comes back.
                 system.proxy.cut();
@@ -425,6 +439,15 @@ async fn chaos_run_archives_everything_once_or_dead_letters_it_and_loses_nothing
         );
     }
 
+    check_hand_off(&system, &good, &broken, &letters).await;
+    let hand_off_retries = system
+        .progress
+        .lines()
+        .iter()
+        .filter(|l| l.contains("hand_off_unavailable") && l.contains("left on the queue"))
+        .count();
+    assert!(hand_off_retries > 0, "PutEvents failed at least once");
+
     // Lost: a published event whose instance is neither archived and completed nor in the DLQ.
     let archived_ids: BTreeSet<&str> = events
         .iter()
@@ -464,7 +487,8 @@ async fn chaos_run_archives_everything_once_or_dead_letters_it_and_loses_nothing
     println!(
         "CHAOS instances={} (archived={} dead-lettered={}) events={} published={} pushes={} \
          webhook_accepted={} webhook_503={} faults_injected={} s3_sqs_outages={} \
-         (connections cut={}) retries={} (push={} archiver={}) duplicates_absorbed={} \
+         (connections cut={}) bus_outages={bus_outages} (put_events_retries={hand_off_retries}) \
+         retries={} (push={} archiver={}) duplicates_absorbed={} \
          dlq={} bytes_verified={} lost={lost} elapsed={:.1}s",
         good.len() + broken.len(),
         good.len(),
@@ -486,4 +510,56 @@ async fn chaos_run_archives_everything_once_or_dead_letters_it_and_loses_nothing
         started.elapsed().as_secs_f64()
     );
     assert!(faults > 0, "faults were injected");
+}
+
+/// What the case system got from the hand-off bus: exactly one `InstanceArchived` per good
+/// instance, naming the manifest as stored, none for a broken one, and an `ArchiveFailed` for
+/// every dead letter (all checked against their schemas as they were read).
+async fn check_hand_off(
+    system: &ChaosSystem,
+    good: &[SeededInstance],
+    broken: &[SeededInstance],
+    letters: &[local_runner::local_aws::DeadLetterInfo],
+) {
+    let events = system.hand_off.drain(Duration::from_secs(2)).await;
+    let mut archived: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
+    for event in events
+        .iter()
+        .filter(|e| e.detail_type == "InstanceArchived")
+    {
+        let key = event.detail["manifestKey"].as_str().expect("manifestKey");
+        archived
+            .entry(key.to_owned())
+            .or_default()
+            .push(&event.detail);
+    }
+    for instance in good {
+        let key = system
+            .layout
+            .manifest(&instance_ref(instance))
+            .expect("key");
+        let sent = archived.remove(&key).unwrap_or_default();
+        assert_eq!(sent.len(), 1, "{key}: InstanceArchived events {sent:#?}");
+        let (sha, _) = system.object_digest(&key).await;
+        assert_eq!(sent[0]["manifestSha256"], sha.as_str(), "{key}");
+        assert_eq!(sent[0]["completed"], true, "{key}");
+    }
+    assert!(
+        archived.is_empty(),
+        "InstanceArchived for no good instance (broken: {}): {archived:#?}",
+        broken.len()
+    );
+    let failed: BTreeSet<&str> = events
+        .iter()
+        .filter(|e| e.detail_type == "ArchiveFailed")
+        .filter_map(|e| e.detail["eventId"].as_str())
+        .collect();
+    // The archiver's own dead letters (a redrive-policy move has no reason and no event).
+    for letter in letters.iter().filter(|l| l.reason.is_some()) {
+        let id = letter.event_id.as_deref().unwrap_or_default();
+        assert!(
+            failed.contains(id),
+            "no ArchiveFailed for dead letter {letter:?}"
+        );
+    }
 }

@@ -8,8 +8,8 @@
 //! `sent`. A later run that finds it `sent` sends nothing; one that finds it `claimed` and
 //! younger than the lifetime waits (a transient failure asking to come back after it); an
 //! older one is taken over. A run whose send fails releases the claim, so the retry sends at
-//! once. Only a crash (or an S3 failure) between the send and the `sent` mark can lead to a
-//! second message, after the lifetime, with the same content.
+//! once. Only a crash (or an S3 outage longer than the `sent` mark's own retries) between the
+//! send and the mark can lead to a second message, after the lifetime, with the same content.
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
@@ -22,6 +22,9 @@ use super::{JSON, Pipeline};
 use crate::error::{ArchiveError, FailureReason};
 use crate::seams::{AltinnSource, ArchiveTarget};
 use crate::store::{ConditionalPut, StoreError};
+
+/// Attempts at marking a sent message's claim `sent` (see [`Pipeline::send_once`]).
+const MARK_SENT_ATTEMPTS: u32 = 5;
 
 /// The state a send-once claim records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,15 +88,31 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             }
             return Err(error);
         }
-        self.target
-            .put_small(
-                claim.key,
-                Claim::bytes(ClaimState::Sent, claim.event_id),
-                JSON,
-            )
-            .await
-            .map_err(|e| ArchiveError::from_store(&e))?;
+        self.mark_sent(&claim).await?;
         Ok(true)
+    }
+
+    /// Rewrites the claim as `sent`. A failure here is the one way a message goes out twice
+    /// (the retry cannot tell it was sent), so a short S3 outage is waited out in process,
+    /// up to 7.5 s over five attempts, before the message is failed.
+    async fn mark_sent(&self, claim: &SendOnce<'_>) -> Result<(), ArchiveError> {
+        let backoff = altinn::Backoff::new(Duration::from_millis(500), Duration::from_secs(4));
+        let mut attempt = 1;
+        loop {
+            let sent = Claim::bytes(ClaimState::Sent, claim.event_id);
+            match self.target.put_small(claim.key, sent, JSON).await {
+                Ok(_) => return Ok(()),
+                Err(error) if attempt >= MARK_SENT_ATTEMPTS => {
+                    tracing::error!(error = %error, "{} was sent but could not be marked; a retry sends it again after the claim expires", claim.what);
+                    return Err(ArchiveError::from_store(&error));
+                }
+                Err(error) => {
+                    tracing::warn!(error = %error, attempt, "could not mark {} sent; trying again", claim.what);
+                    tokio::time::sleep(backoff.delay(attempt, None)).await;
+                    attempt += 1;
+                }
+            }
+        }
     }
 
     /// True when this run holds the claim and must send; false when it was sent.
