@@ -284,7 +284,10 @@ impl Archiver {
         async {
             let started = std::time::Instant::now();
             let stats = RunStats::default();
-            let mut context = MessageContext::default();
+            let mut context = MessageContext {
+                message_id: message.message_id.clone(),
+                ..MessageContext::default()
+            };
             let result = match deadline.check("start a message") {
                 Err(error) => Err(error),
                 Ok(()) => {

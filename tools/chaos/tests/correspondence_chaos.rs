@@ -343,6 +343,8 @@ async fn correspondence_chaos_run_keeps_every_status_of_every_correspondence() {
         );
     }
 
+    let hand_off_events = check_hand_off(&system, &tracked, &instances, seed).await;
+
     // The archiver never read a body or changed a status on the recipient's behalf.
     let requests = simulator.requests();
     for request in &requests {
@@ -394,7 +396,8 @@ async fn correspondence_chaos_run_keeps_every_status_of_every_correspondence() {
          faults_injected={faults} (correspondence routes={correspondence_faults}) \
          s3_sqs_outages={outages} (connections cut={}) retries={} (push={push_retries} \
          archiver={archiver_retries}) statuses_checked={} status_events_checked={} \
-         objects_verified={} bytes_verified={} dlq={} lost=0 run={:.1}s elapsed={:.1}s",
+         objects_verified={} bytes_verified={} hand_off_events={hand_off_events} dlq={} lost=0 \
+         run={:.1}s elapsed={:.1}s",
         tracked.len(),
         counts.attachments,
         instances.len(),

@@ -8,8 +8,10 @@
 //! `sent`. A later run that finds it `sent` sends nothing; one that finds it `claimed` and
 //! younger than the lifetime waits (a transient failure asking to come back after it); an
 //! older one is taken over. A run whose send fails releases the claim, so the retry sends at
-//! once. Only a crash (or an S3 outage longer than the `sent` mark's own retries) between the
-//! send and the mark can lead to a second message, after the lifetime, with the same content.
+//! once, and a claim left by an earlier receive of the same SQS message is taken over at once
+//! (that receive is over). Only a crash (or an S3 outage longer than the `sent` mark's own
+//! retries) between the send and the mark can lead to a second message, after the lifetime,
+//! with the same content.
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
@@ -40,14 +42,18 @@ enum ClaimState {
 struct Claim {
     state: ClaimState,
     event_id: String,
+    /// The SQS message of the run that claimed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message_id: Option<String>,
     at: String,
 }
 
 impl Claim {
-    fn bytes(state: ClaimState, event_id: &str) -> Bytes {
+    fn bytes(state: ClaimState, claim: &SendOnce<'_>) -> Bytes {
         let claim = Claim {
             state,
-            event_id: event_id.to_owned(),
+            event_id: claim.event_id.to_owned(),
+            message_id: claim.message_id.map(str::to_owned),
             at: now_rfc3339(),
         };
         Bytes::from(serde_json::to_vec(&claim).unwrap_or_default())
@@ -60,6 +66,8 @@ pub(super) struct SendOnce<'a> {
     pub(super) key: &'a str,
     /// The event of the run that claims (recorded in the claim, for a reader).
     pub(super) event_id: &'a str,
+    /// The SQS message of the run that claims, when known.
+    pub(super) message_id: Option<&'a str>,
     pub(super) ttl: Duration,
     pub(super) busy: FailureReason,
     /// For logs and error details, e.g. "this follow-up alert".
@@ -99,7 +107,7 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         let backoff = altinn::Backoff::new(Duration::from_millis(500), Duration::from_secs(4));
         let mut attempt = 1;
         loop {
-            let sent = Claim::bytes(ClaimState::Sent, claim.event_id);
+            let sent = Claim::bytes(ClaimState::Sent, claim);
             match self.target.put_small(claim.key, sent, JSON).await {
                 Ok(_) => return Ok(()),
                 Err(error) if attempt >= MARK_SENT_ATTEMPTS => {
@@ -118,7 +126,7 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
     /// True when this run holds the claim and must send; false when it was sent.
     async fn claim_send(&self, claim: &SendOnce<'_>) -> Result<bool, ArchiveError> {
         let store_error = |e: StoreError| ArchiveError::from_store(&e);
-        let claimed = Claim::bytes(ClaimState::Claimed, claim.event_id);
+        let claimed = Claim::bytes(ClaimState::Claimed, claim);
         if let ConditionalPut::Created(_) = self
             .target
             .put_small_if_absent(claim.key, claimed.clone(), JSON)
@@ -131,12 +139,25 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             .target
             .get_bytes(claim.key)
             .await
-            .map_err(store_error)?;
-        let state = existing
-            .and_then(|bytes| serde_json::from_slice::<Claim>(&bytes).ok())
-            .map(|existing| existing.state);
-        if state == Some(ClaimState::Sent) {
-            return Ok(false);
+            .map_err(store_error)?
+            .and_then(|bytes| serde_json::from_slice::<Claim>(&bytes).ok());
+        if let Some(existing) = existing {
+            if existing.state == ClaimState::Sent {
+                return Ok(false);
+            }
+            // An earlier receive of this very message claimed it (its answer may have been
+            // lost): SQS gives a message to one run at a time, so that run is over.
+            if existing.message_id.is_some() && existing.message_id.as_deref() == claim.message_id {
+                tracing::info!(
+                    "taking over the claim on {} from an earlier receive of this message",
+                    claim.what
+                );
+                self.target
+                    .put_small(claim.key, claimed, JSON)
+                    .await
+                    .map_err(store_error)?;
+                return Ok(true);
+            }
         }
         self.take_over_claim(claim.key, claimed, claim.ttl, claim.busy, claim.what)
             .await?;

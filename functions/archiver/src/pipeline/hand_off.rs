@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use altinn::InstanceRef;
 
-use super::Pipeline;
 use super::claim::SendOnce;
 use super::instance::now_rfc3339;
+use super::{Pipeline, ReceivedEvent};
 use crate::correspondence::ArchiveRole;
 use crate::error::{ArchiveError, FailureReason};
 use crate::follow_up::FollowUp;
@@ -52,6 +52,8 @@ pub(super) struct ArchivedEvent<'a> {
     pub(super) resource_id: &'a str,
     pub(super) event_id: &'a str,
     pub(super) event_type: &'a str,
+    /// The SQS message it came in, when known.
+    pub(super) message_id: Option<&'a str>,
 }
 
 impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
@@ -64,7 +66,7 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         manifest_key: &str,
         written: Option<WrittenManifest>,
         completed: bool,
-        event_id: &str,
+        event: &ReceivedEvent,
     ) -> Result<(), ArchiveError> {
         let Some(bus) = &self.hand_off else {
             return Ok(());
@@ -89,8 +91,8 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             });
             bus.sink.put(&event).await
         };
-        self.send_once(self.hand_off_claim(&claim_key, event_id), send)
-            .await?;
+        let claim = self.hand_off_claim(&claim_key, &event.event.id, event.message_id.as_deref());
+        self.send_once(claim, send).await?;
         Ok(())
     }
 
@@ -121,10 +123,8 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             event_type: event.event_type.to_owned(),
             archived_at: now_rfc3339(),
         });
-        self.send_once(self.hand_off_claim(&claim_key, event.event_id), || {
-            bus.sink.put(&archived)
-        })
-        .await?;
+        let claim = self.hand_off_claim(&claim_key, event.event_id, event.message_id);
+        self.send_once(claim, || bus.sink.put(&archived)).await?;
         Ok(())
     }
 
@@ -134,6 +134,7 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         &self,
         alert: &FollowUp,
         type_suffix: &str,
+        message_id: Option<&str>,
     ) -> Result<(), ArchiveError> {
         let Some(bus) = &self.hand_off else {
             return Ok(());
@@ -144,10 +145,8 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             type_suffix,
         )?;
         let event = HandOff::CorrespondenceNeedsFollowUp(alert.clone());
-        self.send_once(self.hand_off_claim(&claim_key, &alert.event_id), || {
-            bus.sink.put(&event)
-        })
-        .await?;
+        let claim = self.hand_off_claim(&claim_key, &alert.event_id, message_id);
+        self.send_once(claim, || bus.sink.put(&event)).await?;
         Ok(())
     }
 
@@ -166,10 +165,16 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         self.hand_off.is_some()
     }
 
-    fn hand_off_claim<'a>(&self, key: &'a str, event_id: &'a str) -> SendOnce<'a> {
+    fn hand_off_claim<'a>(
+        &self,
+        key: &'a str,
+        event_id: &'a str,
+        message_id: Option<&'a str>,
+    ) -> SendOnce<'a> {
         SendOnce {
             key,
             event_id,
+            message_id,
             ttl: self.settings.send_claim_ttl,
             busy: FailureReason::HandOffInProgress,
             what: "this hand-off event",

@@ -122,16 +122,14 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         let completion = self.complete_archived(instance, &raw.instance).await;
         // A transient failure comes back and hands off from `finish_archived`; one Altinn
         // refuses for good is handed off as not completed, then dead-lettered.
-        if completion.as_ref().is_ok() || completion.as_ref().is_err_and(|e| !e.is_transient()) {
-            let completed = completion.is_ok();
-            self.hand_off_instance(
-                instance,
-                &manifest_key,
-                Some(written),
-                completed,
-                &event.event.id,
-            )
-            .await?;
+        let completed = match &completion {
+            Ok(()) => Some(true),
+            Err(error) if !error.is_transient() => Some(false),
+            Err(_) => None,
+        };
+        if let Some(completed) = completed {
+            self.hand_off_instance(instance, &manifest_key, Some(written), completed, event)
+                .await?;
         }
         completion?;
         Ok(MessageOutcome::Archived(summary))
@@ -245,7 +243,7 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         }
         // The run that wrote the manifest may have died (or the bus failed) before its
         // hand-off event; sent at most once whichever run gets here.
-        self.hand_off_instance(instance, &manifest_key, None, true, &event.event.id)
+        self.hand_off_instance(instance, &manifest_key, None, true, event)
             .await?;
         Ok(MessageOutcome::AlreadyArchived {
             manifest_key,

@@ -80,6 +80,9 @@ const JSON: &str = "application/json";
 pub struct ReceivedEvent {
     pub event: CloudEvent,
     pub raw: Bytes,
+    /// The SQS message it came in, when known: a send-once claim left by an earlier receive of
+    /// the same message belongs to a run that is over (see `pipeline/claim.rs`).
+    pub message_id: Option<String>,
 }
 
 impl ReceivedEvent {
@@ -88,7 +91,11 @@ impl ReceivedEvent {
         let raw = body.into();
         let event = CloudEvent::parse(&raw)
             .map_err(|e| ArchiveError::permanent(FailureReason::InvalidEvent, e.to_string()))?;
-        Ok(ReceivedEvent { event, raw })
+        Ok(ReceivedEvent {
+            event,
+            raw,
+            message_id: None,
+        })
     }
 }
 
@@ -96,6 +103,8 @@ impl ReceivedEvent {
 /// failure late in the pipeline still names the event and the instance).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct MessageContext {
+    /// The SQS message id, set by the handler before the pipeline runs.
+    pub message_id: Option<String>,
     pub event_id: Option<String>,
     /// `{org}/{app}/{partyId}/{instanceGuid}` for app events; for Correspondence events
     /// `{resource}/{resourceinstance}`.
@@ -200,7 +209,8 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         let body = body.ok_or_else(|| {
             ArchiveError::permanent(FailureReason::InvalidMessage, "the message has no body")
         })?;
-        let event = ReceivedEvent::parse(Bytes::copy_from_slice(body.as_bytes()))?;
+        let mut event = ReceivedEvent::parse(Bytes::copy_from_slice(body.as_bytes()))?;
+        event.message_id = context.message_id.clone();
         let span = tracing::Span::current();
         span.record("event_id", event.event.id.as_str());
         span.record("event_type", event.event.event_type.as_str());

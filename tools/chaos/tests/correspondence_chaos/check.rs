@@ -291,3 +291,54 @@ pub(crate) async fn check_correspondence(
         counts.bytes += size;
     }
 }
+
+/// What the case system got from the hand-off bus: one `CorrespondenceArchived` per
+/// correspondence event, never two for the same (correspondence, event), and one
+/// `InstanceArchived` per instance alongside (all checked against their schemas as read).
+pub(crate) async fn check_hand_off(
+    system: &ChaosSystem,
+    tracked: &[Tracked],
+    instances: &[SeededInstance],
+    seed: u64,
+) -> usize {
+    let events = system.hand_off.drain(Duration::from_secs(2)).await;
+    let mut archived: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut instances_archived: BTreeMap<String, usize> = BTreeMap::new();
+    for event in &events {
+        let field = |name: &str| event.detail[name].as_str().unwrap_or_default().to_owned();
+        match event.detail_type.as_str() {
+            "CorrespondenceArchived" => {
+                *archived
+                    .entry((field("correspondenceId"), field("eventId")))
+                    .or_default() += 1;
+            }
+            "InstanceArchived" => {
+                *instances_archived.entry(field("instanceGuid")).or_default() += 1
+            }
+            _ => {}
+        }
+    }
+    let twice: Vec<_> = archived.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "seed {seed}: sent more than once: {twice:#?}"
+    );
+    for c in tracked {
+        for (event_id, suffix, _) in &c.events {
+            assert!(
+                archived.contains_key(&(c.id().to_string(), event_id.clone())),
+                "seed {seed}: no CorrespondenceArchived for {suffix} {event_id} of {}",
+                c.id()
+            );
+        }
+    }
+    for instance in instances {
+        assert_eq!(
+            instances_archived.get(&instance.instance_guid.to_string()),
+            Some(&1),
+            "seed {seed}: InstanceArchived for {}",
+            instance.instance_id()
+        );
+    }
+    events.len()
+}

@@ -31,7 +31,9 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             event_time: received.time.clone(),
             manifest_key: Some(manifest_key.to_owned()),
         };
-        self.hand_off_follow_up(&alert, event.suffix).await?;
+        let message_id = event.event.message_id.as_deref();
+        self.hand_off_follow_up(&alert, event.suffix, message_id)
+            .await?;
         let Some(sink) = &self.follow_up else {
             tracing::info!(
                 event_type = event.suffix,
@@ -47,6 +49,7 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         let claim = SendOnce {
             key: &claim_key,
             event_id: &received.id,
+            message_id,
             ttl: self.settings.send_claim_ttl,
             busy: FailureReason::FollowUpInProgress,
             what: "this follow-up alert",

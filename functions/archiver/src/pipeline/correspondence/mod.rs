@@ -79,6 +79,7 @@ impl CorrespondenceEvent<'_> {
             resource_id: self.resource_id,
             event_id: &self.event.event.id,
             event_type: &self.event.event.event_type,
+            message_id: self.event.message_id.as_deref(),
         }
     }
 

@@ -210,3 +210,38 @@ fn every_detail_type_matches_its_schema() {
     let broken = json!({ "org": ORG });
     assert!(!testkit::hand_off::violations("InstanceArchived", &broken).is_empty());
 }
+
+#[tokio::test]
+async fn a_claim_left_by_an_earlier_receive_of_the_same_message_is_taken_over_at_once() {
+    let (fixture, sink) = with_bus(Fixture::new());
+    fixture.seed(&[&element(3, 100)], &[], true);
+    // The claim's answer was lost on the message's first receive: the claim is there, young.
+    fixture.archive.insert(
+        &fixture.key("hand-off.json"),
+        br#"{"state":"claimed","eventId":"e","messageId":"message-1","at":"2026-12-04T10:00:00Z"}"#
+            .to_vec(),
+        true,
+    );
+    let body = fixture.event(altinn::event::PROCESS_COMPLETED);
+    let handle_as = |message_id: &str| {
+        let mut context = MessageContext {
+            message_id: Some(message_id.to_owned()),
+            ..MessageContext::default()
+        };
+        let deadline = Deadline::after(Duration::from_secs(60), Duration::from_secs(1));
+        let body = body.clone();
+        let pipeline = &fixture.pipeline;
+        async move {
+            pipeline
+                .handle(Some(&body), &deadline, &RunStats::default(), &mut context)
+                .await
+        }
+    };
+    // Another message (a duplicate delivery) waits for the claim's owner.
+    let error = handle_as("message-2").await.unwrap_err();
+    assert_eq!(error.reason, FailureReason::HandOffInProgress);
+    assert!(sink.sent().is_empty());
+    // The same message, received again, is that owner: it sends at once.
+    handle_as("message-1").await.unwrap();
+    assert_eq!(details(&sink).len(), 1);
+}
