@@ -23,13 +23,14 @@
 //! `event_type` (the full type), so a subscription can filter on it. The caller sends at most
 //! one message per (correspondence, type); this module only delivers it.
 
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+use lambda_support::aws::OnFirstUse;
+
 use crate::error::{ArchiveError, FailureReason};
+use crate::memory::MemorySink;
 
 /// The prefix of every Correspondence event type.
 const TYPE_PREFIX: &str = "no.altinn.correspondence.";
@@ -126,18 +127,8 @@ pub trait FollowUpSink: Send + Sync {
 #[derive(Clone)]
 pub struct SnsFollowUp {
     topic_arn: String,
-    client: Arc<SnsClientSource>,
-}
-
-/// The client, built at the first alert: most runs send none, and building an SDK client
-/// parses AWS's partition table, work a cold start need not pay (as for the archiver's SQS
-/// client in [`crate::queue`]).
-enum SnsClientSource {
-    Built(aws_sdk_sns::Client),
-    OnFirstUse {
-        sdk: Box<aws_config::SdkConfig>,
-        client: OnceLock<aws_sdk_sns::Client>,
-    },
+    /// Built at the first alert: most runs send none.
+    client: OnFirstUse<aws_sdk_sns::Client>,
 }
 
 impl SnsFollowUp {
@@ -145,10 +136,7 @@ impl SnsFollowUp {
     pub fn on_first_use(sdk: &aws_config::SdkConfig, topic_arn: impl Into<String>) -> Self {
         SnsFollowUp {
             topic_arn: topic_arn.into(),
-            client: Arc::new(SnsClientSource::OnFirstUse {
-                sdk: Box::new(sdk.clone()),
-                client: OnceLock::new(),
-            }),
+            client: OnFirstUse::on_first_use(sdk, aws_sdk_sns::Client::new),
         }
     }
 
@@ -156,22 +144,13 @@ impl SnsFollowUp {
     pub fn new(client: aws_sdk_sns::Client, topic_arn: impl Into<String>) -> Self {
         SnsFollowUp {
             topic_arn: topic_arn.into(),
-            client: Arc::new(SnsClientSource::Built(client)),
+            client: client.into(),
         }
     }
 
     /// The topic alerts go to.
     pub fn topic_arn(&self) -> &str {
         &self.topic_arn
-    }
-
-    fn client(&self) -> &aws_sdk_sns::Client {
-        match &*self.client {
-            SnsClientSource::Built(client) => client,
-            SnsClientSource::OnFirstUse { sdk, client } => {
-                client.get_or_init(|| aws_sdk_sns::Client::new(sdk))
-            }
-        }
     }
 
     async fn publish(&self, alert: &FollowUp) -> Result<(), ArchiveError> {
@@ -191,7 +170,8 @@ impl SnsFollowUp {
             .string_value(&alert.event_type)
             .build()
             .map_err(|error| failed(error.to_string()))?;
-        self.client()
+        self.client
+            .get()
             .publish()
             .topic_arn(&self.topic_arn)
             .subject(alert.subject())
@@ -227,63 +207,21 @@ impl std::fmt::Debug for SnsFollowUp {
     }
 }
 
-/// An in-memory sink for tests: records every alert it accepted, and can be told to fail.
-#[derive(Debug, Clone, Default)]
-pub struct MemoryFollowUp {
-    state: Arc<Mutex<MemoryState>>,
-}
+/// An in-memory sink for tests.
+pub type MemoryFollowUp = MemorySink<FollowUp>;
 
-#[derive(Debug, Default)]
-struct MemoryState {
-    sent: Vec<FollowUp>,
-    failures_left: usize,
-    attempts: usize,
-}
-
-impl MemoryFollowUp {
-    /// A sink that accepts every alert.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The next `count` sends fail with a transient error (and are not recorded).
-    pub fn fail_next(&self, count: usize) {
-        self.lock().failures_left = count;
-    }
-
-    /// The alerts accepted so far, in order.
-    pub fn sent(&self) -> Vec<FollowUp> {
-        self.lock().sent.clone()
-    }
-
-    /// Every send, failed ones included.
-    pub fn attempts(&self) -> usize {
-        self.lock().attempts
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl FollowUpSink for MemoryFollowUp {
+impl FollowUpSink for MemorySink<FollowUp> {
     fn send(&self, alert: &FollowUp) -> BoxFuture<'_, Result<(), ArchiveError>> {
-        let result = {
-            let mut state = self.lock();
-            state.attempts += 1;
-            if state.failures_left > 0 {
-                state.failures_left -= 1;
-                Err(ArchiveError::transient(
-                    FailureReason::FollowUpUnavailable,
-                    format!(
-                        "follow-up alert for correspondence {}: the test sink was told to fail",
-                        alert.correspondence_id
-                    ),
-                ))
-            } else {
-                state.sent.push(alert.clone());
-                Ok(())
-            }
+        let result = if self.accept(alert) {
+            Ok(())
+        } else {
+            Err(ArchiveError::transient(
+                FailureReason::FollowUpUnavailable,
+                format!(
+                    "follow-up alert for correspondence {}: the test sink was told to fail",
+                    alert.correspondence_id
+                ),
+            ))
         };
         futures_util::future::ready(result).boxed()
     }

@@ -85,7 +85,7 @@ impl Archiver {
     /// reqwest client, the token provider, the Altinn client, and the S3 client from `sdk`. The
     /// SQS client (and the SNS client of the follow-up alerts, with `FOLLOW_UP_TOPIC_ARN`, and
     /// the EventBridge client of the hand-off events, with `EVENT_BUS_NAME`) is built from
-    /// `sdk` at first use ([`SqsClient::on_first_use`]).
+    /// `sdk` at first use ([`SqsClient`]).
     pub async fn from_config(
         config: &ArchiverConfig,
         sdk: &SdkConfig,
@@ -105,7 +105,12 @@ impl Archiver {
             AltinnClient::from_config(&config.altinn, &key_text, http, config.retry.clone())?
                 .with_subscription_key(subscription_key);
         let s3 = lambda_support::aws::s3_client(sdk);
-        let archiver = Self::new(config, altinn, s3, SqsClient::on_first_use(sdk))?;
+        let archiver = Self::new(
+            config,
+            altinn,
+            s3,
+            SqsClient::on_first_use(sdk, aws_sdk_sqs::Client::new),
+        )?;
         let archiver = match &config.follow_up_topic_arn {
             Some(arn) => archiver.with_follow_up(Arc::new(SnsFollowUp::on_first_use(sdk, arn))),
             None => archiver,

@@ -7,7 +7,6 @@
 //! act on. When the DLQ send itself fails, the message is reported as a batch item failure
 //! instead, and the source queue's redrive policy is the last line.
 
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use altinn::Backoff;
@@ -63,60 +62,8 @@ pub struct DeadLetter {
 /// The archiver calls SQS only for a message that failed (a dead letter or a delayed retry).
 /// [`Archiver::from_config`](crate::Archiver::from_config), the Lambda entry point's path, has
 /// the client built at the first such call, so an environment whose messages all archive never
-/// builds it. Building an SDK client parses AWS's partition table (JSON and regular
-/// expressions, about 0.4 million instructions), work that every cold start paid before.
-#[derive(Clone)]
-pub struct SqsClient(Arc<SqsClientSource>);
-
-enum SqsClientSource {
-    Built(aws_sdk_sqs::Client),
-    OnFirstUse {
-        sdk: Box<aws_config::SdkConfig>,
-        client: OnceLock<aws_sdk_sqs::Client>,
-    },
-}
-
-impl SqsClient {
-    /// A client built from `sdk` when the first SQS call is made.
-    pub fn on_first_use(sdk: &aws_config::SdkConfig) -> Self {
-        SqsClient(Arc::new(SqsClientSource::OnFirstUse {
-            sdk: Box::new(sdk.clone()),
-            client: OnceLock::new(),
-        }))
-    }
-
-    /// Whether the client exists yet (always, for one passed in built).
-    pub fn is_built(&self) -> bool {
-        match &*self.0 {
-            SqsClientSource::Built(_) => true,
-            SqsClientSource::OnFirstUse { client, .. } => client.get().is_some(),
-        }
-    }
-
-    fn get(&self) -> &aws_sdk_sqs::Client {
-        match &*self.0 {
-            SqsClientSource::Built(client) => client,
-            SqsClientSource::OnFirstUse { sdk, client } => {
-                client.get_or_init(|| aws_sdk_sqs::Client::new(sdk))
-            }
-        }
-    }
-}
-
-impl From<aws_sdk_sqs::Client> for SqsClient {
-    /// A client built already (tests and tools pass one).
-    fn from(client: aws_sdk_sqs::Client) -> Self {
-        SqsClient(Arc::new(SqsClientSource::Built(client)))
-    }
-}
-
-impl std::fmt::Debug for SqsClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqsClient")
-            .field("built", &self.is_built())
-            .finish()
-    }
-}
+/// builds it.
+pub type SqsClient = lambda_support::aws::OnFirstUse<aws_sdk_sqs::Client>;
 
 /// The source queue and the dead-letter queue.
 #[derive(Debug, Clone)]
@@ -382,30 +329,6 @@ mod tests {
             },
             "running out of time uses up no receive"
         );
-    }
-
-    #[test]
-    fn the_client_is_built_at_the_first_call_and_only_once() {
-        let sdk = aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("eu-north-1"))
-            .build();
-        let lazy = SqsClient::on_first_use(&sdk);
-        let shared = lazy.clone();
-        assert!(!lazy.is_built());
-        assert_eq!(format!("{lazy:?}"), "SqsClient { built: false }");
-
-        let first: *const aws_sdk_sqs::Client = shared.get();
-        assert!(lazy.is_built(), "clones share the one client");
-        assert!(std::ptr::eq(first, lazy.get()), "built once, not per call");
-        assert_eq!(
-            lazy.get().config().region().map(|r| r.as_ref()),
-            Some("eu-north-1")
-        );
-        assert_eq!(format!("{lazy:?}"), "SqsClient { built: true }");
-
-        let given = SqsClient::from(aws_sdk_sqs::Client::new(&sdk));
-        assert!(given.is_built());
     }
 
     #[test]

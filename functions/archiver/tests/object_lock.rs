@@ -84,7 +84,13 @@ async fn archiver_over(harness: &Harness, s3: aws_sdk_s3::Client) -> Archiver {
     let http = AltinnClient::try_http_client(&config.retry).expect("an HTTP client");
     let altinn = AltinnClient::from_config(&config.altinn, &key, http, config.retry.clone())
         .expect("an Altinn client");
-    Archiver::new(config, altinn, s3, SqsClient::on_first_use(&sdk)).expect("an archiver")
+    Archiver::new(
+        config,
+        altinn,
+        s3,
+        SqsClient::on_first_use(&sdk, aws_sdk_sqs::Client::new),
+    )
+    .expect("an archiver")
 }
 
 /// The key's current version: GOVERNANCE, retained until about `RETENTION_DAYS` from now.

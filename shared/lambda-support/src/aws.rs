@@ -154,9 +154,75 @@ pub async fn read_secret_stage(
     }
 }
 
+/// An AWS SDK client built when it is first used, or passed in built.
+///
+/// Building an SDK client parses AWS's partition table (JSON and regular expressions, about
+/// 0.4 million instructions). A client the function may never need on a given run (SQS for a
+/// failed message, SNS for a follow-up alert, EventBridge for a hand-off event) is built at its
+/// first call, so a cold start does not pay for it.
+pub struct OnFirstUse<C>(std::sync::Arc<Source<C>>);
+
+enum Source<C> {
+    Built(C),
+    Later {
+        sdk: Box<SdkConfig>,
+        build: fn(&SdkConfig) -> C,
+        client: std::sync::OnceLock<C>,
+    },
+}
+
+impl<C> OnFirstUse<C> {
+    /// A client `build` makes from `sdk` at the first call (e.g. `aws_sdk_sqs::Client::new`).
+    pub fn on_first_use(sdk: &SdkConfig, build: fn(&SdkConfig) -> C) -> Self {
+        OnFirstUse(std::sync::Arc::new(Source::Later {
+            sdk: Box::new(sdk.clone()),
+            build,
+            client: std::sync::OnceLock::new(),
+        }))
+    }
+
+    /// Whether the client exists yet (always, for one passed in built).
+    pub fn is_built(&self) -> bool {
+        match &*self.0 {
+            Source::Built(_) => true,
+            Source::Later { client, .. } => client.get().is_some(),
+        }
+    }
+
+    /// The client, built now if it is the first call.
+    pub fn get(&self) -> &C {
+        match &*self.0 {
+            Source::Built(client) => client,
+            Source::Later { sdk, build, client } => client.get_or_init(|| build(sdk)),
+        }
+    }
+}
+
+impl<C> From<C> for OnFirstUse<C> {
+    /// A client built already (tests and tools pass one).
+    fn from(client: C) -> Self {
+        OnFirstUse(std::sync::Arc::new(Source::Built(client)))
+    }
+}
+
+impl<C> Clone for OnFirstUse<C> {
+    fn clone(&self) -> Self {
+        OnFirstUse(std::sync::Arc::clone(&self.0))
+    }
+}
+
+impl<C> std::fmt::Debug for OnFirstUse<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnFirstUse")
+            .field("built", &self.is_built())
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{credentials_in_environment, region_in_environment};
+    use super::{OnFirstUse, credentials_in_environment, region_in_environment};
+    use aws_config::{BehaviorVersion, SdkConfig};
 
     fn environment(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let pairs: Vec<(String, String)> = pairs
@@ -216,5 +282,29 @@ mod tests {
             "AWS_DEFAULT_REGION",
             "eu-north-1"
         )])));
+    }
+
+    #[test]
+    fn the_client_is_built_at_the_first_call_and_only_once() {
+        let sdk = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-north-1"))
+            .build();
+        let lazy = OnFirstUse::on_first_use(&sdk, aws_sdk_s3::Client::new);
+        let shared = lazy.clone();
+        assert!(!lazy.is_built());
+        assert_eq!(format!("{lazy:?}"), "OnFirstUse { built: false }");
+
+        let first: *const aws_sdk_s3::Client = shared.get();
+        assert!(lazy.is_built(), "clones share the one client");
+        assert!(std::ptr::eq(first, lazy.get()), "built once, not per call");
+        assert_eq!(
+            lazy.get().config().region().map(|r| r.as_ref()),
+            Some("eu-north-1")
+        );
+        assert_eq!(format!("{lazy:?}"), "OnFirstUse { built: true }");
+
+        let given = OnFirstUse::from(aws_sdk_s3::Client::new(&sdk));
+        assert!(given.is_built());
     }
 }

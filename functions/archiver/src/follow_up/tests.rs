@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use serde_json::Value;
 use testkit::MotoServer;
 

@@ -1,10 +1,9 @@
 //! The production [`HandOffSink`]: `PutEvents` on the bus named by `EVENT_BUS_NAME`.
 
-use std::sync::{Arc, OnceLock};
-
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
+use lambda_support::aws::OnFirstUse;
 
 use super::{HandOff, HandOffSink, SOURCE, unavailable};
 use crate::error::ArchiveError;
@@ -13,17 +12,7 @@ use crate::error::ArchiveError;
 #[derive(Clone)]
 pub struct EventBridgeHandOff {
     bus_name: String,
-    client: Arc<ClientSource>,
-}
-
-/// The client, built at the first event: building an SDK client parses AWS's partition
-/// table, work a cold start need not pay before it has archived anything.
-enum ClientSource {
-    Built(aws_sdk_eventbridge::Client),
-    OnFirstUse {
-        sdk: Box<aws_config::SdkConfig>,
-        client: OnceLock<aws_sdk_eventbridge::Client>,
-    },
+    client: OnFirstUse<aws_sdk_eventbridge::Client>,
 }
 
 impl EventBridgeHandOff {
@@ -31,10 +20,7 @@ impl EventBridgeHandOff {
     pub fn on_first_use(sdk: &aws_config::SdkConfig, bus_name: impl Into<String>) -> Self {
         EventBridgeHandOff {
             bus_name: bus_name.into(),
-            client: Arc::new(ClientSource::OnFirstUse {
-                sdk: Box::new(sdk.clone()),
-                client: OnceLock::new(),
-            }),
+            client: OnFirstUse::on_first_use(sdk, aws_sdk_eventbridge::Client::new),
         }
     }
 
@@ -42,22 +28,13 @@ impl EventBridgeHandOff {
     pub fn new(client: aws_sdk_eventbridge::Client, bus_name: impl Into<String>) -> Self {
         EventBridgeHandOff {
             bus_name: bus_name.into(),
-            client: Arc::new(ClientSource::Built(client)),
+            client: client.into(),
         }
     }
 
     /// The bus events go to.
     pub fn bus_name(&self) -> &str {
         &self.bus_name
-    }
-
-    fn client(&self) -> &aws_sdk_eventbridge::Client {
-        match &*self.client {
-            ClientSource::Built(client) => client,
-            ClientSource::OnFirstUse { sdk, client } => {
-                client.get_or_init(|| aws_sdk_eventbridge::Client::new(sdk))
-            }
-        }
     }
 
     async fn put_event(&self, event: &HandOff) -> Result<(), ArchiveError> {
@@ -68,7 +45,8 @@ impl EventBridgeHandOff {
             .detail(event.detail_json())
             .build();
         let answer = self
-            .client()
+            .client
+            .get()
             .put_events()
             .entries(entry)
             .send()

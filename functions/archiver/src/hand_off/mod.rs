@@ -15,8 +15,6 @@
 
 mod eventbridge;
 
-use std::sync::{Arc, Mutex, PoisonError};
-
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use serde::Serialize;
@@ -25,6 +23,7 @@ pub use eventbridge::EventBridgeHandOff;
 
 use crate::error::{ArchiveError, FailureReason};
 use crate::follow_up::FollowUp;
+use crate::memory::MemorySink;
 
 /// The `source` of every hand-off event.
 pub const SOURCE: &str = "altinn.archive";
@@ -152,57 +151,15 @@ pub trait HandOffSink: Send + Sync {
     fn put(&self, event: &HandOff) -> BoxFuture<'_, Result<(), ArchiveError>>;
 }
 
-/// An in-memory sink for tests: records every event it accepted, and can be told to fail.
-#[derive(Debug, Clone, Default)]
-pub struct MemoryHandOff {
-    state: Arc<Mutex<MemoryState>>,
-}
+/// An in-memory sink for tests.
+pub type MemoryHandOff = MemorySink<HandOff>;
 
-#[derive(Debug, Default)]
-struct MemoryState {
-    sent: Vec<HandOff>,
-    failures_left: usize,
-    attempts: usize,
-}
-
-impl MemoryHandOff {
-    /// A sink that accepts every event.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The next `count` puts fail with a transient error (and are not recorded).
-    pub fn fail_next(&self, count: usize) {
-        self.lock().failures_left = count;
-    }
-
-    /// The events accepted so far, in order.
-    pub fn sent(&self) -> Vec<HandOff> {
-        self.lock().sent.clone()
-    }
-
-    /// Every put, failed ones included.
-    pub fn attempts(&self) -> usize {
-        self.lock().attempts
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl HandOffSink for MemoryHandOff {
+impl HandOffSink for MemorySink<HandOff> {
     fn put(&self, event: &HandOff) -> BoxFuture<'_, Result<(), ArchiveError>> {
-        let result = {
-            let mut state = self.lock();
-            state.attempts += 1;
-            if state.failures_left > 0 {
-                state.failures_left -= 1;
-                Err(unavailable(event, "the test sink was told to fail"))
-            } else {
-                state.sent.push(event.clone());
-                Ok(())
-            }
+        let result = if self.accept(event) {
+            Ok(())
+        } else {
+            Err(unavailable(event, "the test sink was told to fail"))
         };
         futures_util::future::ready(result).boxed()
     }

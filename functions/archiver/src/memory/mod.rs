@@ -1,6 +1,6 @@
 //! In-memory implementations of the pipeline's seams, for fast tests of its decisions without
 //! S3, SQS or an Altinn simulator: [`MemoryAltinn`] (an [`AltinnSource`]) and [`MemoryArchive`]
-//! (an [`ArchiveTarget`]). Both write what they are asked to do into a shared [`Journal`], so a
+//! (an [`ArchiveTarget`]), and [`MemorySink`] for the alerts and hand-off events sent out. Both write what they are asked to do into a shared [`Journal`], so a
 //! test can check the order of steps (the manifest before `complete`).
 //!
 //! [`AltinnSource`]: crate::seams::AltinnSource
@@ -9,11 +9,13 @@
 mod altinn;
 mod archive;
 mod correspondence;
+mod sink;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 pub use altinn::{DownloadFault, MemoryAltinn, Read, Step, StepFault};
 pub use archive::{MemoryArchive, MemoryObject};
+pub use sink::MemorySink;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)

@@ -8,8 +8,9 @@
 //! `sent`. A later run that finds it `sent` sends nothing; one that finds it `claimed` and
 //! younger than the lifetime waits (a transient failure asking to come back after it); an
 //! older one is taken over. A run whose send fails releases the claim, so the retry sends at
-//! once, and a claim left by an earlier receive of the same SQS message is taken over at once
-//! (that receive is over). Only a crash (or an S3 outage longer than the `sent` mark's own
+//! once. A claim names the SQS message of its run: a later receive of that message takes it
+//! over at once (that receive is over), and any other message leaves the send to it, since
+//! that message comes back until it has sent. Only a crash (or an S3 outage longer than the `sent` mark's own
 //! retries) between the send and the mark can lead to a second message, after the lifetime,
 //! with the same content.
 
@@ -123,7 +124,8 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         }
     }
 
-    /// True when this run holds the claim and must send; false when it was sent.
+    /// True when this run holds the claim and must send; false when it was sent, or another
+    /// message holds it and will send.
     async fn claim_send(&self, claim: &SendOnce<'_>) -> Result<bool, ArchiveError> {
         let store_error = |e: StoreError| ArchiveError::from_store(&e);
         let claimed = Claim::bytes(ClaimState::Claimed, claim);
@@ -141,13 +143,17 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             .await
             .map_err(store_error)?
             .and_then(|bytes| serde_json::from_slice::<Claim>(&bytes).ok());
-        if let Some(existing) = existing {
-            if existing.state == ClaimState::Sent {
-                return Ok(false);
-            }
+        if existing
+            .as_ref()
+            .is_some_and(|e| e.state == ClaimState::Sent)
+        {
+            return Ok(false);
+        }
+        let holder = existing.and_then(|e| e.message_id);
+        match (holder.as_deref(), claim.message_id) {
             // An earlier receive of this very message claimed it (its answer may have been
             // lost): SQS gives a message to one run at a time, so that run is over.
-            if existing.message_id.is_some() && existing.message_id.as_deref() == claim.message_id {
+            (Some(holder), Some(ours)) if holder == ours => {
                 tracing::info!(
                     "taking over the claim on {} from an earlier receive of this message",
                     claim.what
@@ -158,10 +164,39 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
                     .map_err(store_error)?;
                 return Ok(true);
             }
+            // Another message claimed it (a duplicate delivery, another event of the same
+            // instance), and that message comes back until it has sent (a failed send
+            // releases the claim, a crash brings it back): nothing for this one to do, unless
+            // the claim is stale (its message was dead-lettered and redriven as a new one).
+            (Some(_), Some(_)) => {
+                let age = self.claim_age(claim.key).await?;
+                if age.is_some_and(|age| age < claim.ttl) {
+                    tracing::info!(
+                        "another message holds the claim on {}; it sends",
+                        claim.what
+                    );
+                    return Ok(false);
+                }
+            }
+            _ => {}
         }
         self.take_over_claim(claim.key, claimed, claim.ttl, claim.busy, claim.what)
             .await?;
         Ok(true)
+    }
+
+    /// How long ago the claim at `key` was last written; `None` when it is gone.
+    async fn claim_age(&self, key: &str) -> Result<Option<Duration>, ArchiveError> {
+        let modified = self
+            .target
+            .last_modified(key)
+            .await
+            .map_err(|e| ArchiveError::from_store(&e))?;
+        Ok(modified.map(|modified| {
+            SystemTime::now()
+                .duration_since(modified)
+                .unwrap_or(Duration::ZERO)
+        }))
     }
 
     /// Takes over the claim at `key` that another run created: allowed when it is older than
@@ -175,17 +210,7 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         busy: FailureReason,
         what: &str,
     ) -> Result<(), ArchiveError> {
-        let modified = self
-            .target
-            .last_modified(key)
-            .await
-            .map_err(|e| ArchiveError::from_store(&e))?;
-        let age = modified.map(|modified| {
-            SystemTime::now()
-                .duration_since(modified)
-                .unwrap_or(Duration::ZERO)
-        });
-        if let Some(age) = age
+        if let Some(age) = self.claim_age(key).await?
             && age < ttl
         {
             let mut error = ArchiveError::transient(

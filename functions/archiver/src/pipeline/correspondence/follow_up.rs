@@ -12,7 +12,8 @@ use crate::seams::{AltinnSource, ArchiveTarget};
 
 impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
     /// For an event that needs follow-up: `Some(true)` when this run sent the SNS alert,
-    /// `Some(false)` when it was sent before or no topic is configured; `None` otherwise.
+    /// `Some(false)` when it was sent before (or another message sends it) or no topic is
+    /// configured; `None` otherwise.
     pub(super) async fn follow_up(
         &self,
         event: &CorrespondenceEvent<'_>,
