@@ -136,7 +136,7 @@ impl SnsFollowUp {
     pub fn on_first_use(sdk: &aws_config::SdkConfig, topic_arn: impl Into<String>) -> Self {
         SnsFollowUp {
             topic_arn: topic_arn.into(),
-            client: OnFirstUse::on_first_use(sdk, aws_sdk_sns::Client::new),
+            client: OnFirstUse::new(sdk, aws_sdk_sns::Client::new),
         }
     }
 

@@ -109,7 +109,7 @@ impl Archiver {
             config,
             altinn,
             s3,
-            SqsClient::on_first_use(sdk, aws_sdk_sqs::Client::new),
+            SqsClient::new(sdk, aws_sdk_sqs::Client::new),
         )?;
         let archiver = match &config.follow_up_topic_arn {
             Some(arn) => archiver.with_follow_up(Arc::new(SnsFollowUp::on_first_use(sdk, arn))),

@@ -88,7 +88,7 @@ async fn archiver_over(harness: &Harness, s3: aws_sdk_s3::Client) -> Archiver {
         config,
         altinn,
         s3,
-        SqsClient::on_first_use(&sdk, aws_sdk_sqs::Client::new),
+        SqsClient::new(&sdk, aws_sdk_sqs::Client::new),
     )
     .expect("an archiver")
 }

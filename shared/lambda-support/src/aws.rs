@@ -173,7 +173,7 @@ enum Source<C> {
 
 impl<C> OnFirstUse<C> {
     /// A client `build` makes from `sdk` at the first call (e.g. `aws_sdk_sqs::Client::new`).
-    pub fn on_first_use(sdk: &SdkConfig, build: fn(&SdkConfig) -> C) -> Self {
+    pub fn new(sdk: &SdkConfig, build: fn(&SdkConfig) -> C) -> Self {
         OnFirstUse(std::sync::Arc::new(Source::Later {
             sdk: Box::new(sdk.clone()),
             build,
@@ -290,7 +290,7 @@ mod tests {
             .behavior_version(BehaviorVersion::latest())
             .region(aws_config::Region::new("eu-north-1"))
             .build();
-        let lazy = OnFirstUse::on_first_use(&sdk, aws_sdk_s3::Client::new);
+        let lazy = OnFirstUse::new(&sdk, aws_sdk_s3::Client::new);
         let shared = lazy.clone();
         assert!(!lazy.is_built());
         assert_eq!(format!("{lazy:?}"), "OnFirstUse { built: false }");

@@ -20,7 +20,7 @@ impl EventBridgeHandOff {
     pub fn on_first_use(sdk: &aws_config::SdkConfig, bus_name: impl Into<String>) -> Self {
         EventBridgeHandOff {
             bus_name: bus_name.into(),
-            client: OnFirstUse::on_first_use(sdk, aws_sdk_eventbridge::Client::new),
+            client: OnFirstUse::new(sdk, aws_sdk_eventbridge::Client::new),
         }
     }
 
