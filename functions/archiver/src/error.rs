@@ -88,6 +88,12 @@ pub enum FailureReason {
     FollowUpInProgress,
     /// The follow-up topic (SNS) did not take the alert; retried like any AWS outage.
     FollowUpUnavailable,
+    /// A data element's malware scan is still `Pending`: transient (the message comes back)
+    /// until `SCAN_PENDING_MAX_WAIT` has passed since the event, then permanent.
+    ScanPending,
+    /// A data element is `Infected` and `INFECTED_POLICY=hold`: its bytes are quarantined and
+    /// the instance waits for `archive-ops quarantine release` (permanent).
+    Infected,
 }
 
 impl FailureReason {
@@ -131,6 +137,8 @@ impl FailureReason {
             FailureReason::ManifestUnsettled => "manifest_unsettled",
             FailureReason::FollowUpInProgress => "follow_up_in_progress",
             FailureReason::FollowUpUnavailable => "follow_up_unavailable",
+            FailureReason::ScanPending => "scan_pending",
+            FailureReason::Infected => "infected",
         }
     }
 }

@@ -265,6 +265,14 @@ impl FailurePolicy {
                 visibility: Duration::ZERO,
             };
         }
+        if error.reason == FailureReason::ScanPending
+            && error.is_transient()
+            && receive_count < self.max_receive_count
+        {
+            return Verdict::Retry {
+                visibility: self.scan_pending_visibility(receive_count, error.retry_after),
+            };
+        }
         if error.is_transient() && receive_count < self.max_receive_count {
             return Verdict::Retry {
                 visibility: visibility_backoff(&self.visibility, receive_count, error.retry_after),
@@ -273,6 +281,24 @@ impl FailurePolicy {
         Verdict::DeadLetter {
             retries_exhausted: error.is_transient(),
         }
+    }
+}
+
+impl FailurePolicy {
+    /// The visibility after a pending malware scan, whose `retry_after` is the time left of
+    /// `SCAN_PENDING_MAX_WAIT`: the usual backoff, but at least that time spread over the
+    /// receives left, and never past it. So the last receive comes after the wait has ended
+    /// and the pipeline can say `scan_pending` for good, instead of the receive count running
+    /// out first. (Config refuses a wait longer than the receives can cover at 12 h each.)
+    fn scan_pending_visibility(&self, receive_count: u32, left: Option<Duration>) -> Duration {
+        let backoff = visibility_backoff(&self.visibility, receive_count, None);
+        let Some(left) = left else {
+            return backoff;
+        };
+        let left = Duration::from_secs(left.as_secs() + u64::from(left.subsec_nanos() > 0));
+        let receives_left = self.max_receive_count.saturating_sub(receive_count).max(1);
+        let spread = Duration::from_secs(left.as_secs().div_ceil(u64::from(receives_left)));
+        backoff.max(spread).min(left).min(MAX_VISIBILITY)
     }
 }
 
@@ -376,6 +402,53 @@ mod tests {
                 visibility: Duration::ZERO
             },
             "running out of time uses up no receive"
+        );
+    }
+
+    #[test]
+    fn a_pending_scan_is_retried_so_the_last_receive_comes_after_its_wait() {
+        let policy = FailurePolicy::new(5, Duration::from_secs(30));
+        let mut pending = ArchiveError::transient(FailureReason::ScanPending, "Pending");
+        pending.retry_after = Some(Duration::from_secs(3600));
+        let mut waited = Duration::ZERO;
+        for receive in 1..5 {
+            let Verdict::Retry { visibility } = policy.decide(&pending, receive) else {
+                panic!("receive {receive} is retried");
+            };
+            waited += visibility;
+            let left = Duration::from_secs(3600).saturating_sub(waited);
+            pending.retry_after = Some(left);
+        }
+        assert!(
+            waited >= Duration::from_secs(3600),
+            "the fifth receive comes after the hour: {waited:?}"
+        );
+        assert_eq!(
+            policy.decide(&pending, 5),
+            Verdict::DeadLetter {
+                retries_exhausted: true
+            }
+        );
+
+        // Near the end, never past the wait; without a time left, the usual backoff.
+        pending.retry_after = Some(Duration::from_millis(2500));
+        assert_eq!(
+            policy.decide(&pending, 1),
+            Verdict::Retry {
+                visibility: Duration::from_secs(3)
+            }
+        );
+        pending.retry_after = None;
+        let Verdict::Retry { visibility } = policy.decide(&pending, 1) else {
+            panic!("retried");
+        };
+        assert!(visibility <= Duration::from_secs(30));
+        let permanent = ArchiveError::permanent(FailureReason::ScanPending, "gave up");
+        assert_eq!(
+            policy.decide(&permanent, 1),
+            Verdict::DeadLetter {
+                retries_exhausted: false
+            }
         );
     }
 

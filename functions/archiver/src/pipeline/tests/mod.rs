@@ -2,6 +2,7 @@
 //! The write-back in the feedback task and the substatus are in `write_back.rs`.
 
 mod record;
+mod scan;
 mod write_back;
 
 use std::time::{Duration, SystemTime};
@@ -104,6 +105,7 @@ impl Fixture {
             write_back_claim_ttl: Duration::from_secs(120),
             correspondence: None,
             follow_up_claim_ttl: Duration::from_secs(120),
+            scan: crate::scan::ScanSettings::default(),
         };
         let instance = InstanceRef {
             org: ORG.into(),
