@@ -418,6 +418,21 @@ impl Simulator {
         ))
     }
 
+    /// Sets the malware scan result data element `data_id` shows from now on (the scanner's
+    /// verdict arriving); false when there is no such element.
+    pub fn set_scan(&self, guid: Uuid, data_id: Uuid, scan: SeededScan) -> bool {
+        let mut inner = self.shared.lock();
+        let Some(data) = inner
+            .instances
+            .get_mut(&guid)
+            .and_then(|i| i.data.iter_mut().find(|d| d.id == data_id))
+        else {
+            return false;
+        };
+        data.scan = scan::ScanState::new(scan);
+        true
+    }
+
     /// `(stakeholderId, confirmedOn)` of each of the instance's `completeConfirmations`.
     pub fn complete_confirmations(&self, party_id: u64, guid: Uuid) -> Vec<(String, String)> {
         let inner = self.shared.lock();

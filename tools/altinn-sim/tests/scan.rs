@@ -72,3 +72,22 @@ async fn seeded_scans_show_pending_then_clean_pending_forever_and_infected() {
     );
     assert_eq!(response.bytes().await.unwrap().len() as u64, infected.size);
 }
+
+#[tokio::test]
+async fn a_scan_result_can_be_set_after_seeding() {
+    let sim = start().await;
+    let instance = sim.add_instance(
+        InstanceSpec::new("scan-app", 2).with_data(DataSpec::attachment("a.pdf", 100, 1)),
+    );
+    let id = instance.data[0].id;
+    assert!(sim.set_scan(instance.instance_guid, id, SeededScan::Infected));
+    let json = sim
+        .instance_json(instance.party_id, instance.instance_guid)
+        .unwrap();
+    assert_eq!(scan_results(&json), ["Infected"]);
+    assert!(!sim.set_scan(
+        instance.instance_guid,
+        uuid::Uuid::new_v4(),
+        SeededScan::Clean
+    ));
+}
