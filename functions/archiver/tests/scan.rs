@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use altinn_sim::{DataSpec, SeededInstance, SeededScan};
 use archiver::quarantine::{QuarantineRelease, QuarantineReview};
-use archiver::{ArchiveTarget, FailureReason, MessageOutcome};
+use archiver::{FailureReason, MessageOutcome};
 use bytes::Bytes;
 use common::*;
 

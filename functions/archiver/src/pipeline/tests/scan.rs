@@ -11,6 +11,12 @@ use crate::scan::InfectedPolicy;
 
 /// Seeds the completed instance with `elements`, each with its `fileScanResult`.
 fn seed_scanned(fixture: &Fixture, elements: &[(&Element, &str)]) {
+    let ended = json!({ "ended": "2026-11-01T10:00:00Z", "endEvent": "EndEvent_1" });
+    seed_scanned_in(fixture, elements, ended);
+}
+
+/// Seeds the instance with `elements` and their scan results, its process at `process`.
+fn seed_scanned_in(fixture: &Fixture, elements: &[(&Element, &str)], process: Value) {
     let data: Vec<Value> = elements
         .iter()
         .map(|(element, result)| {
@@ -27,8 +33,8 @@ fn seed_scanned(fixture: &Fixture, elements: &[(&Element, &str)]) {
             "appId": fixture.instance.app_id(),
             "org": ORG,
             "instanceOwner": { "partyId": PARTY.to_string() },
-            "process": { "ended": "2026-11-01T10:00:00Z", "endEvent": "EndEvent_1" },
-            "status": { "isArchived": true },
+            "status": { "isArchived": process.get("ended").is_some() },
+            "process": process,
             "data": data,
         }),
     );
@@ -220,6 +226,45 @@ async fn under_hold_an_infected_instance_waits_for_a_release_then_archives() {
     );
     let manifest = fixture.manifest();
     assert!(manifest.data_elements().any(|o| o.quarantined));
+}
+
+#[tokio::test]
+async fn the_feedback_write_back_waits_for_scans_and_holds_infected_elements_too() {
+    let fixture = Fixture::writing_back(None);
+    let (form, scanned) = (element(3, 10), element(5, 20));
+    let waiting =
+        json!({ "currentTask": { "elementId": FEEDBACK_TASK, "altinnTaskType": "feedback" } });
+    let moved_to = fixture.event(&altinn::event::process_moved_to(FEEDBACK_TASK));
+
+    seed_scanned_in(
+        &fixture,
+        &[(&form, "Clean"), (&scanned, "Pending")],
+        waiting.clone(),
+    );
+    let error = fixture.handle(&moved_to).await.unwrap_err();
+    assert_eq!(error.reason, FailureReason::ScanPending);
+    seed_scanned_in(
+        &fixture,
+        &[(&form, "Clean"), (&scanned, "Infected")],
+        waiting,
+    );
+    let error = fixture.handle(&moved_to).await.unwrap_err();
+    assert_eq!(error.reason, FailureReason::Infected);
+    for what in ["receipt", "process_next"] {
+        assert_eq!(
+            fixture
+                .journal
+                .count(&format!("{what} {}", fixture.instance.instance_id())),
+            0,
+            "no {what} while a scan is pending or an element is held"
+        );
+    }
+    assert!(
+        fixture
+            .archive
+            .object(&quarantine_key(&fixture, &scanned))
+            .is_some()
+    );
 }
 
 /// What `archive-ops quarantine release` writes.
