@@ -27,7 +27,7 @@
 //! | `ALTINN_SUBSCRIPTION_KEY` | unset | `Ocp-Apim-Subscription-Key` on Correspondence calls only (never logged) |
 //! | `ALTINN_SUBSCRIPTION_KEY_SECRET_ARN` | unset | the same, from Secrets Manager (at most one of the two) |
 //! | `FOLLOW_UP_TOPIC_ARN` | unset (metric only) | the SNS topic of the follow-up alerts |
-//! | `SCAN_PENDING_MAX_WAIT` | `1h` | how long an element's malware scan may stay `Pending` (seconds, or `90s`, `45m`, `2h`); counted from the event's `time`, then dead letter `scan_pending`. At most `(MAX_RECEIVE_COUNT − 1) × 12 h`: the retries are spread so the last receive comes after the wait |
+//! | `SCAN_PENDING_MAX_WAIT` | `1h` | how long an element's malware scan may stay `Pending` (seconds, or `90s`, `45m`, `2h`); counted from the event's `time`, then dead letter `scan_pending`. At most `(MAX_RECEIVE_COUNT − 1) × 12 h`: the retries wait doubling shares of it (1 h, 5 receives: after 4, 12, 28, 60 min), so the last receive comes after the wait |
 //! | `INFECTED_POLICY` | `hold` | an `Infected` element: `hold` (quarantine, dead letter `infected`, `archive-ops quarantine release`) or `archive` (quarantine and complete) |
 //! | `ALTINN_*`, `MASKINPORTEN_*` | | see [`altinn::AltinnConfig`] |
 //!
