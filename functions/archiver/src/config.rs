@@ -28,6 +28,8 @@
 //! | `ALTINN_SUBSCRIPTION_KEY_SECRET_ARN` | unset | the same, from Secrets Manager (at most one of the two) |
 //! | `FOLLOW_UP_TOPIC_ARN` | unset (metric only) | the SNS topic of the follow-up alerts |
 //! | `EVENT_BUS_NAME` | unset (off) | the EventBridge bus (name or ARN) of the hand-off events |
+//! | `SCAN_PENDING_MAX_WAIT` | `1h` | how long an element's malware scan may stay `Pending` (seconds, or `90s`, `45m`, `2h`); counted from the event's `time`, then dead letter `scan_pending`. At most `(MAX_RECEIVE_COUNT − 1) × 12 h`: the retries wait doubling shares of it (1 h, 5 receives: after 4, 12, 28, 60 min), so the last receive comes after the wait |
+//! | `INFECTED_POLICY` | `hold` | an `Infected` element: `hold` (quarantine, dead letter `infected`, `archive-ops quarantine release`) or `archive` (quarantine and complete) |
 //! | `ALTINN_*`, `MASKINPORTEN_*` | | see [`altinn::AltinnConfig`] |
 //!
 //! Memory: at most `2 × ELEMENT_CONCURRENCY × PART_SIZE_MIB` of element bytes are held at once
@@ -42,6 +44,7 @@ use lambda_support::settings::{
 
 use crate::layout::ArchiveLayout;
 use crate::receipt::{FeedbackSettings, ReceiptFormat, ReceiptSettings, SubstatusSettings};
+use crate::scan::{InfectedPolicy, ScanSettings};
 use altinn::CorrespondenceMode;
 
 /// The event type archived when `ARCHIVE_EVENT_TYPES` is not set.
@@ -97,6 +100,8 @@ pub struct ArchiverConfig {
     pub follow_up_topic_arn: Option<String>,
     /// `EVENT_BUS_NAME`.
     pub event_bus_name: Option<String>,
+    /// `SCAN_PENDING_MAX_WAIT` and `INFECTED_POLICY`.
+    pub scan: ScanSettings,
 }
 
 /// Where the API Management subscription key comes from. `Debug` never shows the key.
@@ -238,6 +243,7 @@ impl ArchiverConfig {
         let subscription_key = subscription_key(&lookup)?;
         let follow_up_topic_arn = follow_up_topic(&lookup)?;
         let event_bus_name = event_bus(&lookup)?;
+        let scan = scan_settings(&lookup, max_receive_count as u32)?;
         Ok(ArchiverConfig {
             bucket,
             prefix,
@@ -259,8 +265,49 @@ impl ArchiverConfig {
             subscription_key,
             follow_up_topic_arn,
             event_bus_name,
+            scan,
         })
     }
+}
+
+/// `SCAN_PENDING_MAX_WAIT` and `INFECTED_POLICY`. The wait must fit in the receives a message
+/// has (each retry waits at most SQS's 12 h), or a pending scan would be dead-lettered as out
+/// of retries before its wait ended.
+fn scan_settings(
+    lookup: &impl Lookup,
+    max_receive_count: u32,
+) -> Result<ScanSettings, ConfigError> {
+    let pending_max_wait = match optional(lookup, "SCAN_PENDING_MAX_WAIT") {
+        Some(text) => {
+            crate::scan::parse_duration(&text).map_err(|reason| ConfigError::Invalid {
+                variable: "SCAN_PENDING_MAX_WAIT",
+                reason,
+            })?
+        }
+        None => crate::scan::DEFAULT_SCAN_PENDING_MAX_WAIT,
+    };
+    let longest = crate::queue::MAX_VISIBILITY * max_receive_count.saturating_sub(1);
+    if pending_max_wait > longest {
+        return Err(ConfigError::Invalid {
+            variable: "SCAN_PENDING_MAX_WAIT",
+            reason: format!(
+                "must be at most (MAX_RECEIVE_COUNT - 1) x 12 h = {} s, the longest the retries \
+                 of one message can wait",
+                longest.as_secs()
+            ),
+        });
+    }
+    let infected_policy = match optional(lookup, "INFECTED_POLICY") {
+        Some(text) => InfectedPolicy::parse(&text).map_err(|reason| ConfigError::Invalid {
+            variable: "INFECTED_POLICY",
+            reason,
+        })?,
+        None => InfectedPolicy::default(),
+    };
+    Ok(ScanSettings {
+        pending_max_wait,
+        infected_policy,
+    })
 }
 
 /// `FEEDBACK_TASK` with `RECEIPT_DATA_TYPE` (both or neither: a receipt can only be uploaded

@@ -93,6 +93,12 @@ pub enum FailureReason {
     HandOffUnavailable,
     /// Another run is putting the same hand-off event on the bus right now; try again after it.
     HandOffInProgress,
+    /// A data element's malware scan is still `Pending`: transient (the message comes back)
+    /// until `SCAN_PENDING_MAX_WAIT` has passed since the event, then permanent.
+    ScanPending,
+    /// A data element is `Infected` and `INFECTED_POLICY=hold`: its bytes are quarantined and
+    /// the instance waits for `archive-ops quarantine release` (permanent).
+    Infected,
 }
 
 impl FailureReason {
@@ -138,6 +144,8 @@ impl FailureReason {
             FailureReason::FollowUpUnavailable => "follow_up_unavailable",
             FailureReason::HandOffUnavailable => "hand_off_unavailable",
             FailureReason::HandOffInProgress => "hand_off_in_progress",
+            FailureReason::ScanPending => "scan_pending",
+            FailureReason::Infected => "infected",
         }
     }
 }

@@ -176,6 +176,7 @@ impl Archiver {
                 write_back_claim_ttl: claim_ttl(&config.retry),
                 correspondence: config.correspondence.clone(),
                 send_claim_ttl: claim_ttl(&config.retry),
+                scan: config.scan,
             },
         );
         Ok(Archiver {
@@ -421,7 +422,8 @@ impl Archiver {
 
     /// One EMF line for the message, to stdout or to [`Archiver::with_metric_lines`]' buffer.
     fn emit_metrics(&self, outcome: &MessageOutcome, stats: &RunStats, elapsed: Duration) {
-        let (dimensions, metrics) = message_metrics(outcome, stats.retries(), elapsed);
+        let (dimensions, mut metrics) = message_metrics(outcome, stats.retries(), elapsed);
+        metrics.extend(crate::metrics::quarantine_metric(stats));
         let dimensions: Vec<(&'static str, &str)> =
             dimensions.iter().map(|(n, v)| (*n, v.as_str())).collect();
         let line = self.metrics.line(&dimensions, &metrics, unix_millis());

@@ -32,11 +32,12 @@ pub mod outcome;
 pub mod pipeline;
 pub mod queue;
 pub mod receipt;
+pub mod scan;
 pub mod seams;
 pub mod store;
 
 /// The key layout and manifest types, shared with the reconciler and the tools.
-pub use archive_model::{correspondence, layout, manifest};
+pub use archive_model::{correspondence, layout, manifest, quarantine};
 
 pub use config::{ArchiverConfig, EventTypeFilter};
 pub use deadline::Deadline;

@@ -23,6 +23,7 @@
 //! | `DeadLettered` | Count | sent to the DLQ (dimension `Reason`) |
 //! | `DeadLetterFailures` | Count | DLQ send failed |
 //! | `Duration` | Milliseconds | handling time |
+//! | `FilesQuarantined` | Count | `Infected` elements stored under `quarantine/` (only when > 0) |
 //! | `ArchiveLatency` | Milliseconds | event `time` to manifest written: `archived`, and `correspondence_archived` on an event's first delivery |
 //!
 //! Dimensions: `Function`, `Outcome` (see [`MessageOutcome::label`]) and, for failures,
@@ -34,7 +35,7 @@ use lambda_support::metrics::Metric;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::outcome::{ArchiveSummary, CorrespondenceSummary, MessageOutcome};
+use crate::outcome::{ArchiveSummary, CorrespondenceSummary, MessageOutcome, RunStats};
 
 /// The dimensions and metrics for one message's outcome.
 pub fn message_metrics(
@@ -115,6 +116,13 @@ pub fn message_metrics(
     metrics.push(Metric::count("Retries", retries));
     metrics.push(Metric::millis("Duration", duration.as_secs_f64() * 1000.0));
     (dimensions, metrics)
+}
+
+/// `FilesQuarantined`, when this message stored `Infected` elements under `quarantine/`. Only
+/// then: it has its own alarm, and a line without it keeps the other metrics' lines as they were.
+pub fn quarantine_metric(stats: &RunStats) -> Option<Metric> {
+    let quarantined = stats.quarantined();
+    (quarantined > 0).then(|| Metric::count("FilesQuarantined", quarantined))
 }
 
 fn correspondence_metrics(summary: &CorrespondenceSummary, metrics: &mut Vec<Metric>) {
@@ -350,5 +358,15 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn files_quarantined_is_written_only_when_a_file_was() {
+        let stats = RunStats::default();
+        assert_eq!(quarantine_metric(&stats), None);
+        stats.add_quarantined();
+        stats.add_quarantined();
+        let metric = quarantine_metric(&stats).unwrap();
+        assert_eq!((metric.name, metric.value), ("FilesQuarantined", 2.0));
     }
 }

@@ -239,11 +239,22 @@ pub struct WriteBackSummary {
 pub struct RunStats {
     /// Element downloads started again after a body was cut short or did not match.
     pub download_retries: AtomicU64,
+    /// `Infected` elements stored under `quarantine/` (downloaded, not reused).
+    pub quarantined: AtomicU64,
 }
 
 impl RunStats {
     pub(crate) fn add_retry(&self) {
         self.download_retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_quarantined(&self) {
+        self.quarantined.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `Infected` elements stored under `quarantine/` so far.
+    pub fn quarantined(&self) -> u64 {
+        self.quarantined.load(Ordering::Relaxed)
     }
 
     /// Download retries so far.

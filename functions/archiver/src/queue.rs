@@ -217,6 +217,14 @@ impl FailurePolicy {
                 visibility: Duration::ZERO,
             };
         }
+        if error.reason == FailureReason::ScanPending
+            && error.is_transient()
+            && receive_count < self.max_receive_count
+        {
+            return Verdict::Retry {
+                visibility: self.scan_pending_visibility(receive_count, error.retry_after),
+            };
+        }
         if error.is_transient() && receive_count < self.max_receive_count {
             return Verdict::Retry {
                 visibility: visibility_backoff(&self.visibility, receive_count, error.retry_after),
@@ -225,6 +233,33 @@ impl FailurePolicy {
         Verdict::DeadLetter {
             retries_exhausted: error.is_transient(),
         }
+    }
+}
+
+impl FailurePolicy {
+    /// The visibility after a pending malware scan, whose `retry_after` is the time left of
+    /// `SCAN_PENDING_MAX_WAIT`: the usual backoff, but at least a share of that time that
+    /// doubles with each receive (of `n` receives left, `1/(2ⁿ−1)`: with 5 receives and an
+    /// hour, after 4, 12, 28 and 60 minutes), and never past it. A scan that ends soon is
+    /// picked up soon, and the last receive comes after the wait has ended, so the pipeline
+    /// says `scan_pending` for good instead of the receive count running out first. (Config
+    /// refuses a wait longer than the receives can cover at 12 h each.)
+    fn scan_pending_visibility(&self, receive_count: u32, left: Option<Duration>) -> Duration {
+        let backoff = visibility_backoff(&self.visibility, receive_count, None);
+        let Some(left) = left else {
+            return backoff;
+        };
+        let left = Duration::from_secs(left.as_secs() + u64::from(left.subsec_nanos() > 0));
+        let receives_left = self.max_receive_count.saturating_sub(receive_count).max(1);
+        let shares = (1u64 << receives_left.min(32)) - 1;
+        let spread = Duration::from_secs(left.as_secs().div_ceil(shares));
+        // What the receives after this one cannot cover at 12 h each must be waited now.
+        let uncovered = left.saturating_sub(MAX_VISIBILITY * (receives_left - 1));
+        backoff
+            .max(spread)
+            .max(uncovered)
+            .min(left)
+            .min(MAX_VISIBILITY)
     }
 }
 
@@ -328,6 +363,72 @@ mod tests {
                 visibility: Duration::ZERO
             },
             "running out of time uses up no receive"
+        );
+    }
+
+    #[test]
+    fn a_pending_scan_is_retried_so_the_last_receive_comes_after_its_wait() {
+        let policy = FailurePolicy::new(5, Duration::from_secs(30));
+        let mut pending = ArchiveError::transient(FailureReason::ScanPending, "Pending");
+        pending.retry_after = Some(Duration::from_secs(3600));
+        assert_eq!(
+            policy.decide(&pending, 1),
+            Verdict::Retry {
+                visibility: Duration::from_secs(240)
+            },
+            "a fifteenth of the hour: the first retry comes soon"
+        );
+        let mut waited = Duration::ZERO;
+        for receive in 1..5 {
+            let Verdict::Retry { visibility } = policy.decide(&pending, receive) else {
+                panic!("receive {receive} is retried");
+            };
+            waited += visibility;
+            let left = Duration::from_secs(3600).saturating_sub(waited);
+            pending.retry_after = Some(left);
+        }
+        assert!(
+            waited >= Duration::from_secs(3600),
+            "the fifth receive comes after the hour: {waited:?}"
+        );
+        assert_eq!(
+            policy.decide(&pending, 5),
+            Verdict::DeadLetter {
+                retries_exhausted: true
+            }
+        );
+
+        // The longest wait config allows (4 × 12 h) is still covered: 12 h every time.
+        for receive in 1..5 {
+            let left = MAX_VISIBILITY * (5 - receive);
+            pending.retry_after = Some(left);
+            assert_eq!(
+                policy.decide(&pending, receive),
+                Verdict::Retry {
+                    visibility: MAX_VISIBILITY
+                }
+            );
+        }
+
+        // Near the end, never past the wait; without a time left, the usual backoff.
+        pending.retry_after = Some(Duration::from_millis(2500));
+        assert_eq!(
+            policy.decide(&pending, 1),
+            Verdict::Retry {
+                visibility: Duration::from_secs(3)
+            }
+        );
+        pending.retry_after = None;
+        let Verdict::Retry { visibility } = policy.decide(&pending, 1) else {
+            panic!("retried");
+        };
+        assert!(visibility <= Duration::from_secs(30));
+        let permanent = ArchiveError::permanent(FailureReason::ScanPending, "gave up");
+        assert_eq!(
+            policy.decide(&permanent, 1),
+            Verdict::DeadLetter {
+                retries_exhausted: false
+            }
         );
     }
 

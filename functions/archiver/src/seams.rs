@@ -217,6 +217,14 @@ pub trait ArchiveTarget: Send + Sync {
     /// Deletes the object at `key` (missing is fine).
     fn delete(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Sets the object tags of `key` to `tags` (replacing any), e.g. a quarantined element's
+    /// `altinn-file-scan=Infected`, so bucket policies and lifecycle rules can single it out.
+    fn tag_object(
+        &self,
+        key: &str,
+        tags: &[(&str, &str)],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// A URL naming `prefix` in this archive, for the receipt (`s3://{bucket}/{prefix}`).
     fn location(&self, prefix: &str) -> String;
 }
@@ -459,6 +467,14 @@ impl ArchiveTarget for ArchiveStore {
 
     fn delete(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
         ArchiveStore::delete(self, key)
+    }
+
+    fn tag_object(
+        &self,
+        key: &str,
+        tags: &[(&str, &str)],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        ArchiveStore::tag_object(self, key, tags)
     }
 
     fn location(&self, prefix: &str) -> String {

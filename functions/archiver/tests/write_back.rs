@@ -525,6 +525,7 @@ async fn max_count_exceeded_is_rejected_with_altinns_title() {
                 content: DataContent::Bytes(b"<Kvittering/>".to_vec()),
                 hard_deleted: false,
                 with_content_hash: false,
+                scan: Default::default(),
             },
         ],
     );

@@ -5,6 +5,7 @@
 //! {prefix}{org}/{app}/{partyId}/{instanceGuid}/instance.json            raw bytes as Altinn sent them
 //! {prefix}{org}/{app}/{partyId}/{instanceGuid}/events/{eventId}.json     every event that touched it
 //! {prefix}{org}/{app}/{partyId}/{instanceGuid}/data/{dataGuid}           the element's bytes
+//! {prefix}{org}/{app}/{partyId}/{instanceGuid}/quarantine/{dataGuid}     an Infected element's bytes (tagged)
 //! {prefix}{org}/{app}/{partyId}/{instanceGuid}/history/instance-events.json  Storage's instance events
 //! {prefix}{org}/{app}/{partyId}/{instanceGuid}/history/process-history.json  Storage's process history
 //! {prefix}{org}/{app}/_app/metadata-{sha256}.json                         the app's metadata, once per content
@@ -26,6 +27,8 @@
 //! {prefix}correspondence-attachments/{attachmentId}/data                the bytes (sender)
 //! {prefix}correspondence-notifications/{orderId}/events/{eventId}.json
 //! {prefix}events/{eventId}.json                                          any other event
+//! {prefix}_quarantine/{org}/{app}/{partyId}/{instanceGuid}/{dataGuid}.json           held for review
+//! {prefix}_quarantine/{org}/{app}/{partyId}/{instanceGuid}/{dataGuid}.released.json  a person's release
 //! ```
 //!
 //! Without a correspondence role configured, every Correspondence event is kept under
@@ -72,6 +75,15 @@ pub const HISTORY_FOLDER: &str = "history/";
 pub const INSTANCE_EVENTS_NAME: &str = "instance-events.json";
 /// The name of an instance's process history, under [`HISTORY_FOLDER`].
 pub const PROCESS_HISTORY_NAME: &str = "process-history.json";
+/// The folder of an instance's `Infected` elements (instead of `data/`).
+pub const QUARANTINE_FOLDER: &str = "quarantine/";
+/// The top-level folder of the review records of held instances. Its keys are one level deeper
+/// than an instance's (and hold a GUID where an instance key has a party id), so they cannot
+/// collide with an org called `_quarantine`.
+pub const QUARANTINE_REVIEWS_FOLDER: &str = "_quarantine/";
+/// The suffix of a release marker next to its review record.
+pub const QUARANTINE_RELEASE_SUFFIX: &str = ".released.json";
+
 /// The folder, next to an app's party folders, of what belongs to the app rather than to one
 /// instance. Not digits, so never a party id.
 pub const APP_FOLDER: &str = "_app/";
@@ -187,6 +199,71 @@ impl ArchiveLayout {
     pub fn data_element(&self, instance: &InstanceRef, data_id: &str) -> Result<String, KeyError> {
         check_component("data element id", data_id)?;
         Ok(format!("{}{data_id}", self.data_prefix(instance)?))
+    }
+
+    /// `…/quarantine/`: the folder of an instance's `Infected` elements.
+    pub fn quarantine_prefix(&self, instance: &InstanceRef) -> Result<String, KeyError> {
+        Ok(format!(
+            "{}{QUARANTINE_FOLDER}",
+            self.instance_prefix(instance)?
+        ))
+    }
+
+    /// `…/quarantine/{dataId}`: an `Infected` element's bytes, in place of `data/{dataId}`.
+    pub fn quarantined_element(
+        &self,
+        instance: &InstanceRef,
+        data_id: &str,
+    ) -> Result<String, KeyError> {
+        check_component("data element id", data_id)?;
+        Ok(format!("{}{data_id}", self.quarantine_prefix(instance)?))
+    }
+
+    /// `{prefix}_quarantine/`: every review record and release marker, for listing.
+    pub fn quarantine_reviews_prefix(&self) -> String {
+        format!("{}{QUARANTINE_REVIEWS_FOLDER}", self.prefix)
+    }
+
+    /// `{prefix}_quarantine/{org}/{app}/{partyId}/{instanceGuid}/`.
+    fn quarantine_review_folder(&self, instance: &InstanceRef) -> Result<String, KeyError> {
+        check_component("org", &instance.org)?;
+        check_component("app", &instance.app)?;
+        Ok(format!(
+            "{}{}/{}/{}/{}/",
+            self.quarantine_reviews_prefix(),
+            instance.org,
+            instance.app,
+            instance.party_id,
+            instance.instance_guid
+        ))
+    }
+
+    /// `{prefix}_quarantine/{org}/{app}/{partyId}/{instanceGuid}/{dataId}.json`: the review
+    /// record of an `Infected` element held under `INFECTED_POLICY=hold`.
+    pub fn quarantine_review(
+        &self,
+        instance: &InstanceRef,
+        data_id: &str,
+    ) -> Result<String, KeyError> {
+        check_component("data element id", data_id)?;
+        Ok(format!(
+            "{}{data_id}.json",
+            self.quarantine_review_folder(instance)?
+        ))
+    }
+
+    /// `{prefix}_quarantine/{org}/{app}/{partyId}/{instanceGuid}/{dataId}.released.json`: a
+    /// person's decision that the held element may be archived (written by `archive-ops`).
+    pub fn quarantine_release(
+        &self,
+        instance: &InstanceRef,
+        data_id: &str,
+    ) -> Result<String, KeyError> {
+        check_component("data element id", data_id)?;
+        Ok(format!(
+            "{}{data_id}{QUARANTINE_RELEASE_SUFFIX}",
+            self.quarantine_review_folder(instance)?
+        ))
     }
 
     /// `…/history/instance-events.json`: Storage's instance events, as Storage sent them.

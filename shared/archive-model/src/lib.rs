@@ -11,10 +11,13 @@
 //!   list of everything in it with sizes and SHA-256s.
 //! - [`correspondence::CorrespondenceManifest`]: a correspondence's `manifest.json`, rebuilt by
 //!   every event from what is stored under it, and the attachment overview record.
+//! - [`quarantine::QuarantineReview`] and [`quarantine::QuarantineRelease`]: an `Infected`
+//!   element held for a person's decision, and that decision.
 
 pub mod correspondence;
 pub mod layout;
 pub mod manifest;
+pub mod quarantine;
 
 pub use correspondence::{ArchiveRole, CorrespondenceManifest};
 pub use layout::{ArchiveLayout, KeyError};

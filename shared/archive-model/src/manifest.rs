@@ -95,6 +95,10 @@ pub struct ManifestObject {
     /// The data element's `locked` in Altinn (data elements only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locked: Option<bool>,
+    /// True for an `Infected` element: its bytes are under the instance's `quarantine/`, not
+    /// `data/`, tagged `altinn-file-scan=Infected`. Left out when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub quarantined: bool,
 }
 
 impl ManifestObject {
@@ -122,6 +126,7 @@ impl ManifestObject {
             created_by: None,
             last_changed: None,
             locked: None,
+            quarantined: false,
         }
     }
 }
@@ -221,8 +226,15 @@ mod tests {
         assert_eq!(element["lastChanged"], "2026-01-01T00:00:01Z");
         assert_eq!(element["locked"], true);
         assert!(json.get("skippedDataElements").is_none());
+        assert!(element.get("quarantined").is_none(), "left out when false");
         let back: Manifest = serde_json::from_value(json).unwrap();
         assert_eq!(back, manifest);
+
+        let mut flagged = manifest.clone();
+        flagged.objects[1].quarantined = true;
+        let json: serde_json::Value = serde_json::from_slice(&flagged.to_json()).unwrap();
+        assert_eq!(json["objects"][1]["quarantined"], true);
+        assert_eq!(serde_json::from_value::<Manifest>(json).unwrap(), flagged);
         assert_eq!(back.data_elements().count(), 1);
         assert_eq!(back.app_metadata().unwrap().key, "m");
     }

@@ -291,14 +291,7 @@ fn render_data_element(
         .put("userDefinedMetadata", Value::Null)
         .put("metadata", Value::Null)
         .put("deleteStatus", delete_status)
-        .put(
-            "fileScanResult",
-            if data.scan_pending {
-                "Pending"
-            } else {
-                "NotApplicable"
-            },
-        )
+        .put("fileScanResult", data.scan.show())
         .put("references", references)
         .put("created", timestamp(data.created))
         .put("createdBy", "1337")

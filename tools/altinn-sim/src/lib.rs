@@ -34,7 +34,9 @@
 //! application metadata needs no token.
 //!
 //! Around the endpoints: seeded instances with generated attachments of any size (streamed from a
-//! deterministic generator, O(1) memory), hard-deleted elements, fault injection per route
+//! deterministic generator, O(1) memory), hard-deleted elements, malware scan results
+//! ([`SeededScan`]: `Pending` for the first reads then `Clean`, `Pending` forever, `Infected`,
+//! whose bytes are still served, as Storage does), fault injection per route
 //! ([`FaultRule`]), a request log with every `Authorization` header ([`Simulator::requests`]),
 //! and a log of every push attempt ([`Simulator::deliveries`]).
 //!
@@ -101,6 +103,7 @@ mod jwt;
 mod maskinporten;
 mod platform;
 mod reply;
+mod scan;
 mod seed;
 mod server;
 mod state;
@@ -127,6 +130,7 @@ pub use crate::correspondence::{
 };
 pub use crate::faults::{Fault, FaultRule, Route};
 pub use crate::platform::DataTypeSpec;
+pub use crate::scan::SeededScan;
 pub use crate::seed::{DataSpec, InstanceSpec, SeededData, SeededInstance, TaskSpec};
 pub use crate::server::SERVED_ROUTES;
 
@@ -412,6 +416,21 @@ impl Simulator {
             &self.shared.base_url,
             Dialect::Storage,
         ))
+    }
+
+    /// Sets the malware scan result data element `data_id` shows from now on (the scanner's
+    /// verdict arriving); false when there is no such element.
+    pub fn set_scan(&self, guid: Uuid, data_id: Uuid, scan: SeededScan) -> bool {
+        let mut inner = self.shared.lock();
+        let Some(data) = inner
+            .instances
+            .get_mut(&guid)
+            .and_then(|i| i.data.iter_mut().find(|d| d.id == data_id))
+        else {
+            return false;
+        };
+        data.scan = scan::ScanState::new(scan);
+        true
     }
 
     /// `(stakeholderId, confirmedOn)` of each of the instance's `completeConfirmations`.

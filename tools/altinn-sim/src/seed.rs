@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use crate::content::{DataContent, StoredContent, minimal_pdf};
 use crate::platform::{InstanceEvent, ProcessState, SeededState, seed_history};
+use crate::scan::{ScanState, SeededScan};
 
 /// An app instance to seed.
 #[derive(Debug, Clone)]
@@ -162,6 +163,8 @@ pub struct DataSpec {
     pub hard_deleted: bool,
     /// Include `contentHash` (base64 MD5) in the element JSON. Altinn often leaves it out.
     pub with_content_hash: bool,
+    /// The malware scan result it shows (`fileScanResult`).
+    pub scan: SeededScan,
 }
 
 impl DataSpec {
@@ -181,6 +184,7 @@ impl DataSpec {
             content: DataContent::Bytes(xml.as_bytes().to_vec()),
             hard_deleted: false,
             with_content_hash: false,
+            scan: SeededScan::NotApplicable,
         }
     }
 
@@ -193,6 +197,7 @@ impl DataSpec {
             content: DataContent::Bytes(minimal_pdf("Kvittering fra altinn-sim")),
             hard_deleted: false,
             with_content_hash: false,
+            scan: SeededScan::NotApplicable,
         }
     }
 
@@ -206,6 +211,7 @@ impl DataSpec {
             content: DataContent::Generated { size, seed },
             hard_deleted: false,
             with_content_hash: false,
+            scan: SeededScan::NotApplicable,
         }
     }
 
@@ -218,6 +224,12 @@ impl DataSpec {
     /// Includes `contentHash` in the element JSON.
     pub fn with_content_hash(mut self) -> Self {
         self.with_content_hash = true;
+        self
+    }
+
+    /// Shows `scan` as the element's `fileScanResult`.
+    pub fn with_scan(mut self, scan: SeededScan) -> Self {
+        self.scan = scan;
         self
     }
 }
@@ -365,8 +377,8 @@ pub(crate) struct StoredData {
     pub md5_base64: String,
     pub hard_deleted: Option<OffsetDateTime>,
     pub with_content_hash: bool,
-    /// `fileScanResult: Pending` (the data type has `enableFileScan`), else `NotApplicable`.
-    pub scan_pending: bool,
+    /// The `fileScanResult` shown (an upload of a type with `enableFileScan`: `Pending`).
+    pub scan: ScanState,
     pub created: OffsetDateTime,
 }
 
@@ -419,7 +431,7 @@ pub(crate) fn build_instance(
             md5_base64,
             hard_deleted: data.hard_deleted.then(|| now - time::Duration::minutes(5)),
             with_content_hash: data.with_content_hash,
-            scan_pending: false,
+            scan: ScanState::new(data.scan),
             created: created + time::Duration::minutes(2),
         });
     }

@@ -51,6 +51,9 @@ pub enum Command {
     /// Check archived instances against their manifests.
     #[command(subcommand, arg_required_else_help = true)]
     Archive(ArchiveCommand),
+    /// Instances held because Altinn's malware scan found an element Infected.
+    #[command(subcommand, arg_required_else_help = true)]
+    Quarantine(QuarantineCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     ///
     /// For bash: `archive-ops completions bash > ~/.local/share/bash-completion/completions/archive-ops`.
@@ -308,6 +311,41 @@ manifest, or an error; 2 usage error.")]
         instances: Vec<String>,
         #[command(flatten)]
         archive: ArchiveLocation,
+    },
+}
+
+/// `quarantine …`.
+#[derive(Debug, Subcommand)]
+#[command(after_help = "\
+Under INFECTED_POLICY=hold the archiver keeps an Infected element's bytes under the
+instance's quarantine/, writes a review record under {prefix}_quarantine/ and dead-letters
+the event as `infected`; nothing is completed in Altinn.
+
+Exit codes: 0 success, 1 error (or `release` of an id that is held nowhere), 2 usage error.")]
+pub enum QuarantineCommand {
+    /// List the held elements with their instance, type, size and whether they are released.
+    List {
+        #[command(flatten)]
+        archive: ArchiveLocation,
+    },
+    /// Record that a person reviewed and released held elements; once every held element of
+    /// the instance is released, its event goes to the event queue again and the archiver
+    /// archives it with the quarantined elements flagged.
+    Release {
+        /// A data element id (that element), or an instance GUID, PARTY_ID/GUID or
+        /// ORG/APP/PARTY_ID/GUID (every held element of that instance).
+        id: String,
+        /// Who decided, kept in the release marker [default: USER].
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+        /// Why, kept in the release marker.
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
+        #[command(flatten)]
+        archive: ArchiveLocation,
+        /// The event queue the instance's event is sent to [default: QUEUE_URL].
+        #[arg(long, value_name = "URL")]
+        queue_url: Option<String>,
     },
 }
 

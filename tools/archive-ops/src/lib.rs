@@ -14,6 +14,9 @@
 //! - `archive verify ORG/APP/PARTY_ID/GUID…`: re-reads every object each instance's
 //!   `manifest.json` lists and compares its size and SHA-256 with the manifest.
 //!
+//! - `quarantine list | release ID`: instances held because Altinn's malware scan found an
+//!   element `Infected` (`INFECTED_POLICY=hold`), and a person's release of them ([`quarantine`]).
+//!
 //! - `completions SHELL`: a completion script for bash, zsh, fish, elvish or PowerShell.
 //!
 //! The command line is declared in [`cli`] (clap). Output is a table by default and JSON with
@@ -33,6 +36,7 @@
 pub mod cli;
 pub mod dlq;
 pub mod progress;
+pub mod quarantine;
 pub mod reconcile;
 pub mod rotate;
 pub mod subscription;
@@ -139,6 +143,9 @@ pub async fn run(
             subscription::command(&args.command, identity, json, context, out, err).await
         }
         Command::Archive(command) => verify::command(&command, json, context, out, err).await,
+        Command::Quarantine(command) => {
+            quarantine::command(&command, json, context, out, err).await
+        }
         Command::Completions { shell } => {
             let mut command = Cli::command();
             clap_complete::generate(shell, &mut command, "archive-ops", out);

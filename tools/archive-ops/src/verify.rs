@@ -10,8 +10,9 @@
 //! deleted after archiving.
 //!
 //! A manifest of version 2 or later must also list the instance's history under its keys and
-//! exactly one app metadata object whose key names the SHA-256 listed for it; anything else is
-//! reported as a problem with the manifest.
+//! exactly one app metadata object whose key names the SHA-256 listed for it, and each data
+//! element under `data/{id}`, or `quarantine/{id}` when it is flagged `quarantined` (Altinn's
+//! scan found it `Infected`); anything else is reported as a problem with the manifest.
 
 use std::io::Write;
 
@@ -340,7 +341,39 @@ pub fn manifest_problems(
             .app_metadata(&instance.org, &instance.app, &entry.sha256)
             .ok()
     });
+    problems.extend(element_key_problems(layout, instance, manifest));
     problems
+}
+
+/// A data element is under `data/{id}`, or under `quarantine/{id}` when the manifest flags it
+/// `quarantined` (an `Infected` element): either place is fine, a mix-up is a problem.
+fn element_key_problems(
+    layout: &ArchiveLayout,
+    instance: &InstanceRef,
+    manifest: &Manifest,
+) -> Vec<String> {
+    manifest
+        .data_elements()
+        .filter_map(|entry| {
+            let id = entry.data_element_id.as_deref()?;
+            let expected = if entry.quarantined {
+                layout.quarantined_element(instance, id).ok()?
+            } else {
+                layout.data_element(instance, id).ok()?
+            };
+            (expected != entry.key).then(|| {
+                format!(
+                    "data element {id} is listed at {}, not at {expected}{}",
+                    entry.key,
+                    if entry.quarantined {
+                        " (quarantined)"
+                    } else {
+                        ""
+                    }
+                )
+            })
+        })
+        .collect()
 }
 
 /// Streams one object and compares it with its manifest entry.

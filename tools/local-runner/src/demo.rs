@@ -197,6 +197,7 @@ pub async fn run_demo(options: &DemoOptions, progress: &Progress) -> Result<Demo
         simulator.base_url()
     ));
     let seeded = simulator.seed_demo(options.large_attachment_bytes);
+    let infected = mark_one_infected(&simulator, &seeded);
     let mut completed = Vec::new();
     let mut in_feedback = Vec::new();
     for instance in &seeded {
@@ -232,12 +233,21 @@ pub async fn run_demo(options: &DemoOptions, progress: &Progress) -> Result<Demo
     }
 
     let bus = demo_hand_off::create(aws.sdk_config(), progress).await;
+    if let Some((instance, data)) = &infected {
+        progress.step(format!(
+            "Altinn's malware scan finds {} of {} Infected; INFECTED_POLICY=archive: it is \
+             archived under quarantine/, flagged (the default, hold, waits for a person)",
+            data.filename.as_deref().unwrap_or("an element"),
+            instance.instance_id()
+        ));
+    }
     let mut settings = demo_settings(&simulator);
     settings
         .set("EVENT_BUS_NAME", DEMO_HAND_OFF_BUS)
         .set("FEEDBACK_TASK", DEMO_FEEDBACK_TASK)
         .set("RECEIPT_DATA_TYPE", DEMO_RECEIPT_DATA_TYPE)
-        .set("ARCHIVED_SUBSTATUS_LABEL", DEMO_SUBSTATUS_LABEL);
+        .set("ARCHIVED_SUBSTATUS_LABEL", DEMO_SUBSTATUS_LABEL)
+        .set("INFECTED_POLICY", "archive");
     progress.step(format!(
         "write-back on: FEEDBACK_TASK={DEMO_FEEDBACK_TASK}, RECEIPT_DATA_TYPE={DEMO_RECEIPT_DATA_TYPE}, \
          ARCHIVED_SUBSTATUS_LABEL=\"{DEMO_SUBSTATUS_LABEL}\""
@@ -360,6 +370,29 @@ pub async fn run_demo(options: &DemoOptions, progress: &Progress) -> Result<Demo
         hand_off,
         running,
     })
+}
+
+/// Has Altinn's malware scan find the first completed instance's last live attachment
+/// `Infected`, so the demo shows one quarantined file. Returns that instance and element.
+fn mark_one_infected(
+    simulator: &Simulator,
+    seeded: &[SeededInstance],
+) -> Option<(SeededInstance, altinn_sim::SeededData)> {
+    let instance = seeded
+        .iter()
+        .find(|i| process_complete(simulator, i) && i.data.iter().any(|d| d.hard_deleted))?;
+    let data = instance
+        .live_data()
+        .filter(|d| d.data_type == "attachment")
+        .last()?
+        .clone();
+    simulator
+        .set_scan(
+            instance.instance_guid,
+            data.id,
+            altinn_sim::SeededScan::Infected,
+        )
+        .then(|| (instance.clone(), data))
 }
 
 /// Creates the subscription through the Events API and waits for Altinn to validate it (its

@@ -30,6 +30,8 @@ pub struct InstanceReport {
     pub bytes: u64,
     /// Hard-deleted data elements the archiver left out.
     pub hard_deleted_skipped: usize,
+    /// Keys of its elements stored under `quarantine/` (Altinn's scan found them `Infected`).
+    pub quarantined: Vec<String>,
 }
 
 /// Everything the summary reports. `succeeded()` decides the exit code.
@@ -197,6 +199,21 @@ impl RunSummary {
                 }
             ),
         );
+        let quarantined: Vec<&String> =
+            self.instances.iter().flat_map(|i| &i.quarantined).collect();
+        if !quarantined.is_empty() {
+            line(
+                "quarantined",
+                format!(
+                    "{} file(s) Altinn's malware scan found Infected: stored under quarantine/, \
+                     tagged altinn-file-scan=Infected, \"quarantined\": true in the manifest",
+                    quarantined.len()
+                ),
+            );
+            for key in quarantined {
+                line("", key.clone());
+            }
+        }
         if self.dead_letters.is_empty() {
             line("dead letters", "0".to_owned());
         } else {

@@ -426,7 +426,16 @@ impl LocalSystem {
                 copied.0 += objects.len();
                 copied.1 += objects.iter().map(|o| o.size).sum::<u64>();
             }
+            let quarantine = self
+                .layout
+                .quarantine_prefix(&instance)
+                .map_err(key_error)?;
             reports.push(InstanceReport {
+                quarantined: objects
+                    .iter()
+                    .filter(|o| o.key.starts_with(&quarantine))
+                    .map(|o| o.key.clone())
+                    .collect(),
                 archived: objects.iter().any(|o| o.key == manifest),
                 manifest,
                 objects: objects.len(),

@@ -176,6 +176,21 @@ async fn the_demo_archives_and_completes_every_completed_instance() {
         })
         .sum();
     assert_eq!(total, summary.bytes());
+    // One attachment is Infected in the demo (INFECTED_POLICY=archive): archived under
+    // quarantine/ instead of data/, and the summary names it.
+    let quarantined: Vec<&String> = summary
+        .instances
+        .iter()
+        .flat_map(|i| &i.quarantined)
+        .collect();
+    assert_eq!(quarantined.len(), 1, "{quarantined:?}");
+    assert!(
+        progress
+            .lines()
+            .iter()
+            .any(|line| line.contains(quarantined[0].as_str())),
+        "the summary prints the quarantined file"
+    );
     for instance in &completed {
         let prefix = format!(
             "ttd/demo-app/{}/{}/",
@@ -184,7 +199,11 @@ async fn the_demo_archives_and_completes_every_completed_instance() {
         assert!(files.contains(&format!("{prefix}manifest.json")));
         assert!(files.contains(&format!("{prefix}instance.json")));
         for data in &instance.data {
-            let path = run_folder.join(format!("{prefix}data/{}", data.id));
+            let is_quarantined = quarantined
+                .iter()
+                .any(|key| key.ends_with(&format!("/quarantine/{}", data.id)));
+            let folder = if is_quarantined { "quarantine" } else { "data" };
+            let path = run_folder.join(format!("{prefix}{folder}/{}", data.id));
             if data.hard_deleted {
                 assert!(
                     !path.exists(),

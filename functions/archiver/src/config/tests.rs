@@ -267,3 +267,43 @@ fn the_hand_off_bus_is_a_name_or_an_arn() {
         assert!(error.starts_with("EVENT_BUS_NAME is invalid"), "{error}");
     }
 }
+
+#[test]
+fn scan_settings_default_to_an_hour_and_hold_and_refuse_anything_else() {
+    let config = read(&base()).unwrap();
+    assert_eq!(config.scan.pending_max_wait, Duration::from_secs(3600));
+    assert_eq!(config.scan.infected_policy, InfectedPolicy::Hold);
+
+    let mut map = base();
+    map.insert("SCAN_PENDING_MAX_WAIT", "90m".into());
+    map.insert("INFECTED_POLICY", "archive".into());
+    let config = read(&map).unwrap();
+    assert_eq!(config.scan.pending_max_wait, Duration::from_secs(5400));
+    assert_eq!(config.scan.infected_policy, InfectedPolicy::Archive);
+    map.insert("SCAN_PENDING_MAX_WAIT", "120".into());
+    assert_eq!(
+        read(&map).unwrap().scan.pending_max_wait,
+        Duration::from_secs(120)
+    );
+
+    for (variable, value) in [
+        ("INFECTED_POLICY", "delete"),
+        ("SCAN_PENDING_MAX_WAIT", "an hour"),
+        // 5 receives give at most 4 retries of 12 h.
+        ("SCAN_PENDING_MAX_WAIT", "49h"),
+    ] {
+        let mut map = base();
+        map.insert(variable, value.into());
+        let error = read(&map).unwrap_err().to_string();
+        assert!(
+            error.starts_with(&format!("{variable} is invalid")),
+            "{error}"
+        );
+    }
+    let mut map = base();
+    map.insert("SCAN_PENDING_MAX_WAIT", "48h".into());
+    assert!(read(&map).is_ok(), "exactly (5 - 1) x 12 h fits");
+    map.insert("MAX_RECEIVE_COUNT", "1".into());
+    map.insert("SCAN_PENDING_MAX_WAIT", "0".into());
+    assert!(read(&map).is_ok(), "no retries: only a zero wait fits");
+}

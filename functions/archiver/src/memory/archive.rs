@@ -24,6 +24,8 @@ pub struct MemoryObject {
     pub complete: bool,
     /// The element's `lastChanged` it was archived with.
     pub last_changed: Option<String>,
+    /// Its object tags.
+    pub tags: Vec<(String, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -71,6 +73,7 @@ impl MemoryArchive {
                 modified: SystemTime::now(),
                 complete,
                 last_changed: None,
+                tags: Vec::new(),
             },
         );
     }
@@ -122,6 +125,7 @@ impl MemoryArchive {
                 modified: SystemTime::now(),
                 complete: true,
                 last_changed: stored.last_changed.clone(),
+                tags: Vec::new(),
             },
         );
         self.journal.record(format!("put {key}"));
@@ -243,6 +247,25 @@ impl ArchiveTarget for MemoryArchive {
         self.check_writable("DeleteObject", key)?;
         lock(&self.state).objects.remove(key);
         self.journal.record(format!("delete {key}"));
+        Ok(())
+    }
+
+    async fn tag_object(&self, key: &str, tags: &[(&str, &str)]) -> Result<(), StoreError> {
+        self.check_writable("PutObjectTagging", key)?;
+        let mut state = lock(&self.state);
+        let object = state.objects.get_mut(key).ok_or_else(|| StoreError {
+            operation: "PutObjectTagging",
+            key: key.to_owned(),
+            status: Some(404),
+            code: Some("NoSuchKey".into()),
+            message: "no object to tag".into(),
+        })?;
+        object.tags = tags
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        drop(state);
+        self.journal.record(format!("tag {key}"));
         Ok(())
     }
 

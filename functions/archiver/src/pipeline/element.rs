@@ -29,16 +29,23 @@ pub(super) struct ElementResult {
 
 impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
     /// One element: reuse what is in S3, else download and store it, retrying a body that was
-    /// cut short or did not match.
+    /// cut short or did not match. A `quarantined` (`Infected`) element goes to the instance's
+    /// `quarantine/` instead of `data/`.
     pub(super) async fn archive_element(
         &self,
         instance: &InstanceRef,
         element: &DataElement,
+        quarantined: bool,
         already_stored: &HashSet<String>,
         deadline: &Deadline,
         stats: &RunStats,
     ) -> Result<ElementResult, ArchiveError> {
-        let key = self.settings.layout.data_element(instance, &element.id)?;
+        let layout = &self.settings.layout;
+        let key = if quarantined {
+            layout.quarantined_element(instance, &element.id)?
+        } else {
+            layout.data_element(instance, &element.id)?
+        };
         let md5 = altinn_md5(element);
         if md5.is_none() && element.content_hash.is_some() {
             tracing::warn!(data_element_id = %element.id, "contentHash is not a base64 MD5; checking the size only");
@@ -99,7 +106,10 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             }
             let error = match self.target.upload_element(&upload, download.body).await {
                 Ok(object) => {
-                    tracing::info!(data_element_id = %element.id, size = object.size, attempt, "data element archived");
+                    if quarantined {
+                        stats.add_quarantined();
+                    }
+                    tracing::info!(data_element_id = %element.id, size = object.size, attempt, quarantined, "data element archived");
                     return Ok(ElementResult {
                         object,
                         downloaded: true,

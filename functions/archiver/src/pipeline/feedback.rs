@@ -120,7 +120,7 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         }
 
         let elements = self
-            .archive_elements(instance, &raw.instance, deadline, stats)
+            .archive_elements(event, instance, &raw.instance, deadline, stats)
             .await?;
         self.keep_instance_event(event, instance).await?;
         let receipt_elements: Vec<ReceiptElement> = elements

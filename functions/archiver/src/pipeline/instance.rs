@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::time::SystemTime;
 
+use altinn::instance::FileScanResult;
 use altinn::{DataElement, Instance, InstanceRef, RawInstance};
 use bytes::Bytes;
 use futures_util::{FutureExt, StreamExt};
@@ -20,6 +21,7 @@ use crate::error::{ArchiveError, FailureReason};
 use crate::manifest::{MANIFEST_VERSION, Manifest, ObjectRole, SkippedDataElement};
 use crate::metrics::archive_latency;
 use crate::outcome::{ArchiveSummary, MessageOutcome, RunStats};
+use crate::scan;
 use crate::seams::{AltinnSource, ArchiveTarget};
 use crate::store::{ConditionalPut, StoredObject};
 
@@ -61,7 +63,7 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             })
             .collect();
         let elements = self
-            .archive_elements(instance, &raw.instance, deadline, stats)
+            .archive_elements(event, instance, &raw.instance, deadline, stats)
             .await?;
 
         // Write-once, like the event: a run that loses the manifest race may have fetched the
@@ -148,8 +150,12 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
     /// Archives every element of `fetched` that is not hard-deleted, ELEMENT_CONCURRENCY at a
     /// time, reusing what is already archived; each stored object with its element, in the
     /// instance's order. Any failure fails the whole (the most serious one is returned).
+    /// First of all the scan results decide ([`crate::scan`]): a `Pending` one fails before any
+    /// download; `Infected` ones are quarantined, and may hold the instance (`event` is kept
+    /// for its release).
     pub(super) async fn archive_elements<'a>(
         &self,
+        event: &ReceivedEvent,
         instance: &InstanceRef,
         fetched: &'a Instance,
         deadline: &Deadline,
@@ -157,6 +163,16 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
     ) -> Result<Vec<(ElementResult, &'a DataElement)>, ArchiveError> {
         let layout = &self.settings.layout;
         let archivable: Vec<&DataElement> = fetched.archivable_data().collect();
+        scan::pending_scan(
+            &archivable,
+            event.event.time.as_deref(),
+            self.settings.scan.pending_max_wait,
+            SystemTime::now(),
+        )?;
+        let infected: HashSet<&str> = scan::with_result(&archivable, FileScanResult::Infected)
+            .iter()
+            .map(|element| element.id.as_str())
+            .collect();
         // The futures are built (and boxed as `dyn Future + Send`) before they go into the
         // stream: a `.map(|element| async move { … })` closure over borrowed items makes rustc
         // unable to prove the caller's future `Send` ("FnOnce is not general enough"), which
@@ -164,28 +180,41 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         // One listing of the instance's `data/` instead of a HEAD per element up front: only
         // elements already there are looked at more closely, so a first archive of many small
         // elements makes one request less per element (HEAD, download, PUT became download, PUT).
-        let already_stored: HashSet<String> = if archivable.is_empty() {
-            HashSet::new()
-        } else {
-            let data_prefix = layout.data_prefix(instance)?;
-            self.target
-                .list_keys(&data_prefix)
-                .await
-                .map_err(|e| ArchiveError::from_store(&e))?
-                .into_iter()
-                .collect()
-        };
+        let mut already_stored: HashSet<String> = HashSet::new();
+        let mut folders = Vec::new();
+        if !archivable.is_empty() {
+            folders.push(layout.data_prefix(instance)?);
+        }
+        if !infected.is_empty() {
+            folders.push(layout.quarantine_prefix(instance)?);
+        }
+        for folder in folders {
+            already_stored.extend(
+                self.target
+                    .list_keys(&folder)
+                    .await
+                    .map_err(|e| ArchiveError::from_store(&e))?,
+            );
+        }
         let already_stored = &already_stored;
         let element_futures: Vec<ElementFuture<'_>> = archivable
             .iter()
             .enumerate()
             .map(|(index, element)| {
                 let element: &DataElement = element;
+                let quarantined = infected.contains(element.id.as_str());
                 async move {
                     (
                         index,
-                        self.archive_element(instance, element, already_stored, deadline, stats)
-                            .await,
+                        self.archive_element(
+                            instance,
+                            element,
+                            quarantined,
+                            already_stored,
+                            deadline,
+                            stats,
+                        )
+                        .await,
                     )
                 }
                 .boxed()
@@ -208,11 +237,17 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
                 }
             }
         }
-        match most_serious(failures) {
+        if let Some(error) = most_serious(failures) {
             // Never a manifest, a receipt or `complete` with anything missing.
-            Some(error) => Err(error),
-            None => Ok(elements),
+            return Err(error);
         }
+        let quarantined: Vec<(&ElementResult, &DataElement)> = elements
+            .iter()
+            .filter(|(_, element)| infected.contains(element.id.as_str()))
+            .map(|(result, element)| (result, *element))
+            .collect();
+        self.settle_infected(event, instance, &quarantined).await?;
+        Ok(elements)
     }
 
     /// The manifest exists: keep this (possibly new) event, and make sure our completion is in

@@ -23,9 +23,12 @@
 //!   ├─ GET instance (Storage), check it is this instance and its process has ended
 //!   ├─ GET instance events, process history, app metadata (Storage): history/*.json and
 //!   │     {org}/{app}/_app/metadata-{sha256}.json, write-once (first write wins)
-//!   ├─ every element not hard-deleted, ELEMENT_CONCURRENCY at a time:
+//!   ├─ a malware scan Pending? ─▶ retry (dead letter `scan_pending` after SCAN_PENDING_MAX_WAIT)
+//!   ├─ every element not hard-deleted, ELEMENT_CONCURRENCY at a time (Infected: to quarantine/):
 //!   │     already archived with the right size/MD5/lastChanged? ─ yes ─▶ reuse
 //!   │     else stream Altinn → archive (checked; up to DOWNLOAD_ATTEMPTS when cut short or mismatching)
+//!   ├─ Infected ones tagged; INFECTED_POLICY=hold and not all released ─▶ event and review
+//!   │     records kept, dead letter `infected` (archive-ops quarantine release re-queues it)
 //!   ├─ instance.json (raw bytes), events/{eventId}.json: both write-once (first write wins)
 //!   ├─ manifest.json with If-None-Match: * ── 412 ─▶ another run claimed it; it calls complete
 //!   ├─ ARCHIVED_SUBSTATUS_LABEL set and not shown yet? ─▶ PUT substatus
@@ -48,6 +51,7 @@ mod element;
 mod feedback;
 mod hand_off;
 mod instance;
+mod quarantine;
 mod record;
 #[cfg(test)]
 mod tests;
@@ -66,6 +70,7 @@ use crate::follow_up::FollowUpSink;
 use crate::layout::ArchiveLayout;
 use crate::outcome::{MessageOutcome, RunStats};
 use crate::receipt::{FeedbackSettings, SubstatusSettings};
+use crate::scan::ScanSettings;
 use crate::seams::{AltinnApi, AltinnSource, ArchiveTarget};
 use crate::store::{ArchiveStore, ConditionalPut};
 use altinn::CorrespondenceMode;
@@ -138,6 +143,8 @@ pub struct PipelineSettings {
     /// How long a send-once claim (a follow-up alert, a hand-off event) holds off other runs
     /// (as the write-back claim's).
     pub send_claim_ttl: Duration,
+    /// `SCAN_PENDING_MAX_WAIT` and `INFECTED_POLICY` ([`crate::scan`]).
+    pub scan: ScanSettings,
 }
 
 /// The archive pipeline over a source `A` and a target `T`. Build it once per process.

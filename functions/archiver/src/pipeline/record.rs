@@ -2,6 +2,7 @@
 //! app's metadata (stored once per distinct content and shared by the app's instances), and
 //! what the manifest keeps of Altinn's description of each data element.
 
+use altinn::instance::FileScanResult;
 use altinn::{DataElement, InstanceRef};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -110,13 +111,14 @@ pub(super) fn element_entry(
         created_by: element.created_by.clone(),
         last_changed: element.last_changed.clone(),
         locked: Some(element.locked),
+        // Decided like the key: an `Infected` element was stored under `quarantine/`.
+        quarantined: element.file_scan_result == Some(FileScanResult::Infected),
         ..plain_entry(stored, ObjectRole::DataElement)
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use altinn::instance::FileScanResult;
     use md5::Md5;
 
     use super::*;
@@ -153,6 +155,7 @@ mod tests {
         let entry = element_entry(stored(b"abc"), &element(Some(&md5))).unwrap();
         assert_eq!(entry.role, ObjectRole::DataElement);
         assert_eq!(entry.file_scan_result, Some(FileScanResult::Infected));
+        assert!(entry.quarantined, "an Infected element is flagged");
         assert_eq!(entry.content_hash.as_deref(), Some(md5.as_str()));
         assert_eq!(entry.content_hash_verified, Some(true));
         assert_eq!(entry.created.as_deref(), Some("2026-11-01T09:00:00Z"));

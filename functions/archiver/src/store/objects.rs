@@ -2,7 +2,7 @@
 
 use altinn::{CloudEvent, CorrespondenceRef};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, Tag, Tagging};
 use bytes::Bytes;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -88,6 +88,29 @@ impl ArchiveStore {
             .send()
             .await
             .map_err(|e| StoreError::from_sdk("DeleteObject", key, e))?;
+        Ok(())
+    }
+
+    /// Replaces the object tags of `key` with `tags` (`PutObjectTagging`; allowed under Object
+    /// Lock, which protects the bytes, not the tags).
+    pub async fn tag_object(&self, key: &str, tags: &[(&str, &str)]) -> Result<(), StoreError> {
+        let tag_set = tags
+            .iter()
+            .map(|(name, value)| Tag::builder().key(*name).value(*value).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::local("PutObjectTagging", key, e.to_string()))?;
+        let tagging = Tagging::builder()
+            .set_tag_set(Some(tag_set))
+            .build()
+            .map_err(|e| StoreError::local("PutObjectTagging", key, e.to_string()))?;
+        self.s3
+            .put_object_tagging()
+            .bucket(&self.bucket)
+            .key(key)
+            .tagging(tagging)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("PutObjectTagging", key, e))?;
         Ok(())
     }
 

@@ -259,3 +259,35 @@ fn history_and_app_metadata_keys() {
         "org"
     );
 }
+
+#[test]
+fn quarantine_keys_sit_beside_data_and_under_one_review_prefix() {
+    let layout = ArchiveLayout::new("archive/").unwrap();
+    let instance = instance();
+    let id = "5f0e0000-0000-4000-8000-000000000001";
+    let base = layout.instance_prefix(&instance).unwrap();
+    assert_eq!(
+        layout.quarantined_element(&instance, id).unwrap(),
+        format!("{base}quarantine/{id}")
+    );
+    assert_eq!(
+        layout.quarantine_prefix(&instance).unwrap(),
+        format!("{base}quarantine/")
+    );
+    let tail = base.strip_prefix("archive/").unwrap();
+    let review = layout.quarantine_review(&instance, id).unwrap();
+    assert_eq!(review, format!("archive/_quarantine/{tail}{id}.json"));
+    assert!(review.starts_with(&layout.quarantine_reviews_prefix()));
+    assert_eq!(
+        layout.quarantine_release(&instance, id).unwrap(),
+        format!("archive/_quarantine/{tail}{id}.released.json")
+    );
+    assert_eq!(
+        layout
+            .quarantined_element(&instance, "../x")
+            .unwrap_err()
+            .what,
+        "data element id"
+    );
+    assert!(layout.quarantine_review(&instance, "a/b").is_err());
+}

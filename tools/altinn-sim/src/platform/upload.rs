@@ -22,6 +22,7 @@ use super::{
 use crate::content::StoredContent;
 use crate::dialect::{Dialect, render_data, render_instance};
 use crate::reply::{Reject, json_response, problem, problem_with};
+use crate::scan::{ScanState, SeededScan};
 use crate::seed::{StoredData, StoredInstance, content_type_for};
 use crate::state::Shared;
 
@@ -296,7 +297,11 @@ async fn create_element(
         md5_base64,
         hard_deleted: None,
         with_content_hash: false,
-        scan_pending: spec.enable_file_scan,
+        scan: ScanState::new(if spec.enable_file_scan {
+            SeededScan::Pending
+        } else {
+            SeededScan::NotApplicable
+        }),
         created: now,
     };
     stored.data.push(element.clone());

@@ -81,3 +81,30 @@ fn instance_paths() {
         assert!(parse_instance(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn a_quarantined_element_is_listed_under_quarantine_and_only_then() {
+    let layout = ArchiveLayout::new("archive").unwrap();
+    let instance = parse_instance("ttd/my-app/50001/0b6e2a52-5d0e-4a1f-8f0e-2f4a1c9d7e11").unwrap();
+    let id = "5f0e0000-0000-4000-8000-000000000001";
+    let element = |key: String, quarantined: bool| ManifestObject {
+        data_element_id: Some(id.into()),
+        quarantined,
+        ..ManifestObject::plain(
+            key,
+            ObjectRole::DataElement,
+            2,
+            "ab".repeat(32),
+            "application/pdf".into(),
+        )
+    };
+    let quarantine_key = layout.quarantined_element(&instance, id).unwrap();
+    let data_key = layout.data_element(&instance, id).unwrap();
+    let problems =
+        |entry| element_key_problems(&layout, &instance, &manifest_of(&instance, vec![entry]));
+    assert!(problems(element(quarantine_key.clone(), true)).is_empty());
+    assert!(problems(element(data_key.clone(), false)).is_empty());
+    assert_eq!(problems(element(data_key, true)).len(), 1);
+    let mixed = problems(element(quarantine_key, false));
+    assert!(mixed[0].contains("not at"), "{mixed:?}");
+}

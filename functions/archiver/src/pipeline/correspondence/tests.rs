@@ -49,6 +49,7 @@ fn settings(mode: CorrespondenceMode) -> PipelineSettings {
         write_back_claim_ttl: Duration::from_secs(120),
         correspondence: Some(mode),
         send_claim_ttl: Duration::from_secs(120),
+        scan: crate::scan::ScanSettings::default(),
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod hand_off;
 mod record;
+mod scan;
 mod write_back;
 
 use std::time::{Duration, SystemTime};
@@ -105,6 +106,7 @@ impl Fixture {
             write_back_claim_ttl: Duration::from_secs(120),
             correspondence: None,
             send_claim_ttl: Duration::from_secs(120),
+            scan: crate::scan::ScanSettings::default(),
         };
         let instance = InstanceRef {
             org: ORG.into(),

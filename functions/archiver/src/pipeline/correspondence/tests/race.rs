@@ -81,6 +81,13 @@ impl ArchiveTarget for Racing {
     fn delete(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.inner.delete(key)
     }
+    fn tag_object(
+        &self,
+        key: &str,
+        tags: &[(&str, &str)],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.inner.tag_object(key, tags)
+    }
     fn location(&self, prefix: &str) -> String {
         self.inner.location(prefix)
     }
