@@ -10,9 +10,10 @@
 //! older one is taken over. A run whose send fails releases the claim, so the retry sends at
 //! once. A claim names the SQS message of its run: a later receive of that message takes it
 //! over at once (that receive is over), and any other message leaves the send to it, since
-//! that message comes back until it has sent. Only a crash (or an S3 outage longer than the `sent` mark's own
-//! retries) between the send and the mark can lead to a second message, after the lifetime,
-//! with the same content.
+//! that message comes back until it has sent. Two windows are left, both after a send that
+//! went out: a crash before the `sent` mark (the message's next receive sends again), and an
+//! S3 outage longer than the mark's own retries (a later message that finds the claim stale
+//! sends again). Either way the second message has the same content.
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
@@ -97,28 +98,26 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             }
             return Err(error);
         }
-        self.mark_sent(&claim).await?;
+        self.mark_sent(&claim).await;
         Ok(true)
     }
 
-    /// Rewrites the claim as `sent`. A failure here is the one way a message goes out twice
-    /// (the retry cannot tell it was sent), so a short S3 outage is waited out in process,
-    /// up to 7.5 s over five attempts, before the message is failed.
-    async fn mark_sent(&self, claim: &SendOnce<'_>) -> Result<(), ArchiveError> {
+    /// Rewrites the claim as `sent`, waiting out a short S3 outage (up to 7.5 s over five
+    /// attempts). If the mark still fails the message is not failed for it: the send went
+    /// out, and a retry (which would find its own claim and send again) is the one thing that
+    /// surely duplicates it. Only a later message finding the claim stale sends again.
+    async fn mark_sent(&self, claim: &SendOnce<'_>) {
         let backoff = altinn::Backoff::new(Duration::from_millis(500), Duration::from_secs(4));
-        let mut attempt = 1;
-        loop {
+        for attempt in 1..=MARK_SENT_ATTEMPTS {
             let sent = Claim::bytes(ClaimState::Sent, claim);
             match self.target.put_small(claim.key, sent, JSON).await {
-                Ok(_) => return Ok(()),
-                Err(error) if attempt >= MARK_SENT_ATTEMPTS => {
-                    tracing::error!(error = %error, "{} was sent but could not be marked; a retry sends it again after the claim expires", claim.what);
-                    return Err(ArchiveError::from_store(&error));
+                Ok(_) => return,
+                Err(error) if attempt == MARK_SENT_ATTEMPTS => {
+                    tracing::error!(error = %error, "{} was sent but its claim could not be marked sent", claim.what);
                 }
                 Err(error) => {
                     tracing::warn!(error = %error, attempt, "could not mark {} sent; trying again", claim.what);
                     tokio::time::sleep(backoff.delay(attempt, None)).await;
-                    attempt += 1;
                 }
             }
         }

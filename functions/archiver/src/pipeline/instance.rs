@@ -130,6 +130,9 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             Err(_) => None,
         };
         if let Some(completed) = completed {
+            // Not started this close to the end: a run stopped between the put and its claim's
+            // `sent` mark could have the event sent twice (the retry hands off instead).
+            deadline.check("hand off the archive")?;
             self.hand_off_instance(instance, &manifest_key, Some(written), completed, event)
                 .await?;
         }
