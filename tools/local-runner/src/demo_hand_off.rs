@@ -68,14 +68,10 @@ pub fn print(events: &[HandOffEvent], archived_instances: usize, progress: &Prog
         let text = |name: &str| detail[name].as_str().unwrap_or_default().to_owned();
         let what = match event.detail_type.as_str() {
             "InstanceArchived" => format!(
-                "{}/{} {}/{} completed={} manifest {} (sha256 {}…)",
-                text("org"),
-                text("app"),
-                text("partyId"),
-                text("instanceGuid"),
-                detail["completed"],
+                "{} (sha256 {}…, completed={})",
                 text("manifestKey"),
-                text("manifestSha256").get(..12).unwrap_or_default()
+                text("manifestSha256").get(..12).unwrap_or_default(),
+                detail["completed"]
             ),
             "CorrespondenceArchived" => format!(
                 "as {} {} after {}",
