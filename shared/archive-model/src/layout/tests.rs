@@ -1,3 +1,5 @@
+use altinn::CorrespondenceRef;
+
 use super::*;
 
 fn instance() -> InstanceRef {
