@@ -30,7 +30,7 @@ pub enum CutMode {
 }
 
 /// How long a [`CutMode::Refuse`] cut lets an answer in flight reach the client.
-pub const ANSWER_GRACE: Duration = Duration::from_secs(30);
+pub const ANSWER_GRACE: Duration = Duration::from_secs(5);
 
 /// A running proxy; stops when dropped.
 #[derive(Debug)]

@@ -1,5 +1,7 @@
 //! The production [`HandOffSink`]: `PutEvents` on the bus named by `EVENT_BUS_NAME`.
 
+use std::time::Duration;
+
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -20,7 +22,7 @@ impl EventBridgeHandOff {
     pub fn on_first_use(sdk: &aws_config::SdkConfig, bus_name: impl Into<String>) -> Self {
         EventBridgeHandOff {
             bus_name: bus_name.into(),
-            client: OnFirstUse::new(sdk, aws_sdk_eventbridge::Client::new),
+            client: OnFirstUse::new(sdk, bus_client),
         }
     }
 
@@ -82,6 +84,20 @@ impl EventBridgeHandOff {
         );
         Ok(())
     }
+}
+
+/// The bus client, with timeouts the SDK does not set by default: a `PutEvents` that hangs
+/// fails within 6 s, which with the claim's `sent` mark (at most 7.5 s) stays inside the
+/// archiver's deadline margin, so a run is never stopped between a put and its mark.
+fn bus_client(sdk: &aws_config::SdkConfig) -> aws_sdk_eventbridge::Client {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(Duration::from_secs(3))
+        .operation_timeout(Duration::from_secs(6))
+        .build();
+    let config = aws_sdk_eventbridge::config::Builder::from(sdk)
+        .timeout_config(timeouts)
+        .build();
+    aws_sdk_eventbridge::Client::from_conf(config)
 }
 
 impl HandOffSink for EventBridgeHandOff {
