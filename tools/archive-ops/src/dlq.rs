@@ -320,51 +320,23 @@ async fn redrive_one(
 ) -> Result<(), CommandError> {
     let letter = DeadLetter::from_message(message);
     let body = message.body().unwrap_or_default();
-    let mut request = queues
-        .sqs
-        .send_message()
-        .queue_url(queue_url)
-        .message_body(body);
+    let origin = letter
+        .attributes
+        .get("Origin")
+        .map(String::as_str)
+        .unwrap_or("");
     let routing = [
         ("EventType", letter.event_type.as_str()),
         ("EventId", letter.event_id.as_str()),
         ("Instance", letter.instance.as_str()),
-        (
-            "Origin",
-            letter
-                .attributes
-                .get("Origin")
-                .map(String::as_str)
-                .unwrap_or(""),
-        ),
+        ("Origin", origin),
     ];
-    for (name, value) in routing {
-        if value.is_empty() {
-            continue;
-        }
-        let attribute = MessageAttributeValue::builder()
-            .data_type("String")
-            .string_value(value)
-            .build()
-            .map_err(CommandError::failed)?;
-        request = request.message_attributes(name, attribute);
-    }
-    if queue_url.ends_with(".fifo") {
-        let group = if letter.instance.is_empty() {
-            "redriven"
-        } else {
-            letter.instance.as_str()
-        };
-        request = request
-            .message_group_id(group)
-            .message_deduplication_id(uuid::Uuid::new_v4().to_string());
-    }
-    request.send().await.map_err(|e| {
-        CommandError::failed(format!(
-            "send to the event queue: {}",
-            DisplayErrorContext(&e)
-        ))
-    })?;
+    let group = if letter.instance.is_empty() {
+        "redriven"
+    } else {
+        letter.instance.as_str()
+    };
+    send_to_event_queue(&queues.sqs, queue_url, body, &routing, group).await?;
     if let Some(handle) = message.receipt_handle() {
         queues
             .sqs
@@ -377,5 +349,37 @@ async fn redrive_one(
                 CommandError::failed(format!("delete from the DLQ: {}", DisplayErrorContext(&e)))
             })?;
     }
+    Ok(())
+}
+
+/// Sends an event body to the event queue with the routing attributes the webhook sets (empty
+/// ones left out); a FIFO queue gets `group` as message group and a fresh deduplication id.
+pub(crate) async fn send_to_event_queue(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    body: &str,
+    routing: &[(&str, &str)],
+    group: &str,
+) -> Result<(), CommandError> {
+    let mut request = sqs.send_message().queue_url(queue_url).message_body(body);
+    for (name, value) in routing.iter().filter(|(_, value)| !value.is_empty()) {
+        let attribute = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(*value)
+            .build()
+            .map_err(CommandError::failed)?;
+        request = request.message_attributes(*name, attribute);
+    }
+    if queue_url.ends_with(".fifo") {
+        request = request
+            .message_group_id(group)
+            .message_deduplication_id(uuid::Uuid::new_v4().to_string());
+    }
+    request.send().await.map_err(|e| {
+        CommandError::failed(format!(
+            "send to the event queue: {}",
+            DisplayErrorContext(&e)
+        ))
+    })?;
     Ok(())
 }

@@ -18,7 +18,6 @@ use archive_model::ArchiveLayout;
 use archive_model::layout::QUARANTINE_RELEASE_SUFFIX;
 use archive_model::quarantine::{QuarantineRelease, QuarantineReview};
 use aws_sdk_s3::error::DisplayErrorContext;
-use aws_sdk_sqs::types::MessageAttributeValue;
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -344,34 +343,13 @@ async fn requeue(
         .ok()
         .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned))
         .unwrap_or_default();
-    let mut request = sqs.send_message().queue_url(queue_url).message_body(body);
-    for (name, value) in [
+    let routing = [
         ("EventType", event_type.as_str()),
         ("EventId", element.review.event_id.as_str()),
         ("Instance", instance_path),
         ("Origin", "quarantine-release"),
-    ] {
-        if value.is_empty() {
-            continue;
-        }
-        let attribute = MessageAttributeValue::builder()
-            .data_type("String")
-            .string_value(value)
-            .build()
-            .map_err(CommandError::failed)?;
-        request = request.message_attributes(name, attribute);
-    }
-    if queue_url.ends_with(".fifo") {
-        request = request
-            .message_group_id(instance_path)
-            .message_deduplication_id(uuid::Uuid::new_v4().to_string());
-    }
-    request.send().await.map_err(|e| {
-        CommandError::failed(format!(
-            "SQS SendMessage: {}",
-            aws_sdk_sqs::error::DisplayErrorContext(&e)
-        ))
-    })?;
+    ];
+    crate::dlq::send_to_event_queue(sqs, queue_url, &body, &routing, instance_path).await?;
     Ok(())
 }
 
