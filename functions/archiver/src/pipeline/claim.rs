@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::instance::now_rfc3339;
 use super::{JSON, Pipeline};
+use crate::deadline::Deadline;
 use crate::error::{ArchiveError, FailureReason};
 use crate::seams::{AltinnSource, ArchiveTarget};
 use crate::store::{ConditionalPut, StoreError};
@@ -83,12 +84,16 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
     pub(super) async fn send_once<F, S>(
         &self,
         claim: SendOnce<'_>,
+        deadline: &Deadline,
         send: S,
     ) -> Result<bool, ArchiveError>
     where
         S: FnOnce() -> F,
         F: Future<Output = Result<(), ArchiveError>>,
     {
+        // Not started this close to the end: a run stopped between the send and its `sent`
+        // mark would have the next receive send again (the send and the mark fit the margin).
+        deadline.check(&format!("send {}", claim.what))?;
         if !self.claim_send(&claim).await? {
             return Ok(false);
         }

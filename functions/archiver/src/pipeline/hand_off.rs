@@ -12,6 +12,7 @@ use super::claim::SendOnce;
 use super::instance::now_rfc3339;
 use super::{Pipeline, ReceivedEvent};
 use crate::correspondence::ArchiveRole;
+use crate::deadline::Deadline;
 use crate::error::{ArchiveError, FailureReason};
 use crate::follow_up::FollowUp;
 use crate::hand_off::{
@@ -67,6 +68,7 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         written: Option<WrittenManifest>,
         completed: bool,
         event: &ReceivedEvent,
+        deadline: &Deadline,
     ) -> Result<(), ArchiveError> {
         let Some(bus) = &self.hand_off else {
             return Ok(());
@@ -92,7 +94,7 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             bus.sink.put(&event).await
         };
         let claim = self.hand_off_claim(&claim_key, &event.event.id, event.message_id.as_deref());
-        self.send_once(claim, send).await?;
+        self.send_once(claim, deadline, send).await?;
         Ok(())
     }
 
@@ -103,6 +105,7 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         event: &ArchivedEvent<'_>,
         correspondence_id: &str,
         manifest: &StoredObject,
+        deadline: &Deadline,
     ) -> Result<(), ArchiveError> {
         let Some(bus) = &self.hand_off else {
             return Ok(());
@@ -124,7 +127,8 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             archived_at: now_rfc3339(),
         });
         let claim = self.hand_off_claim(&claim_key, event.event_id, event.message_id);
-        self.send_once(claim, || bus.sink.put(&archived)).await?;
+        self.send_once(claim, deadline, || bus.sink.put(&archived))
+            .await?;
         Ok(())
     }
 
@@ -135,6 +139,7 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         alert: &FollowUp,
         type_suffix: &str,
         message_id: Option<&str>,
+        deadline: &Deadline,
     ) -> Result<(), ArchiveError> {
         let Some(bus) = &self.hand_off else {
             return Ok(());
@@ -146,7 +151,8 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         )?;
         let event = HandOff::CorrespondenceNeedsFollowUp(alert.clone());
         let claim = self.hand_off_claim(&claim_key, &alert.event_id, message_id);
-        self.send_once(claim, || bus.sink.put(&event)).await?;
+        self.send_once(claim, deadline, || bus.sink.put(&event))
+            .await?;
         Ok(())
     }
 

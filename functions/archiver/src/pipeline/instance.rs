@@ -42,7 +42,9 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             .await
             .map_err(|e| ArchiveError::from_store(&e))?
         {
-            return self.finish_archived(event, instance, manifest_key).await;
+            return self
+                .finish_archived(event, instance, manifest_key, deadline)
+                .await;
         }
 
         deadline.check("fetch the instance")?;
@@ -130,11 +132,15 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             Err(_) => None,
         };
         if let Some(completed) = completed {
-            // Not started this close to the end: a run stopped between the put and its claim's
-            // `sent` mark could have the event sent twice (the retry hands off instead).
-            deadline.check("hand off the archive")?;
-            self.hand_off_instance(instance, &manifest_key, Some(written), completed, event)
-                .await?;
+            self.hand_off_instance(
+                instance,
+                &manifest_key,
+                Some(written),
+                completed,
+                event,
+                deadline,
+            )
+            .await?;
         }
         completion?;
         Ok(MessageOutcome::Archived(summary))
@@ -260,6 +266,7 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         event: &ReceivedEvent,
         instance: &InstanceRef,
         manifest_key: String,
+        deadline: &Deadline,
     ) -> Result<MessageOutcome, ArchiveError> {
         self.keep_instance_event(event, instance).await?;
         let current = match self.altinn.get_instance(instance).await {
@@ -281,7 +288,7 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         }
         // The run that wrote the manifest may have died (or the bus failed) before its
         // hand-off event; sent at most once whichever run gets here.
-        self.hand_off_instance(instance, &manifest_key, None, true, event)
+        self.hand_off_instance(instance, &manifest_key, None, true, event, deadline)
             .await?;
         Ok(MessageOutcome::AlreadyArchived {
             manifest_key,

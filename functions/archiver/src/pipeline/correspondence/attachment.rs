@@ -134,7 +134,8 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             let manifest = self
                 .write_correspondence_manifest(ArchiveRole::Sender, resource_id, &cid)
                 .await?;
-            self.hand_off_correspondence(&event.archived(ArchiveRole::Sender), &cid, &manifest)
+            let archived = event.archived(ArchiveRole::Sender);
+            self.hand_off_correspondence(&archived, &cid, &manifest, deadline)
                 .await?;
         }
         Ok(())

@@ -6,6 +6,7 @@
 use super::super::Pipeline;
 use super::super::claim::SendOnce;
 use super::CorrespondenceEvent;
+use crate::deadline::Deadline;
 use crate::error::{ArchiveError, FailureReason};
 use crate::follow_up::{FollowUp, needs_follow_up};
 use crate::seams::{AltinnSource, ArchiveTarget};
@@ -19,6 +20,7 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         event: &CorrespondenceEvent<'_>,
         correspondence_id: &str,
         manifest_key: &str,
+        deadline: &Deadline,
     ) -> Result<Option<bool>, ArchiveError> {
         if !needs_follow_up(event.suffix) {
             return Ok(None);
@@ -33,7 +35,7 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             manifest_key: Some(manifest_key.to_owned()),
         };
         let message_id = event.event.message_id.as_deref();
-        self.hand_off_follow_up(&alert, event.suffix, message_id)
+        self.hand_off_follow_up(&alert, event.suffix, message_id, deadline)
             .await?;
         let Some(sink) = &self.follow_up else {
             tracing::info!(
@@ -55,7 +57,9 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             busy: FailureReason::FollowUpInProgress,
             what: "this follow-up alert",
         };
-        let sent = self.send_once(claim, || sink.send(&alert)).await?;
+        let sent = self
+            .send_once(claim, deadline, || sink.send(&alert))
+            .await?;
         Ok(Some(sent))
     }
 }

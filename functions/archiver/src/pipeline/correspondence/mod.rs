@@ -211,7 +211,7 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             }
             Err(error) => return Err(error),
         }
-        self.finish_correspondence(event, ArchiveRole::Sender, &cid, summary)
+        self.finish_correspondence(event, ArchiveRole::Sender, &cid, summary, deadline)
             .await
     }
 
@@ -240,7 +240,7 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             self.recipient_attachments(event.resource_id, &details, deadline, stats, &mut summary)
                 .await?;
         }
-        self.finish_correspondence(event, ArchiveRole::Recipient, &cid, summary)
+        self.finish_correspondence(event, ArchiveRole::Recipient, &cid, summary, deadline)
             .await
     }
 
@@ -336,6 +336,7 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         role: ArchiveRole,
         correspondence_id: &str,
         mut summary: CorrespondenceSummary,
+        deadline: &Deadline,
     ) -> Result<CorrespondenceSummary, ArchiveError> {
         let manifest = self
             .write_correspondence_manifest(role, event.resource_id, correspondence_id)
@@ -344,10 +345,15 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             summary.archive_latency =
                 archive_latency(event.event.event.time.as_deref(), SystemTime::now());
         }
-        self.hand_off_correspondence(&event.archived(role), correspondence_id, &manifest)
-            .await?;
+        self.hand_off_correspondence(
+            &event.archived(role),
+            correspondence_id,
+            &manifest,
+            deadline,
+        )
+        .await?;
         summary.follow_up = self
-            .follow_up(event, correspondence_id, &manifest.key)
+            .follow_up(event, correspondence_id, &manifest.key, deadline)
             .await?;
         summary.manifest_key = Some(manifest.key);
         Ok(summary)
