@@ -86,12 +86,13 @@ impl EventBridgeHandOff {
     }
 }
 
-/// The bus client, with timeouts the SDK does not set by default: a `PutEvents` that hangs
+/// The bus client, with a timeout the SDK does not set by default: a `PutEvents` that hangs
 /// fails within 6 s, which with the claim's `sent` mark (at most 7.5 s) stays inside the
-/// archiver's deadline margin, so a run is never stopped between a put and its mark.
+/// archiver's deadline margin, so a run is never stopped between a put and its mark. No
+/// shorter per-attempt timeout: an attempt given up on may still have been taken, and its
+/// retry would send the event twice.
 fn bus_client(sdk: &aws_config::SdkConfig) -> aws_sdk_eventbridge::Client {
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .operation_attempt_timeout(Duration::from_secs(3))
         .operation_timeout(Duration::from_secs(6))
         .build();
     let config = aws_sdk_eventbridge::config::Builder::from(sdk)
