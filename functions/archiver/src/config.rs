@@ -39,7 +39,8 @@ use std::time::Duration;
 
 use altinn::{AltinnConfig, ConfigError, RetryPolicy, Secret};
 use lambda_support::settings::{
-    Lookup, altinn_retry_policy, correspondence_mode, feedback_task, in_range, optional, required,
+    Lookup, altinn_retry_policy, correspondence_mode, feedback_task, in_range, optional,
+    parse_duration, required,
 };
 
 use crate::layout::ArchiveLayout;
@@ -278,12 +279,10 @@ fn scan_settings(
     max_receive_count: u32,
 ) -> Result<ScanSettings, ConfigError> {
     let pending_max_wait = match optional(lookup, "SCAN_PENDING_MAX_WAIT") {
-        Some(text) => {
-            crate::scan::parse_duration(&text).map_err(|reason| ConfigError::Invalid {
-                variable: "SCAN_PENDING_MAX_WAIT",
-                reason,
-            })?
-        }
+        Some(text) => parse_duration(&text).ok_or_else(|| ConfigError::Invalid {
+            variable: "SCAN_PENDING_MAX_WAIT",
+            reason: "must look like 3600, 90s, 45m or 1h".into(),
+        })?,
         None => crate::scan::DEFAULT_SCAN_PENDING_MAX_WAIT,
     };
     let longest = crate::queue::MAX_VISIBILITY * max_receive_count.saturating_sub(1);

@@ -64,26 +64,6 @@ impl Default for ScanSettings {
     }
 }
 
-/// A duration setting: whole seconds, or a number with `s`, `m` or `h` (`90`, `90s`, `45m`,
-/// `1h`).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let error = || "must look like 3600, 90s, 45m or 1h".to_owned();
-    let text = text.trim();
-    let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((at, _)) => text.split_at(at),
-        None => (text, "s"),
-    };
-    let number: u64 = number.parse().map_err(|_| error())?;
-    let seconds = match unit.trim() {
-        "s" => Some(number),
-        "m" => number.checked_mul(60),
-        "h" => number.checked_mul(3600),
-        _ => None,
-    }
-    .ok_or_else(error)?;
-    Ok(Duration::from_secs(seconds))
-}
-
 /// The elements of `archivable` with a scan result of `result`.
 pub fn with_result<'a>(
     archivable: &[&'a DataElement],
@@ -165,20 +145,13 @@ mod tests {
     }
 
     #[test]
-    fn policies_and_durations_parse() {
+    fn policies_parse() {
         assert_eq!(InfectedPolicy::parse("hold"), Ok(InfectedPolicy::Hold));
         assert_eq!(
             InfectedPolicy::parse("Archive"),
             Ok(InfectedPolicy::Archive)
         );
         assert!(InfectedPolicy::parse("delete").is_err());
-        assert_eq!(parse_duration("3600"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("45m"), Ok(Duration::from_secs(2700)));
-        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-        assert!(parse_duration("1d").is_err());
-        assert!(parse_duration("h").is_err());
-        assert!(parse_duration("-5").is_err());
     }
 
     #[test]

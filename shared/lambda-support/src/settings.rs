@@ -46,6 +46,24 @@ where
     }
 }
 
+/// A duration written as whole seconds, or a number with `s`, `m` or `h` (`90`, `90s`, `45m`,
+/// `1h`): for settings and command-line flags alike. `None` for anything else.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let number: u64 = number.parse().ok()?;
+    let seconds = match unit.trim() {
+        "s" => Some(number),
+        "m" => number.checked_mul(60),
+        "h" => number.checked_mul(3600),
+        _ => None,
+    }?;
+    Some(Duration::from_secs(seconds))
+}
+
 /// `name` as a whole number in `min..=max`, or `default` when unset.
 pub fn in_range(
     lookup: &impl Lookup,
@@ -142,6 +160,17 @@ pub fn correspondence_mode(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("3600"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("45m"), Some(Duration::from_secs(2700)));
+        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
+        assert!(parse_duration("1d").is_none());
+        assert!(parse_duration("h").is_none());
+        assert!(parse_duration("-5").is_none());
+    }
 
     #[test]
     fn correspondence_mode_names_the_variable_at_fault() {

@@ -90,21 +90,8 @@ pub fn parse_timeout(text: &str) -> Result<Duration, UsageError> {
 
 /// Parses the duration flag `--{flag}`: whole seconds, optionally with `s`, `m` or `h`.
 pub fn parse_duration(flag: &str, text: &str) -> Result<Duration, UsageError> {
-    let error = || UsageError(format!("--{flag} must look like 90, 90s, 2m or 1h"));
-    let text = text.trim();
-    let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((at, _)) => text.split_at(at),
-        None => (text, "s"),
-    };
-    let number: u64 = number.parse().map_err(|_| error())?;
-    let seconds = match unit {
-        "s" => Some(number),
-        "m" => number.checked_mul(60),
-        "h" => number.checked_mul(3600),
-        _ => None,
-    }
-    .ok_or_else(error)?;
-    Ok(Duration::from_secs(seconds))
+    lambda_support::settings::parse_duration(text)
+        .ok_or_else(|| UsageError(format!("--{flag} must look like 90, 90s, 2m or 1h")))
 }
 
 #[cfg(test)]
