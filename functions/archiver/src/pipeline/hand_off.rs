@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use altinn::InstanceRef;
+use sha2::{Digest, Sha256};
 
 use super::claim::SendOnce;
 use super::instance::now_rfc3339;
@@ -166,11 +167,6 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         }
     }
 
-    /// True when hand-off events go to a bus (`EVENT_BUS_NAME`).
-    pub fn hands_off(&self) -> bool {
-        self.hand_off.is_some()
-    }
-
     fn hand_off_claim<'a>(
         &self,
         key: &'a str,
@@ -187,33 +183,30 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         }
     }
 
-    /// The facts of a manifest another run wrote.
+    /// The facts of a manifest another run wrote, read back in one request (its SHA-256 is
+    /// that of the bytes, as the store's metadata says too).
     async fn read_manifest(&self, key: &str) -> Result<WrittenManifest, ArchiveError> {
-        let store_error = |e: crate::store::StoreError| ArchiveError::from_store(&e);
-        let missing = || {
-            ArchiveError::transient(
-                FailureReason::StorageUnavailable,
-                format!("{key}: the manifest could not be read back for its hand-off event"),
-            )
-        };
-        let stored = self
-            .target
-            .stored_object(key)
-            .await
-            .map_err(store_error)?
-            .ok_or_else(missing)?;
         let bytes = self
             .target
             .get_bytes(key)
             .await
-            .map_err(store_error)?
-            .ok_or_else(missing)?;
+            .map_err(|e| ArchiveError::from_store(&e))?
+            .ok_or_else(|| {
+                ArchiveError::transient(
+                    FailureReason::StorageUnavailable,
+                    format!("{key}: the manifest could not be read back for its hand-off event"),
+                )
+            })?;
         let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
             ArchiveError::permanent(
                 FailureReason::InvalidInput,
                 format!("{key} is not a manifest: {e}"),
             )
         })?;
-        Ok(WrittenManifest::new(&stored, &manifest))
+        Ok(WrittenManifest {
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            event_id: manifest.event_id,
+            archived_at: manifest.archived_at,
+        })
     }
 }
