@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use altinn_sim::{CorrespondenceSpec, InstanceSpec};
-use archiver::hand_off::EventBridgeHandOff;
+use archiver::hand_off::{EventBridgeHandOff, UNANSWERED};
 use archiver::{Archiver, FailureReason, MessageOutcome};
 use common::*;
 use testkit::hand_off::{HandOffBus, HandOffEvent};
@@ -102,6 +102,35 @@ async fn a_failed_put_events_retries_and_never_archives_twice() {
         assert_eq!(harness.downloads_of(data.id), 1, "downloaded once");
     }
     harness.assert_completed_once(&instance).await;
+}
+
+#[tokio::test]
+async fn a_put_without_an_answer_says_the_bus_may_have_the_event() {
+    let (harness, _bus) = harness_with_bus(Options::default()).await;
+    let instance = harness.seed_standard(51_009);
+    let event = harness.completed_event(&instance);
+
+    // No answer at all: the event may have gone out, and the retry may send it twice.
+    let broken = archiver_with_a_dead_bus(&harness).await;
+    let report = run_on(&broken, vec![harness.message(&event, 1)]).await;
+    let error = first_retry(&report);
+    assert_eq!(error.reason, FailureReason::HandOffUnavailable, "{error:?}");
+    assert!(error.detail.contains(UNANSWERED), "{error:?}");
+
+    // The bus answered with a refusal: known not taken, so the retry is no duplicate.
+    let sdk = harness.moto.sdk_config().await;
+    let refusing =
+        harness
+            .another_archiver()
+            .await
+            .with_hand_off(Arc::new(EventBridgeHandOff::new(
+                aws_sdk_eventbridge::Client::new(&sdk),
+                "no-such-bus",
+            )));
+    let report = run_on(&refusing, vec![harness.message(&event, 2)]).await;
+    let error = first_retry(&report);
+    assert_eq!(error.reason, FailureReason::HandOffUnavailable, "{error:?}");
+    assert!(!error.detail.contains(UNANSWERED), "{error:?}");
 }
 
 #[tokio::test]

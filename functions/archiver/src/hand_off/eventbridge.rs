@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use aws_sdk_eventbridge::error::SdkError;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -9,6 +10,12 @@ use lambda_support::aws::OnFirstUse;
 
 use super::{HandOff, HandOffSink, SOURCE, unavailable};
 use crate::error::ArchiveError;
+
+/// Said of a put that got no answer (a timeout, a connection lost, an answer that could not be
+/// read): the bus may have taken the event, and the retry that follows sends the same detail
+/// again. Only a put the bus answered is known not to have been taken.
+pub const UNANSWERED: &str =
+    " got no answer (the bus may have the event; the retry may send it twice)";
 
 /// Puts hand-off events on one EventBridge bus.
 #[derive(Clone)]
@@ -54,8 +61,16 @@ impl EventBridgeHandOff {
             .send()
             .await
             .map_err(|error| {
+                let unanswered = !matches!(
+                    error,
+                    SdkError::ServiceError(_) | SdkError::ConstructionFailure(_)
+                );
                 let error = aws_sdk_eventbridge::error::DisplayErrorContext(error);
-                unavailable(event, &format!("PutEvents on {}: {error}", self.bus_name))
+                let doubt = if unanswered { UNANSWERED } else { "" };
+                unavailable(
+                    event,
+                    &format!("PutEvents on {}{doubt}: {error}", self.bus_name),
+                )
             })?;
         // PutEvents answers 200 even when it refused an entry; the entry says why.
         if answer.failed_entry_count() > 0 {

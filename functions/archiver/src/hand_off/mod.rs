@@ -19,7 +19,7 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use serde::Serialize;
 
-pub use eventbridge::EventBridgeHandOff;
+pub use eventbridge::{EventBridgeHandOff, UNANSWERED};
 
 use crate::error::{ArchiveError, FailureReason};
 use crate::follow_up::FollowUp;
