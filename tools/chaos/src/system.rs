@@ -24,7 +24,8 @@ use testkit::{MotoServer, REGION};
 
 use sha2::{Digest, Sha256};
 
-use crate::proxy::{CutMode, TcpProxy};
+use crate::gate::HttpGate;
+use crate::proxy::TcpProxy;
 
 /// The path the webhook is served under.
 pub const WEBHOOK_PATH: &str = "/altinn/events";
@@ -99,9 +100,9 @@ pub struct ChaosSystem {
     pub moto: MotoServer,
     /// The cuttable path from the functions to moto.
     pub proxy: TcpProxy,
-    /// The archiver's own path to the hand-off bus on moto: cut, `PutEvents` fails, and
-    /// never after moto took the event ([`CutMode::Refuse`]).
-    pub bus_proxy: TcpProxy,
+    /// The archiver's own path to the hand-off bus on moto: closed, `PutEvents` fails, and
+    /// never after moto took the event.
+    pub bus_gate: HttpGate,
     /// The hand-off bus, with a case system's rule and queue (read straight from moto).
     pub hand_off: HandOffBus,
     /// The event queue and its DLQ.
@@ -150,9 +151,9 @@ impl ChaosSystem {
             .parse()
             .expect("moto endpoint is host:port");
         let proxy = TcpProxy::start(target).await.expect("proxy starts");
-        let bus_proxy = TcpProxy::start_with(target, CutMode::Refuse)
+        let bus_gate = HttpGate::start(&moto.endpoint())
             .await
-            .expect("bus proxy starts");
+            .expect("bus gate starts");
         let direct = moto.sdk_config().await;
         let proxied = testkit::sdk_config_for(&proxy.endpoint()).await;
         let sqs = aws_sdk_sqs::Client::new(&direct);
@@ -241,7 +242,7 @@ impl ChaosSystem {
             )
             .expect("archiver")
             .with_hand_off(Arc::new(EventBridgeHandOff::on_first_use(
-                &testkit::sdk_config_for(&bus_proxy.endpoint()).await,
+                &testkit::sdk_config_for(&bus_gate.endpoint()).await,
                 HAND_OFF_BUS,
             ))),
         );
@@ -258,7 +259,7 @@ impl ChaosSystem {
         ChaosSystem {
             moto,
             proxy,
-            bus_proxy,
+            bus_gate,
             hand_off,
             queues,
             s3,
