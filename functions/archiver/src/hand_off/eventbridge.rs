@@ -102,8 +102,8 @@ impl EventBridgeHandOff {
 }
 
 /// The bus client, with a timeout the SDK does not set by default: a `PutEvents` that hangs
-/// fails within 6 s, which with the claim's `sent` mark (at most 7.5 s) stays inside the
-/// archiver's deadline margin, so a run is never stopped between a put and its mark. No
+/// fails within 6 s, well inside the archiver's deadline margin, so the claim's `sent` mark
+/// still has time after it and a run is not stopped between a put and its mark. No
 /// shorter per-attempt timeout: an attempt given up on may still have been taken, and its
 /// retry would send the event twice.
 fn bus_client(sdk: &aws_config::SdkConfig) -> aws_sdk_eventbridge::Client {

@@ -95,6 +95,11 @@ impl MemoryArchive {
         lock(&self.state).failing.push(prefix.to_owned());
     }
 
+    /// Writes work again everywhere (the outage is over).
+    pub fn restore_writes(&self) {
+        lock(&self.state).failing.clear();
+    }
+
     fn check_writable(&self, operation: &'static str, key: &str) -> Result<(), StoreError> {
         if lock(&self.state).failing.iter().any(|p| key.starts_with(p)) {
             return Err(StoreError {

@@ -12,7 +12,7 @@
 //! over at once (that receive is over), and any other message leaves the send to it, since
 //! that message comes back until it has sent. Two windows are left, both after a send that
 //! went out: a crash before the `sent` mark (the message's next receive sends again), and an
-//! S3 outage longer than the mark's own retries (a later message that finds the claim stale
+//! S3 outage that lasts past the run's deadline (a later message that finds the claim stale
 //! sends again). Either way the second message has the same content.
 
 use std::future::Future;
@@ -28,8 +28,9 @@ use crate::error::{ArchiveError, FailureReason};
 use crate::seams::{AltinnSource, ArchiveTarget};
 use crate::store::{ConditionalPut, StoreError};
 
-/// Attempts at marking a sent message's claim `sent` (see [`Pipeline::send_once`]).
-const MARK_SENT_ATTEMPTS: u32 = 5;
+/// How long before the run's hard stop the `sent` mark stops trying, so that the message
+/// still ends as sent rather than being cut off (and received again, which would send again).
+const MARK_SENT_RESERVE: Duration = Duration::from_secs(1);
 
 /// The state a send-once claim records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,28 +104,38 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             }
             return Err(error);
         }
-        self.mark_sent(&claim).await;
+        self.mark_sent(&claim, deadline).await;
         Ok(true)
     }
 
-    /// Rewrites the claim as `sent`, waiting out a short S3 outage (up to 7.5 s over five
-    /// attempts). If the mark still fails the message is not failed for it: the send went
+    /// Rewrites the claim as `sent`, trying through an S3 outage until shortly before the
+    /// run's hard stop (at least the deadline margin less the put, and usually the rest of the
+    /// invocation). If the mark still fails the message is not failed for it: the send went
     /// out, and a retry (which would find its own claim and send again) is the one thing that
     /// surely duplicates it. Only a later message finding the claim stale sends again.
-    async fn mark_sent(&self, claim: &SendOnce<'_>) {
+    async fn mark_sent(&self, claim: &SendOnce<'_>, deadline: &Deadline) {
         let backoff = altinn::Backoff::new(Duration::from_millis(500), Duration::from_secs(4));
-        for attempt in 1..=MARK_SENT_ATTEMPTS {
-            let sent = Claim::bytes(ClaimState::Sent, claim);
-            match self.target.put_small(claim.key, sent, JSON).await {
-                Ok(_) => return,
-                Err(error) if attempt == MARK_SENT_ATTEMPTS => {
-                    tracing::error!(error = %error, "{} was sent but its claim could not be marked sent", claim.what);
-                }
-                Err(error) => {
-                    tracing::warn!(error = %error, attempt, "could not mark {} sent; trying again", claim.what);
-                    tokio::time::sleep(backoff.delay(attempt, None)).await;
+        let marking = async {
+            for attempt in 1.. {
+                let sent = Claim::bytes(ClaimState::Sent, claim);
+                match self.target.put_small(claim.key, sent, JSON).await {
+                    Ok(_) => return,
+                    Err(error) => {
+                        tracing::warn!(error = %error, attempt, "could not mark {} sent; trying again", claim.what);
+                        tokio::time::sleep(backoff.delay(attempt, None)).await;
+                    }
                 }
             }
+        };
+        let hard_stop = deadline.hard_stop();
+        let give_up = hard_stop
+            .checked_sub(MARK_SENT_RESERVE)
+            .unwrap_or(hard_stop);
+        if tokio::time::timeout_at(give_up, marking).await.is_err() {
+            tracing::error!(
+                "{} was sent but its claim could not be marked sent before the deadline",
+                claim.what
+            );
         }
     }
 

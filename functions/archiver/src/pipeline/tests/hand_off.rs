@@ -3,10 +3,12 @@
 
 use std::sync::Arc;
 
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 use sha2::Sha256;
 
 use super::*;
-use crate::hand_off::{HandOff, MemoryHandOff};
+use crate::hand_off::{HandOff, HandOffSink, MemoryHandOff};
 
 const BUCKET: &str = "archive-bucket";
 
@@ -244,4 +246,67 @@ async fn a_claim_is_its_own_message_s_to_send_and_taken_over_at_once_on_its_next
     // The same message, received again, is that owner: it sends at once.
     handle_as("message-1").await.unwrap();
     assert_eq!(details(&sink).len(), 1);
+}
+
+/// A bus that takes the event, after which S3 goes away for `outage` (paused time).
+struct PutThenS3Outage {
+    bus: MemoryHandOff,
+    archive: MemoryArchive,
+    outage: Duration,
+}
+
+impl HandOffSink for PutThenS3Outage {
+    fn put(&self, event: &HandOff) -> BoxFuture<'_, Result<(), ArchiveError>> {
+        let event = event.clone();
+        async move {
+            self.bus.put(&event).await?;
+            self.archive.fail_writes_under("");
+            let archive = self.archive.clone();
+            let outage = self.outage;
+            tokio::spawn(async move {
+                tokio::time::sleep(outage).await;
+                archive.restore_writes();
+            });
+            Ok(())
+        }
+        .boxed()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_sent_mark_waits_out_an_s3_outage_until_just_before_the_deadline() {
+    for (outage, marked) in [
+        (Duration::from_secs(30), true),
+        (Duration::from_secs(600), false),
+    ] {
+        let mut fixture = Fixture::new();
+        let bus = MemoryHandOff::new();
+        fixture.pipeline = fixture.pipeline.with_hand_off(HandOffBus {
+            sink: Arc::new(PutThenS3Outage {
+                bus: bus.clone(),
+                archive: fixture.archive.clone(),
+                outage,
+            }),
+            bucket: BUCKET.into(),
+        });
+        fixture.seed(&[&element(3, 100)], &[], true);
+        let started = tokio::time::Instant::now();
+        // The event went out, so the message is done either way: a retry would send again.
+        fixture.archive().await.unwrap();
+        assert_eq!(details(&bus).len(), 1);
+        let claim = fixture
+            .archive
+            .object(&fixture.key("hand-off.json"))
+            .unwrap();
+        let state: Value = serde_json::from_slice(&claim.bytes).unwrap();
+        let expected = if marked { "sent" } else { "claimed" };
+        assert_eq!(state["state"], expected, "outage of {outage:?}");
+        // Given up in time for the run to end as done rather than be cut off at its hard stop
+        // (the fixture's deadline is 60 s away).
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{:?}",
+            started.elapsed()
+        );
+    }
 }
