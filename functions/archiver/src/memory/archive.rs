@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
@@ -35,6 +35,8 @@ struct ArchiveState {
     contested: HashSet<String>,
     /// Key prefixes under which every write fails (an S3 outage for those keys).
     failing: Vec<String>,
+    /// Key prefixes under which a conditional create takes this long (a loaded S3).
+    slow: Vec<(String, Duration)>,
 }
 
 /// An [`ArchiveTarget`] in memory. Cheap to clone; clones share the objects.
@@ -93,6 +95,11 @@ impl MemoryArchive {
     /// Every write under `prefix` fails with a 500.
     pub fn fail_writes_under(&self, prefix: &str) {
         lock(&self.state).failing.push(prefix.to_owned());
+    }
+
+    /// Every conditional create under `prefix` takes `delay` first.
+    pub fn delay_writes_under(&self, prefix: &str, delay: Duration) {
+        lock(&self.state).slow.push((prefix.to_owned(), delay));
     }
 
     /// Writes work again everywhere (the outage is over).
@@ -218,6 +225,14 @@ impl ArchiveTarget for MemoryArchive {
         bytes: Bytes,
         content_type: &str,
     ) -> Result<ConditionalPut, StoreError> {
+        let delay = lock(&self.state)
+            .slow
+            .iter()
+            .find(|(prefix, _)| key.starts_with(prefix.as_str()))
+            .map(|(_, delay)| *delay);
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
         self.check_writable("PutObject", key)?;
         let contested = lock(&self.state).contested.remove(key);
         if contested {

@@ -98,14 +98,26 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
         if !self.claim_send(&claim).await? {
             return Ok(false);
         }
-        if let Err(error) = send().await {
-            if let Err(release) = self.target.delete(claim.key).await {
-                tracing::warn!(error = %release, "could not release the claim on {}; the retry waits for it to expire", claim.what);
-            }
+        // Claiming takes S3 calls of its own; if they used up the margin, the send waits for
+        // the retry rather than risk being cut off before its mark.
+        let sent = match deadline.check(&format!("send {}", claim.what)) {
+            Ok(()) => send().await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = sent {
+            self.release(&claim).await;
             return Err(error);
         }
         self.mark_sent(&claim, deadline).await;
         Ok(true)
+    }
+
+    /// Deletes this run's claim after a send that failed (or never started), so the retry
+    /// sends at once.
+    async fn release(&self, claim: &SendOnce<'_>) {
+        if let Err(error) = self.target.delete(claim.key).await {
+            tracing::warn!(error = %error, "could not release the claim on {}; this message takes it over when it comes back", claim.what);
+        }
     }
 
     /// Rewrites the claim as `sent`, trying through an S3 outage until shortly before the

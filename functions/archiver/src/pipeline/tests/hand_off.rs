@@ -310,3 +310,36 @@ async fn the_sent_mark_waits_out_an_s3_outage_until_just_before_the_deadline() {
         );
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_claim_that_used_up_the_margin_is_released_and_sent_by_the_retry() {
+    let (fixture, sink) = with_bus(Fixture::new());
+    fixture.seed(&[&element(3, 100)], &[], true);
+    let claim = fixture.key("hand-off.json");
+    fixture
+        .archive
+        .delay_writes_under(&claim, Duration::from_secs(10));
+    // 20 s left at the start, 10 s after claiming: less than the 15 s margin, so no put
+    // starts that the run's end could cut off before its `sent` mark.
+    let deadline = Deadline::after(Duration::from_secs(20), Duration::from_secs(15));
+    let body = fixture.event(altinn::event::PROCESS_COMPLETED);
+    let error = fixture
+        .pipeline
+        .handle(
+            Some(&body),
+            &deadline,
+            &RunStats::default(),
+            &mut MessageContext::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.reason, FailureReason::Deadline, "{error:?}");
+    assert!(sink.sent().is_empty());
+    assert!(
+        fixture.archive.object(&claim).is_none(),
+        "the claim is released"
+    );
+
+    fixture.archive().await.unwrap();
+    assert_eq!(details(&sink).len(), 1);
+}
