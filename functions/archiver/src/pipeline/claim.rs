@@ -28,6 +28,10 @@ use crate::error::{ArchiveError, FailureReason};
 use crate::seams::{AltinnSource, ArchiveTarget};
 use crate::store::{ConditionalPut, StoreError};
 
+/// Logged (at ERROR) when a message went out but its claim is still `claimed`: a later run
+/// that finds the claim stale sends it again.
+pub const UNMARKED: &str = "was sent but its claim could not be marked sent before the deadline";
+
 /// How long before the run's hard stop the `sent` mark stops trying, so that the message
 /// still ends as sent rather than being cut off (and received again, which would send again).
 const MARK_SENT_RESERVE: Duration = Duration::from_secs(1);
@@ -144,10 +148,7 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
             .checked_sub(MARK_SENT_RESERVE)
             .unwrap_or(hard_stop);
         if tokio::time::timeout_at(give_up, marking).await.is_err() {
-            tracing::error!(
-                "{} was sent but its claim could not be marked sent before the deadline",
-                claim.what
-            );
+            tracing::error!("{} {UNMARKED}", claim.what);
         }
     }
 

@@ -75,6 +75,7 @@ use crate::seams::{AltinnApi, AltinnSource, ArchiveTarget};
 use crate::store::{ArchiveStore, ConditionalPut};
 use altinn::CorrespondenceMode;
 
+pub use claim::UNMARKED;
 pub use hand_off::HandOffBus;
 
 /// Content type of the stored events and `instance.json`.
