@@ -4,42 +4,19 @@
 //! tracing subscriber.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+mod captured;
 
 use altinn::RetryPolicy;
 use altinn::event::PROCESS_COMPLETED;
 use altinn_sim::{DataSpec, Fault, FaultRule, InstanceSpec, Route, SimConfig, Simulator};
+use captured::Captured;
 use chaos::{ChaosSystem, SystemOptions};
 use local_runner::local_aws::read_dead_letters;
 use tokio::sync::watch;
-use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-
-/// Every byte the subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Captured {
-        self.clone()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_key_or_token_appears_in_any_log_error_or_answer_at_trace() {
@@ -183,20 +160,13 @@ async fn no_secret_key_or_token_appears_in_any_log_error_or_answer_at_trace() {
     }
     assert!(tokens >= 4, "the flow used tokens ({tokens})");
 
-    let logs = String::from_utf8_lossy(&captured.0.lock().unwrap_or_else(PoisonError::into_inner))
-        .into_owned();
+    let logs = captured.text();
     assert!(
         logs.lines().count() > 100,
         "TRACE logging captured the flow ({} lines)",
         logs.lines().count()
     );
-    let json_logs = String::from_utf8_lossy(
-        &json_capture
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner),
-    )
-    .into_owned();
+    let json_logs = json_capture.text();
     let mut places: Vec<(String, String)> = vec![
         ("logs".into(), logs),
         ("json logs".into(), json_logs),
