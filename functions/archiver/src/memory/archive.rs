@@ -98,7 +98,7 @@ impl MemoryArchive {
     }
 
     /// Every conditional create under `prefix` takes `delay` first.
-    pub fn delay_writes_under(&self, prefix: &str, delay: Duration) {
+    pub fn delay_conditional_writes_under(&self, prefix: &str, delay: Duration) {
         lock(&self.state).slow.push((prefix.to_owned(), delay));
     }
 

@@ -98,13 +98,14 @@ impl<A: AltinnSource, T: ArchiveTarget> Pipeline<A, T> {
     {
         // Not started this close to the end: a run stopped between the send and its `sent`
         // mark would have the next receive send again (the send and the mark fit the margin).
-        deadline.check(&format!("send {}", claim.what))?;
+        let step = format!("send {}", claim.what);
+        deadline.check(&step)?;
         if !self.claim_send(&claim).await? {
             return Ok(false);
         }
         // Claiming takes S3 calls of its own; if they used up the margin, the send waits for
         // the retry rather than risk being cut off before its mark.
-        let sent = match deadline.check(&format!("send {}", claim.what)) {
+        let sent = match deadline.check(&step) {
             Ok(()) => send().await,
             Err(error) => Err(error),
         };

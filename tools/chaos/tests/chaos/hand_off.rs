@@ -40,7 +40,7 @@ pub(crate) fn capture_errors() -> Captured {
 /// What the case system got from the hand-off bus: exactly one `InstanceArchived` per good
 /// instance, naming the manifest as stored, none for a broken one, and an `ArchiveFailed` for
 /// every dead letter (all checked against their schemas as they were read). Returns how many
-/// events were sent twice after a put that got no answer.
+/// events were sent twice in a window the archiver reported.
 pub(crate) async fn check_hand_off(
     system: &ChaosSystem,
     errors: &Captured,

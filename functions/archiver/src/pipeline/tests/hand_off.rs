@@ -318,7 +318,7 @@ async fn a_claim_that_used_up_the_margin_is_released_and_sent_by_the_retry() {
     let claim = fixture.key("hand-off.json");
     fixture
         .archive
-        .delay_writes_under(&claim, Duration::from_secs(10));
+        .delay_conditional_writes_under(&claim, Duration::from_secs(10));
     // 20 s left at the start, 10 s after claiming: less than the 15 s margin, so no put
     // starts that the run's end could cut off before its `sent` mark.
     let deadline = Deadline::after(Duration::from_secs(20), Duration::from_secs(15));
