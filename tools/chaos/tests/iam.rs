@@ -259,6 +259,10 @@ fn every_role_grants_exactly_what_its_function_uses() {
                     &["s3:PutObject"],
                     "!Sub ${ArchiveBucket.Arn}/${ArchivePrefix}*/reconcile-enqueued.json",
                 ),
+                (
+                    &["s3:PutObject"],
+                    "!Sub ${ArchiveBucket.Arn}/${ArchivePrefix}*/reconcile-feedback.json",
+                ),
                 (&["s3:ListBucket"], "!GetAtt ArchiveBucket.Arn"),
                 (
                     &["secretsmanager:GetSecretValue"],
@@ -393,6 +397,52 @@ fn granted_actions_are_called_by_the_functions_code() {
                 code.contains(call),
                 "{function} never calls {call}, yet it is granted"
             );
+        }
+    }
+}
+
+/// Every key the reconciler writes is one its `s3:PutObject` grants cover: the markers come
+/// from the shared archive layout, so a marker added there without a grant fails here (moto
+/// checks no IAM, so no other test would notice).
+#[test]
+fn the_reconciler_may_write_every_marker_it_writes() {
+    let (_, policies) = parse(&template());
+    let patterns: Vec<String> = policies["ReconcilerRole"]
+        .iter()
+        .filter(|s| s.actions.iter().any(|a| a == "s3:PutObject"))
+        .flat_map(|s| s.resources.iter())
+        .map(|r| {
+            r.strip_prefix("!Sub ${ArchiveBucket.Arn}/")
+                .expect("an archive object")
+                .replace("${ArchivePrefix}", "archive/")
+        })
+        .collect();
+    let layout = archive_model::ArchiveLayout::new("archive/").unwrap();
+    let instance = altinn::InstanceRef {
+        org: "ttd".into(),
+        app: "app".into(),
+        party_id: 50_001,
+        instance_guid: "7f6c3f3e-4b0a-4a7e-9d55-0b1f6c2a9e10".parse().unwrap(),
+    };
+    for key in [
+        layout.reconcile_marker(&instance).unwrap(),
+        layout.reconcile_feedback_marker(&instance).unwrap(),
+    ] {
+        assert!(
+            patterns.iter().any(|p| glob_matches(p, &key)),
+            "no reconciler PutObject grant covers {key}: {patterns:?}"
+        );
+    }
+}
+
+/// IAM's resource match: `*` is any run of characters (`/` included), all else is literal.
+fn glob_matches(pattern: &str, key: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == key,
+        Some((head, tail)) => {
+            key.starts_with(head)
+                && (head.len()..=key.len())
+                    .any(|at| key.is_char_boundary(at) && glob_matches(tail, &key[at..]))
         }
     }
 }
