@@ -1,6 +1,6 @@
 //! The scheduled entry point: one run over every configured app, a summary as the Lambda's
 //! result, and one EMF metrics line per app (`InstancesFound`, `InstancesEnqueued`,
-//! `InstancesAlreadyArchived`, `InstancesPending`, `InstancesMissing`).
+//! `InstancesAlreadyArchived`, `InstancesPending`, `InstancesHeld`, `InstancesMissing`).
 //!
 //! The EventBridge event itself carries nothing we need (its `time` and `id` are only logged),
 //! so any input is accepted.
@@ -212,6 +212,7 @@ impl ReconcilerFunction {
                 Metric::count("InstancesEnqueued", report.enqueued),
                 Metric::count("InstancesAlreadyArchived", report.already_archived),
                 Metric::count("InstancesPending", report.pending),
+                Metric::count("InstancesHeld", report.held),
                 Metric::count("InstancesMissing", report.missing),
             ],
         );

@@ -12,6 +12,7 @@
 //! - [`config::ReconcilerConfig`]: the environment variables.
 //! - [`reconcile::Reconciler`]: the query, the archive check and the enqueue, as plain async
 //!   functions (the operator CLI's `reconcile` command uses them too).
+//! - [`report`]: what a run found, per instance and per app.
 //! - [`event`]: the synthetic event and its SQS message.
 //! - [`handler::ReconcilerFunction`]: the scheduled entry point and its metrics.
 
@@ -19,6 +20,7 @@ pub mod config;
 pub mod event;
 pub mod handler;
 pub mod reconcile;
+pub mod report;
 
 pub use config::{AppId, ReconcilerConfig};
 pub use handler::{ReconcilerFunction, RunError, RunSummary, StartupError};

@@ -4,6 +4,8 @@
 //! ```text
 //! manifest.json in S3? ─ yes ─▶ AlreadyArchived   (the archiver has it; it confirms it)
 //!   │ no
+//! an Infected element reviewed, not released? ─ yes ─▶ Held   (a person decides, not a rerun)
+//!   │ no
 //! reconcile-enqueued.json younger than RECONCILE_REENQUEUE_AFTER? ─ yes ─▶ Pending
 //!   │ no
 //! dry run, or the per-run bound reached? ─ yes ─▶ Missing (reported, not enqueued)
@@ -31,11 +33,11 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use altinn::client::InstanceFilter;
+use altinn::instance::FileScanResult;
 use altinn::{AltinnClient, AltinnEnvironment, ClientError, Instance, InstanceRef};
 use archive_model::{ArchiveLayout, KeyError};
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::MessageAttributeValue;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
@@ -43,6 +45,7 @@ use crate::config::AppId;
 use crate::event::{
     ORIGIN_RECONCILER, SyntheticMessage, synthetic_completed_event, synthetic_moved_to_event,
 };
+pub use crate::report::{AppReport, Finding, InstanceFinding, StopReason};
 
 /// Why reconciling an app failed.
 #[derive(Debug, thiserror::Error)]
@@ -71,120 +74,6 @@ pub enum ReconcileError {
     /// An instance whose ids cannot be part of an archive key.
     #[error(transparent)]
     Key(#[from] KeyError),
-}
-
-/// What was found for one instance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "status", rename_all = "camelCase")]
-pub enum Finding {
-    /// The manifest exists: archived (the archiver confirms it in Altinn).
-    AlreadyArchived,
-    /// Enqueued by an earlier run less than the re-enqueue period ago; not archived yet.
-    #[serde(rename_all = "camelCase")]
-    Pending {
-        /// How long ago, in seconds.
-        enqueued_secs_ago: u64,
-    },
-    /// Not archived and not enqueued by this run (dry run, or the bound was reached).
-    Missing,
-    /// Enqueued now with this synthetic event id.
-    #[serde(rename_all = "camelCase")]
-    Enqueued {
-        /// The synthetic event's id.
-        event_id: String,
-    },
-}
-
-/// One instance and what was found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct InstanceFinding {
-    /// `{org}/{app}/{partyId}/{instanceGuid}`.
-    pub instance: String,
-    /// The feedback task the instance waits at; absent for completed instances.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub feedback_task: Option<String>,
-    /// What was found.
-    #[serde(flatten)]
-    pub finding: Finding,
-}
-
-/// Why a run stopped before reading every page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum StopReason {
-    /// `max_enqueue` messages were sent.
-    EnqueueBound,
-    /// The deadline (Lambda timeout minus the margin) came.
-    Deadline,
-}
-
-/// The result for one app.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AppReport {
-    /// `org/app`.
-    pub app: String,
-    /// Query pages read.
-    pub pages: u32,
-    /// Instances the queries returned (completed and not confirmed by us, or waiting at our
-    /// feedback task).
-    pub found: u64,
-    /// Of those, waiting at our feedback task.
-    pub at_feedback_task: u64,
-    /// Of those, with a manifest.
-    pub already_archived: u64,
-    /// Of those, enqueued by an earlier run and not archived yet.
-    pub pending: u64,
-    /// Of those, enqueued now.
-    pub enqueued: u64,
-    /// Of those, missing and not enqueued (dry run or bound).
-    pub missing: u64,
-    /// Entries the query returned that are not instances of this app (ignored).
-    pub ignored: u64,
-    /// Why the run stopped early; `None` when every page was read.
-    pub stopped: Option<StopReason>,
-    /// Every instance (not archived ones first is up to the caller).
-    pub findings: Vec<InstanceFinding>,
-}
-
-impl AppReport {
-    fn new(app: &AppId) -> Self {
-        AppReport {
-            app: app.to_string(),
-            pages: 0,
-            found: 0,
-            at_feedback_task: 0,
-            already_archived: 0,
-            pending: 0,
-            enqueued: 0,
-            missing: 0,
-            ignored: 0,
-            stopped: None,
-            findings: Vec::new(),
-        }
-    }
-
-    fn record(&mut self, instance: &InstanceRef, sweep: &Sweep, finding: Finding) {
-        let feedback_task = match sweep {
-            Sweep::Completed => None,
-            Sweep::FeedbackTask(task) => {
-                self.at_feedback_task += 1;
-                Some(task.clone())
-            }
-        };
-        match &finding {
-            Finding::AlreadyArchived => self.already_archived += 1,
-            Finding::Pending { .. } => self.pending += 1,
-            Finding::Missing => self.missing += 1,
-            Finding::Enqueued { .. } => self.enqueued += 1,
-        }
-        self.findings.push(InstanceFinding {
-            instance: format!("{}/{}", instance.app_id(), instance.instance_id()),
-            feedback_task,
-            finding,
-        });
-    }
 }
 
 /// How one call of [`Reconciler::reconcile_app`] behaves.
@@ -329,8 +218,8 @@ impl Reconciler {
                     source,
                 })?;
             report.pages += 1;
-            for instance in &page.instances {
-                let Some(instance) = instance_ref(app, instance) else {
+            for found in &page.instances {
+                let Some(instance) = instance_ref(app, found) else {
                     report.ignored += 1;
                     continue;
                 };
@@ -338,12 +227,16 @@ impl Reconciler {
                 let budget_left =
                     options.dry_run || (report.enqueued as usize) < options.max_enqueue;
                 let finding = self
-                    .check_instance(&instance, sweep, options.dry_run || !budget_left)
+                    .check_instance(&instance, found, sweep, options.dry_run || !budget_left)
                     .await?;
                 if finding == Finding::Missing && !options.dry_run && report.stopped.is_none() {
                     report.stopped = Some(StopReason::EnqueueBound);
                 }
-                report.record(&instance, sweep, finding);
+                let feedback_task = match sweep {
+                    Sweep::Completed => None,
+                    Sweep::FeedbackTask(task) => Some(task.as_str()),
+                };
+                report.record(&instance, feedback_task, finding);
             }
             if let Some(progress) = options.progress {
                 progress(report);
@@ -363,16 +256,25 @@ impl Reconciler {
     async fn check_instance(
         &self,
         instance: &InstanceRef,
+        found: &Instance,
         sweep: &Sweep,
         report_only: bool,
     ) -> Result<Finding, ReconcileError> {
-        let manifest_key = self.layout.manifest(instance)?;
         // An instance at the feedback task has no manifest yet: its process has not ended.
-        if *sweep == Sweep::Completed && self.last_modified(&manifest_key).await?.is_some() {
-            // Still in the query: archived but not (yet) confirmed. The archiver's own retry
-            // (or the DLQ) owns that completion.
-            tracing::debug!(instance = %instance.instance_id(), "archived, completion pending");
-            return Ok(Finding::AlreadyArchived);
+        if *sweep == Sweep::Completed {
+            let manifest_key = self.layout.manifest(instance)?;
+            if self.last_modified(&manifest_key).await?.is_some() {
+                // Still in the query: archived but not (yet) confirmed. The archiver's own retry
+                // (or the DLQ) owns that completion.
+                tracing::debug!(instance = %instance.instance_id(), "archived, completion pending");
+                return Ok(Finding::AlreadyArchived);
+            }
+            let held = self.held_elements(instance, found).await?;
+            if !held.is_empty() {
+                return Ok(Finding::Held {
+                    data_element_ids: held,
+                });
+            }
         }
         let marker_key = match sweep {
             Sweep::Completed => self.layout.reconcile_marker(instance)?,
@@ -410,6 +312,29 @@ impl Reconciler {
         Ok(Finding::Enqueued {
             event_id: message.event_id,
         })
+    }
+
+    /// The `Infected` elements the archiver holds for review: a review record and no release
+    /// marker. Only those elements are looked up, so a clean instance costs no request.
+    async fn held_elements(
+        &self,
+        instance: &InstanceRef,
+        found: &Instance,
+    ) -> Result<Vec<String>, ReconcileError> {
+        let mut held = Vec::new();
+        for element in &found.data {
+            if element.file_scan_result != Some(FileScanResult::Infected) {
+                continue;
+            }
+            let review = self.layout.quarantine_review(instance, &element.id)?;
+            let release = self.layout.quarantine_release(instance, &element.id)?;
+            if self.last_modified(&review).await?.is_some()
+                && self.last_modified(&release).await?.is_none()
+            {
+                held.push(element.id.clone());
+            }
+        }
+        Ok(held)
     }
 
     /// `HeadObject`: the object's last-modified time, `None` when it does not exist.
@@ -549,29 +474,5 @@ mod tests {
     fn fifo_ids_are_kept_or_hashed() {
         assert_eq!(fifo_id("ttd/app/1/abc"), "ttd/app/1/abc");
         assert_eq!(fifo_id(&"a".repeat(200)).len(), 64);
-    }
-
-    #[test]
-    fn findings_serialise_with_a_status() {
-        let finding = InstanceFinding {
-            instance: "ttd/a/1/g".into(),
-            feedback_task: None,
-            finding: Finding::Pending {
-                enqueued_secs_ago: 5,
-            },
-        };
-        assert_eq!(
-            serde_json::to_value(&finding).unwrap(),
-            serde_json::json!({"instance": "ttd/a/1/g", "status": "pending", "enqueuedSecsAgo": 5})
-        );
-        let waiting = InstanceFinding {
-            feedback_task: Some("Task_2".into()),
-            finding: Finding::Missing,
-            ..finding
-        };
-        assert_eq!(
-            serde_json::to_value(&waiting).unwrap(),
-            serde_json::json!({"instance": "ttd/a/1/g", "feedbackTask": "Task_2", "status": "missing"})
-        );
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use altinn::event::PROCESS_COMPLETED;
 use altinn::{CloudEvent, EventKind, InstanceRef};
-use altinn_sim::{InstanceSpec, SeededInstance, SimConfig, Simulator, TaskSpec};
+use altinn_sim::{InstanceSpec, SeededInstance, SeededScan, SimConfig, Simulator, TaskSpec};
 use archive_model::ArchiveLayout;
 use lambda_runtime::{Context, LambdaEvent};
 use reconciler::event::{ORIGIN_EXTENSION, ORIGIN_RECONCILER};
@@ -376,4 +376,95 @@ async fn with_a_feedback_task_it_also_enqueues_a_moved_to_event_for_instances_wa
     let again = function.run(None).await.expect("second run");
     assert_eq!((again.apps[0].pending, again.apps[0].enqueued), (2, 0));
     assert!(harness.drain().await.is_empty());
+}
+
+#[tokio::test]
+async fn an_instance_held_for_review_is_not_enqueued_until_every_infected_element_is_released() {
+    let harness = Harness::start(&[]).await;
+    let spec = InstanceSpec::new(APP, 50_000_031)
+        .completed(true)
+        .with_data(altinn_sim::DataSpec::attachment("a.pdf", 64, 1).with_scan(SeededScan::Infected))
+        .with_data(altinn_sim::DataSpec::attachment("b.pdf", 64, 2).with_scan(SeededScan::Infected))
+        .with_data(altinn_sim::DataSpec::attachment("c.pdf", 64, 3).with_scan(SeededScan::Clean));
+    let held = harness.sim.add_instance(spec);
+    // Infected too, but never held (INFECTED_POLICY=archive writes no review record).
+    let flagged = harness.sim.add_instance(
+        InstanceSpec::new(APP, 50_000_032)
+            .completed(true)
+            .with_data(
+                altinn_sim::DataSpec::attachment("d.pdf", 64, 4).with_scan(SeededScan::Infected),
+            ),
+    );
+    let instance = Harness::instance_ref(&held);
+    let infected: Vec<String> = held
+        .data
+        .iter()
+        .filter(|d| matches!(d.filename.as_deref(), Some("a.pdf" | "b.pdf")))
+        .map(|d| d.id.to_string())
+        .collect();
+    for id in &infected {
+        harness
+            .put(&harness.layout.quarantine_review(&instance, id).unwrap())
+            .await;
+    }
+    let function = harness.function().await;
+
+    // The findings (a real run's summary leaves them to the logs).
+    let app = harness.config.apps[0].clone();
+    let options = reconciler::RunOptions {
+        dry_run: true,
+        max_enqueue: 0,
+        deadline: None,
+        progress: None,
+    };
+    let report = function
+        .reconciler()
+        .reconcile_app(&app, &options)
+        .await
+        .expect("dry run");
+    let held_finding = report
+        .findings
+        .iter()
+        .find(|f| f.instance.ends_with(&held.instance_guid.to_string()))
+        .expect("the held instance is reported");
+    assert_eq!(
+        held_finding.finding,
+        Finding::Held {
+            data_element_ids: infected.clone()
+        }
+    );
+
+    let first = function.run(None).await.expect("run");
+    assert_eq!((first.apps[0].held, first.apps[0].enqueued), (1, 1));
+    let sent = harness.drain().await;
+    assert_eq!(sent.len(), 1);
+    assert!(attribute(&sent[0], "Instance").ends_with(&flagged.instance_guid.to_string()));
+    assert!(!harness.exists(&harness.marker_key(&held)).await);
+
+    // One element released: still held, for the other.
+    harness
+        .put(
+            &harness
+                .layout
+                .quarantine_release(&instance, &infected[0])
+                .unwrap(),
+        )
+        .await;
+    let second = function.run(None).await.expect("run");
+    assert_eq!(second.apps[0].held, 1);
+    assert!(harness.drain().await.is_empty());
+
+    // Both released: a lost release message is what the reconciler is for.
+    harness
+        .put(
+            &harness
+                .layout
+                .quarantine_release(&instance, &infected[1])
+                .unwrap(),
+        )
+        .await;
+    let third = function.run(None).await.expect("run");
+    assert_eq!((third.apps[0].held, third.apps[0].enqueued), (0, 1));
+    let sent = harness.drain().await;
+    assert!(attribute(&sent[0], "Instance").ends_with(&held.instance_guid.to_string()));
 }

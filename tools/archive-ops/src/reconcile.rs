@@ -102,6 +102,10 @@ pub async fn command(
                         "pending",
                         format!("enqueued {} min ago", enqueued_secs_ago / 60),
                     ),
+                    Finding::Held { data_element_ids } => (
+                        "held",
+                        format!("Infected, not released: {}", data_element_ids.join(", ")),
+                    ),
                     Finding::AlreadyArchived => ("archived", String::new()),
                 };
                 let detail = match &f.feedback_task {
@@ -118,12 +122,13 @@ pub async fn command(
         }
         writeln!(
             out,
-            "{}: {} completed and unconfirmed, {} waiting at the feedback task, {} archived (completion pending), {} pending, {} enqueued, {} missing{}",
+            "{}: {} completed and unconfirmed, {} waiting at the feedback task, {} archived (completion pending), {} pending, {} held for review, {} enqueued, {} missing{}",
             report.app,
             report.found - report.at_feedback_task,
             report.at_feedback_task,
             report.already_archived,
             report.pending,
+            report.held,
             report.enqueued,
             report.missing,
             if dry_run { " (dry run)" } else { "" }

@@ -158,6 +158,35 @@ async fn reconcile_reports_missing_instances_and_enqueues_them() {
         ("QUEUE_URL", queue.clone()),
     ]);
     let expected = format!("ttd/ops-app/{}/{}", lost.party_id, lost.instance_guid);
+    // Held for review by the archiver: reported, never enqueued.
+    let held = sim.add_instance(
+        InstanceSpec::new("ops-app", 60_000_002)
+            .completed(true)
+            .with_data(
+                altinn_sim::DataSpec::attachment("x.pdf", 64, 1)
+                    .with_scan(altinn_sim::SeededScan::Infected),
+            ),
+    );
+    let held_element = held.data.last().unwrap().id.to_string();
+    let held_ref = altinn::InstanceRef {
+        org: "ttd".into(),
+        app: "ops-app".into(),
+        party_id: held.party_id,
+        instance_guid: held.instance_guid,
+    };
+    let review = archive_model::ArchiveLayout::new("")
+        .unwrap()
+        .quarantine_review(&held_ref, &held_element)
+        .unwrap();
+    moto.s3()
+        .await
+        .put_object()
+        .bucket("archive")
+        .key(review)
+        .body(b"{}".to_vec().into())
+        .send()
+        .await
+        .unwrap();
 
     let dry = run(
         &moto,
@@ -176,6 +205,13 @@ async fn reconcile_reports_missing_instances_and_enqueues_them() {
         dry.out
     );
     assert!(
+        dry.out
+            .contains(&format!("Infected, not released: {held_element}"))
+            && dry.out.contains("1 held for review"),
+        "{}",
+        dry.out
+    );
+    assert!(
         moto.receive_all(&queue).await.is_empty(),
         "a dry run sends nothing"
     );
@@ -188,9 +224,21 @@ async fn reconcile_reports_missing_instances_and_enqueues_them() {
     .await;
     assert_eq!(real.code, EXIT_OK, "{}", real.err);
     let report: serde_json::Value = serde_json::from_str(&real.out).unwrap();
-    assert_eq!(report["enqueued"], 1);
-    assert_eq!(report["findings"][0]["instance"], expected);
-    assert_eq!(report["findings"][0]["status"], "enqueued");
+    assert_eq!(
+        (report["enqueued"].clone(), report["held"].clone()),
+        (1.into(), 1.into())
+    );
+    let status = |instance: &str| {
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["instance"] == instance)
+            .map(|f| f["status"].clone())
+    };
+    assert_eq!(status(&expected), Some("enqueued".into()));
+    let held_path = format!("ttd/ops-app/{}/{}", held.party_id, held.instance_guid);
+    assert_eq!(status(&held_path), Some("held".into()));
     assert_eq!(moto.receive_all(&queue).await.len(), 1);
 
     let foreign = run(
