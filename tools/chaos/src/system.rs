@@ -87,7 +87,11 @@ impl SystemOptions {
             visibility_backoff_secs: 1,
             archiver_max_receive_count: 30,
             redrive_max_receive_count: 40,
-            function_timeout: Duration::from_secs(20),
+            // The archiver starts no new step in the last 15 s (DEADLINE_MARGIN_SECS, kept at
+            // its default so a hand-off and its mark fit as in production), so 30 s leaves 15 s
+            // of work per receive. With 20 s, an instance that took over 5 s could not start its
+            // hand-off, came back, and its retry loaded moto for the others.
+            function_timeout: Duration::from_secs(30),
             enqueue_timeout_ms: 1500,
             ..SystemOptions::default()
         }
