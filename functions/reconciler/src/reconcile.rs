@@ -176,6 +176,7 @@ impl Reconciler {
             found = report.found,
             already_archived = report.already_archived,
             pending = report.pending,
+            held = report.held,
             enqueued = report.enqueued,
             missing = report.missing,
             stopped = ?report.stopped,
