@@ -108,6 +108,16 @@ enum Sweep {
     FeedbackTask(String),
 }
 
+impl Sweep {
+    /// The task the swept instances wait at, if this sweep is for one.
+    fn feedback_task(&self) -> Option<&str> {
+        match self {
+            Sweep::Completed => None,
+            Sweep::FeedbackTask(task) => Some(task),
+        }
+    }
+}
+
 /// Queries Altinn, checks the archive, enqueues what is missing.
 #[derive(Debug, Clone)]
 pub struct Reconciler {
@@ -233,11 +243,7 @@ impl Reconciler {
                 if finding == Finding::Missing && !options.dry_run && report.stopped.is_none() {
                     report.stopped = Some(StopReason::EnqueueBound);
                 }
-                let feedback_task = match sweep {
-                    Sweep::Completed => None,
-                    Sweep::FeedbackTask(task) => Some(task.as_str()),
-                };
-                report.record(&instance, feedback_task, finding);
+                report.record(&instance, sweep.feedback_task(), finding);
             }
             if let Some(progress) = options.progress {
                 progress(report);

@@ -445,7 +445,7 @@ async fn chaos_run_archives_everything_once_or_dead_letters_it_and_loses_nothing
         );
     }
 
-    let resent_unanswered =
+    let resent_reported =
         hand_off::check_hand_off(&system, &errors, &good, &broken, &letters).await;
     let hand_off_retries = system
         .progress
@@ -499,7 +499,7 @@ async fn chaos_run_archives_everything_once_or_dead_letters_it_and_loses_nothing
         "CHAOS instances={} (archived={} dead-lettered={}) events={} published={} pushes={} \
          webhook_accepted={} webhook_503={} faults_injected={} s3_sqs_outages={} \
          (connections cut={}) bus_outages={bus_outages} (refused={} put_events_retries={hand_off_retries} \
-         resent_reported={resent_unanswered}) \
+         resent_reported={resent_reported}) \
          retries={} (push={} archiver={}) duplicates_absorbed={} \
          dlq={} bytes_verified={} lost={lost} elapsed={:.1}s",
         good.len() + broken.len(),
