@@ -4,6 +4,9 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use altinn::CorrespondenceRef;
@@ -226,12 +229,19 @@ async fn a_cancelled_upload_is_aborted_and_a_half_done_object_is_not_archived() 
     let key = "archive/x/data/stalled";
     let target = upload(key, &bytes, None, false);
     // The body stalls after the first part: the upload is in progress when the task is dropped.
+    // The stall says when it is reached: the store then holds the upload's id. (Moto lists an
+    // upload as soon as it creates it, before the store has the id and could abort it.)
+    let stalled_at = Arc::new(AtomicBool::new(false));
+    let stall = Arc::clone(&stalled_at);
     let stalled = futures_util::stream::iter(
         chunked(&bytes[..PART + 1], 11)
             .into_iter()
             .map(Ok::<_, std::io::Error>),
     )
-    .chain(futures_util::stream::pending());
+    .chain(futures_util::stream::poll_fn(move |_| {
+        stall.store(true, Ordering::SeqCst);
+        Poll::Pending
+    }));
     let task_store = store.clone();
     let owned_target = ElementUpload {
         key,
@@ -241,7 +251,7 @@ async fn a_cancelled_upload_is_aborted_and_a_half_done_object_is_not_archived() 
         let _ = task_store.upload_element(&owned_target, stalled).await;
     });
     let mut waited = Duration::ZERO;
-    while open_multipart_uploads(&store).await == 0 {
+    while !stalled_at.load(Ordering::SeqCst) || open_multipart_uploads(&store).await == 0 {
         assert!(
             waited < Duration::from_secs(20),
             "the multipart upload never started"
